@@ -1,0 +1,218 @@
+/*
+ * rg_address.c - parse and normalise an envelope recipient.
+ *
+ * Accepts what an MTA hands a milter at RCPT time: "<user@domain>", the
+ * same without brackets, a source route "<@a,@b:user@domain>", a quoted
+ * local part "\"john doe\"@domain".  The result is lower case (ASCII only;
+ * bytes >= 0x80 must be valid UTF-8 and are left alone), the trailing dot of
+ * the domain dropped, the quotes and backslash escapes of a quoted local part
+ * removed.  Parts longer than RFC 5321 allows are refused, never truncated;
+ * control bytes and malformed UTF-8 are refused.  Printable characters that
+ * mean something to LDAP ("*", "(", ")", "\\") are kept: escaping them is the
+ * LDAP module's job, and such an address is then simply unknown.
+ */
+#include "rg_address.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define RG_INPUT_MAX 1024
+
+static int
+is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* Length of the valid UTF-8 sequence at P (of at most N bytes), or 0. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	unsigned min;
+	unsigned cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0) {
+		len = 2; cp = p[0] & 0x1f; min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3; cp = p[0] & 0x0f; min = 0x800;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		len = 4; cp = p[0] & 0x07; min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static int
+valid_utf8(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t l = utf8_len(p + i, n - i);
+		if (l == 0)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+static void
+lower_ascii(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+#define BAD(msg) do { if (why) *why = (msg); return RG_ADDR_BAD; } while (0)
+
+enum rg_addr_status
+rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
+    const char **why)
+{
+	size_t n;
+	const char *p, *end;
+
+	memset(out, 0, sizeof(*out));
+	if (why)
+		*why = NULL;
+	if (rcpt == NULL)
+		BAD("no address");
+	n = strlen(rcpt);
+	if (n > RG_INPUT_MAX)
+		BAD("address too long");
+	for (size_t i = 0; i < n; i++)
+		if (is_ctl((unsigned char)rcpt[i]))
+			BAD("control character in address");
+	p = rcpt;
+	end = rcpt + n;
+	while (p < end && *p == ' ')
+		p++;
+	while (end > p && end[-1] == ' ')
+		end--;
+	if (p < end && *p == '<') {
+		if (end[-1] != '>' || end - p < 2)
+			BAD("unbalanced angle brackets");
+		p++;
+		end--;
+	} else if (p < end && end[-1] == '>') {
+		BAD("unbalanced angle brackets");
+	}
+	if (p == end)
+		return RG_ADDR_NULL;
+
+	/* source route: @a,@b:user@domain -- the route is ignored (RFC 5321 C) */
+	if (*p == '@') {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		if (colon == NULL)
+			BAD("source route without colon");
+		for (const char *q = p; q < colon; q++)
+			if (*q == '"' || *q == '<' || *q == '>' || *q == ' ')
+				BAD("malformed source route");
+		p = colon + 1;
+		if (p == end)
+			BAD("nothing after source route");
+	}
+
+	/* local part */
+	size_t ll = 0;
+	if (*p == '"') {
+		p++;
+		for (;;) {
+			if (p == end)
+				BAD("unterminated quoted local part");
+			if (*p == '"')
+				break;
+			if (*p == '\\') {
+				p++;
+				if (p == end)
+					BAD("backslash at end of quoted local part");
+			}
+			if (ll >= RG_LOCAL_MAX)
+				BAD("local part longer than 64 octets");
+			out->local[ll++] = *p++;
+		}
+		p++;                    /* the closing quote */
+		if (p < end && *p != '@')
+			BAD("text after quoted local part");
+	} else {
+		while (p < end && *p != '@') {
+			unsigned char c = (unsigned char)*p;
+			if (c == ' ' || c == '"' || c == '<' || c == '>' || c == ',' ||
+			    c == ';' || c == '[' || c == ']' || c == ':')
+				BAD("character not allowed in unquoted local part");
+			if (ll >= RG_LOCAL_MAX)
+				BAD("local part longer than 64 octets");
+			out->local[ll++] = *p++;
+		}
+		if (ll > 0 && (out->local[0] == '.' || out->local[ll - 1] == '.'))
+			BAD("local part starts or ends with a dot");
+		if (memmem(out->local, ll, "..", 2) != NULL)
+			BAD("two dots in a row in local part");
+	}
+	out->local[ll] = '\0';
+	if (ll == 0)
+		BAD("empty local part");
+	if (!valid_utf8(out->local, ll))
+		BAD("local part is not valid UTF-8");
+	lower_ascii(out->local);
+
+	if (p == end)
+		return RG_ADDR_NODOMAIN;
+	p++;                            /* '@' */
+	size_t dl = (size_t)(end - p);
+	if (dl > 0 && p[dl - 1] == '.')
+		dl--;                   /* example.com. is example.com */
+	if (dl == 0)
+		BAD("empty domain");
+	if (dl > RG_DOMAIN_MAX)
+		BAD("domain longer than 255 octets");
+	memcpy(out->domain, p, dl);
+	out->domain[dl] = '\0';
+	if (out->domain[0] == '[') {
+		if (out->domain[dl - 1] != ']' || strchr(out->domain + 1, '[') != NULL)
+			BAD("malformed address literal");
+	} else {
+		for (size_t i = 0; i < dl; i++) {
+			unsigned char c = (unsigned char)out->domain[i];
+			if (!(c >= 0x80 || c == '-' || c == '.' || (c >= '0' && c <= '9') ||
+			    ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')))
+				BAD("character not allowed in domain");
+		}
+		if (out->domain[0] == '.' || strstr(out->domain, "..") != NULL)
+			BAD("empty label in domain");
+		if (!valid_utf8(out->domain, dl))
+			BAD("domain is not valid UTF-8");
+	}
+	lower_ascii(out->domain);
+	memcpy(out->full, out->local, ll);
+	out->full[ll] = '@';
+	memcpy(out->full + ll + 1, out->domain, dl + 1);
+
+	/* subaddress: user+tag@domain also answers as user@domain */
+	if (delims != NULL && *delims != '\0') {
+		size_t cut = strcspn(out->local, delims);
+		if (cut > 0 && cut < ll) {
+			memcpy(out->base_local, out->local, cut);
+			out->base_local[cut] = '\0';
+			memcpy(out->base, out->local, cut);
+			out->base[cut] = '@';
+			memcpy(out->base + cut + 1, out->domain, dl + 1);
+		}
+	}
+	return RG_ADDR_OK;
+}

@@ -1,0 +1,34 @@
+/*
+ * rg_address.h - take an envelope recipient apart and normalise it.
+ */
+#ifndef RG_ADDRESS_H
+#define RG_ADDRESS_H
+
+#define RG_LOCAL_MAX 64                 /* RFC 5321 4.5.3.1.1 */
+#define RG_DOMAIN_MAX 255               /* RFC 5321 4.5.3.1.2 */
+#define RG_ADDR_MAX (RG_LOCAL_MAX + 1 + RG_DOMAIN_MAX)
+
+enum rg_addr_status {
+	RG_ADDR_OK,             /* local@domain, parsed */
+	RG_ADDR_NODOMAIN,       /* a bare local part, e.g. <postmaster> */
+	RG_ADDR_NULL,           /* <> */
+	RG_ADDR_BAD,            /* syntax error, control byte, over-long part */
+};
+
+struct rg_address {
+	char local[RG_LOCAL_MAX + 1];   /* lower case, unquoted */
+	char domain[RG_DOMAIN_MAX + 1]; /* lower case, no trailing dot */
+	char full[RG_ADDR_MAX + 1];     /* local@domain */
+	char base[RG_ADDR_MAX + 1];     /* without subaddress; "" when none */
+	char base_local[RG_LOCAL_MAX + 1];
+};
+
+/*
+ * Parse RCPT (as the MTA hands it: with or without angle brackets, maybe
+ * with a source route).  DELIMS are the RecipientDelimiter characters.
+ * On RG_ADDR_BAD, *why (when not NULL) says what is wrong.
+ */
+enum rg_addr_status rg_address_parse(const char *rcpt, const char *delims,
+    struct rg_address *out, const char **why);
+
+#endif

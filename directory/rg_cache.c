@@ -1,0 +1,516 @@
+/*
+ * rg_cache.c - the answer cache: in process first, then Redis.
+ *
+ * The in-process cache is a hash table with a least-recently-used list,
+ * LocalCacheSize entries at most, behind one mutex that is never held
+ * across I/O.  Redis, when RedisURI is set, is shared by every MTA that
+ * points at it; its keys are "rcptguard:v1:FINGERPRINT:ADDRESS", the
+ * fingerprint standing for the lookup settings, so a changed LDAPURI, base or
+ * filter never reads an answer given under the old ones.
+ *
+ * Redis is a help, not a need: every command has RedisTimeout; a context
+ * that failed is dropped, "Redis unreachable" is logged once, lookups go to
+ * LDAP meanwhile, and contexts are re-opened with backoff (from a thread of
+ * their own in the daemon, on demand in the command-line tools).
+ */
+#include "rg_cache.h"
+#include "rg_ldap.h"            /* rg_now() */
+#include "rg_log.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REDIS_SLOTS 4
+#define REDIS_BACKOFF_MIN 1.0
+#define REDIS_BACKOFF_MAX 30.0
+
+struct node {
+	struct node *hnext;             /* hash chain */
+	struct node *prev, *next;       /* LRU list, most recent first */
+	double expires;
+	uint64_t hash;
+	char value[RG_CACHE_VALUE_MAX];
+	char key[];
+};
+
+struct rslot {
+	redisContext *c;
+	int busy;
+};
+
+struct rg_cache {
+	const struct rg_config *cf;
+
+	pthread_mutex_t mu;             /* the local table */
+	struct node **buckets;
+	size_t nbuckets, count, cap;
+	struct node *head, *tail;
+
+	/* Redis */
+	int use_redis;
+	char host[256];
+	int port;
+	char upath[256];
+	int db;
+	pthread_mutex_t rmu;
+	struct rslot rslots[REDIS_SLOTS];
+	double retry_at, backoff;
+	int down_logged;
+	int background;
+	pthread_t thread;
+	pthread_cond_t rcv;
+	int stop;
+};
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* ---- in process ---- */
+
+static void
+lru_unlink(struct rg_cache *c, struct node *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		c->head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		c->tail = n->prev;
+	n->prev = n->next = NULL;
+}
+
+static void
+lru_front(struct rg_cache *c, struct node *n)
+{
+	n->next = c->head;
+	n->prev = NULL;
+	if (c->head)
+		c->head->prev = n;
+	c->head = n;
+	if (c->tail == NULL)
+		c->tail = n;
+}
+
+static void
+table_remove(struct rg_cache *c, struct node *n)
+{
+	struct node **pp = &c->buckets[n->hash & (c->nbuckets - 1)];
+
+	while (*pp != n)
+		pp = &(*pp)->hnext;
+	*pp = n->hnext;
+	lru_unlink(c, n);
+	c->count--;
+	free(n);
+}
+
+static struct node *
+table_find(struct rg_cache *c, const char *key, uint64_t h)
+{
+	for (struct node *n = c->buckets[h & (c->nbuckets - 1)]; n; n = n->hnext)
+		if (n->hash == h && strcmp(n->key, key) == 0)
+			return n;
+	return NULL;
+}
+
+static int
+local_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
+{
+	uint64_t h = hash_str(key);
+	int hit = 0;
+
+	if (c->cap == 0)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	struct node *n = table_find(c, key, h);
+	if (n != NULL) {
+		if (n->expires <= rg_now()) {
+			table_remove(c, n);
+		} else {
+			lru_unlink(c, n);
+			lru_front(c, n);
+			snprintf(value, vlen, "%s", n->value);
+			hit = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return hit;
+}
+
+static void
+local_put(struct rg_cache *c, const char *key, const char *value, double ttl)
+{
+	uint64_t h = hash_str(key);
+	size_t klen = strlen(key);
+
+	if (c->cap == 0 || ttl <= 0)
+		return;
+	struct node *fresh = malloc(sizeof(*fresh) + klen + 1);
+	if (fresh == NULL)
+		return;
+	memset(fresh, 0, sizeof(*fresh));
+	memcpy(fresh->key, key, klen + 1);
+	snprintf(fresh->value, sizeof(fresh->value), "%s", value);
+	fresh->hash = h;
+	fresh->expires = rg_now() + ttl;
+	pthread_mutex_lock(&c->mu);
+	struct node *old = table_find(c, key, h);
+	if (old != NULL)
+		table_remove(c, old);
+	while (c->count >= c->cap && c->tail != NULL)
+		table_remove(c, c->tail);
+	struct node **b = &c->buckets[h & (c->nbuckets - 1)];
+	fresh->hnext = *b;
+	*b = fresh;
+	lru_front(c, fresh);
+	c->count++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- Redis ---- */
+
+/* redis://HOST:PORT[/DB] or unix:/PATH[?db=N] */
+static int
+parse_redis_uri(struct rg_cache *c, const char *uri)
+{
+	if (strncmp(uri, "unix:", 5) == 0) {
+		const char *q = strstr(uri, "?db=");
+		size_t len = q ? (size_t)(q - uri - 5) : strlen(uri + 5);
+		if (len == 0 || len >= sizeof(c->upath))
+			return -1;
+		memcpy(c->upath, uri + 5, len);
+		c->upath[len] = '\0';
+		c->db = q ? atoi(q + 4) : 0;
+		return 0;
+	}
+	const char *p = uri + 8;        /* after redis:// */
+	const char *colon = strrchr(p, ':');
+	const char *slash = strchr(p, '/');
+	if (slash != NULL && colon != NULL && colon > slash)
+		colon = NULL;
+	size_t hlen = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
+	if (hlen == 0 || hlen >= sizeof(c->host))
+		return -1;
+	memcpy(c->host, p, hlen);
+	c->host[hlen] = '\0';
+	c->port = colon ? atoi(colon + 1) : 6379;
+	c->db = slash ? atoi(slash + 1) : 0;
+	return (c->port > 0 && c->port < 65536) ? 0 : -1;
+}
+
+static struct timeval
+redis_tv(const struct rg_cache *c)
+{
+	struct timeval tv;
+	double t = c->cf->redis_timeout;
+
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+static redisContext *
+redis_open(struct rg_cache *c, char *why, size_t whylen)
+{
+	struct timeval tv = redis_tv(c);
+	redisContext *rc = c->upath[0] ? redisConnectUnixWithTimeout(c->upath, tv)
+	    : redisConnectWithTimeout(c->host, c->port, tv);
+
+	if (rc == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	if (rc->err) {
+		snprintf(why, whylen, "%s", rc->errstr);
+		redisFree(rc);
+		return NULL;
+	}
+	redisSetTimeout(rc, tv);
+	if (c->db != 0) {
+		redisReply *r = redisCommand(rc, "SELECT %d", c->db);
+		int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
+		if (bad)
+			snprintf(why, whylen, "SELECT %d: %s", c->db, r ? r->str : rc->errstr);
+		if (r)
+			freeReplyObject(r);
+		if (bad) {
+			redisFree(rc);
+			return NULL;
+		}
+	}
+	return rc;
+}
+
+/* Called with rmu held: note a failure and when to try again. */
+static void
+redis_failed(struct rg_cache *c, const char *why)
+{
+	c->retry_at = rg_now() + c->backoff;
+	c->backoff = c->backoff * 2 > REDIS_BACKOFF_MAX ? REDIS_BACKOFF_MAX : c->backoff * 2;
+	if (!c->down_logged) {
+		c->down_logged = 1;
+		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
+		    why);
+	}
+}
+
+static void
+redis_ok(struct rg_cache *c)
+{
+	if (c->down_logged)
+		rg_log(LOG_INFO, "Redis reachable again");
+	c->down_logged = 0;
+	c->backoff = REDIS_BACKOFF_MIN;
+	c->retry_at = 0;
+}
+
+/* Open contexts for empty slots; rmu is not held on entry. */
+static void
+redis_fill(struct rg_cache *c, int max)
+{
+	for (int i = 0; i < REDIS_SLOTS && max > 0; i++) {
+		pthread_mutex_lock(&c->rmu);
+		int want = c->rslots[i].c == NULL && !c->rslots[i].busy && rg_now() >= c->retry_at;
+		if (want)
+			c->rslots[i].busy = 1;
+		pthread_mutex_unlock(&c->rmu);
+		if (!want)
+			continue;
+		char why[256];
+		redisContext *rc = redis_open(c, why, sizeof(why));
+		pthread_mutex_lock(&c->rmu);
+		c->rslots[i].c = rc;
+		c->rslots[i].busy = 0;
+		if (rc == NULL)
+			redis_failed(c, why);
+		else
+			redis_ok(c);
+		pthread_mutex_unlock(&c->rmu);
+		if (rc == NULL)
+			return;
+		max--;
+	}
+}
+
+static void *
+redis_thread(void *arg)
+{
+	struct rg_cache *c = arg;
+
+	pthread_mutex_lock(&c->rmu);
+	while (!c->stop) {
+		pthread_mutex_unlock(&c->rmu);
+		redis_fill(c, REDIS_SLOTS);
+		pthread_mutex_lock(&c->rmu);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&c->rcv, &c->rmu, &ts);
+	}
+	pthread_mutex_unlock(&c->rmu);
+	return NULL;
+}
+
+struct redisContext *
+rg_cache_redis_take(struct rg_cache *c)
+{
+	if (!c->use_redis)
+		return NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		pthread_mutex_lock(&c->rmu);
+		for (int i = 0; i < REDIS_SLOTS; i++) {
+			if (!c->rslots[i].busy && c->rslots[i].c != NULL) {
+				c->rslots[i].busy = 1;
+				redisContext *rc = c->rslots[i].c;
+				pthread_mutex_unlock(&c->rmu);
+				return rc;
+			}
+		}
+		pthread_mutex_unlock(&c->rmu);
+		/* none open: the tools open one now (after the backoff); the daemon leaves it
+		 * to its thread and answers from LDAP meanwhile */
+		if (c->background)
+			return NULL;
+		redis_fill(c, 1);
+	}
+	return NULL;
+}
+
+void
+rg_cache_redis_give(struct rg_cache *c, struct redisContext *rc, int failed)
+{
+	if (rc == NULL)
+		return;
+	pthread_mutex_lock(&c->rmu);
+	for (int i = 0; i < REDIS_SLOTS; i++) {
+		if (c->rslots[i].c == rc) {
+			if (failed) {
+				redis_failed(c, rc->err ? rc->errstr : "bad reply");
+				redisFree(rc);
+				c->rslots[i].c = NULL;
+			}
+			c->rslots[i].busy = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->rmu);
+}
+
+static void
+redis_key(const struct rg_cache *c, const char *key, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "rcptguard:v1:%s:%s", c->cf->fingerprint, key);
+}
+
+/* 1 on a hit; VALUE and the remaining seconds in *ttl. */
+static int
+redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double *ttl)
+{
+	redisContext *rc = rg_cache_redis_take(c);
+	char rkey[RG_CACHE_VALUE_MAX + 400];
+	redisReply *r1 = NULL, *r2 = NULL;
+	int hit = 0, failed = 0;
+
+	if (rc == NULL)
+		return 0;
+	redis_key(c, key, rkey, sizeof(rkey));
+	/* two commands, one round trip */
+	if (redisAppendCommand(rc, "GET %s", rkey) != REDIS_OK ||
+	    redisAppendCommand(rc, "PTTL %s", rkey) != REDIS_OK ||
+	    redisGetReply(rc, (void **)&r1) != REDIS_OK ||
+	    redisGetReply(rc, (void **)&r2) != REDIS_OK) {
+		failed = 1;
+	} else if (r1->type == REDIS_REPLY_STRING && r2->type == REDIS_REPLY_INTEGER &&
+	    r2->integer > 0) {
+		snprintf(value, vlen, "%.*s", (int)r1->len, r1->str);
+		*ttl = (double)r2->integer / 1000.0;
+		hit = 1;
+	} else if (r1->type == REDIS_REPLY_ERROR) {
+		failed = 1;
+	}
+	if (r1)
+		freeReplyObject(r1);
+	if (r2)
+		freeReplyObject(r2);
+	rg_cache_redis_give(c, rc, failed);
+	return hit;
+}
+
+static void
+redis_put(struct rg_cache *c, const char *key, const char *value, int ttl)
+{
+	redisContext *rc = rg_cache_redis_take(c);
+	char rkey[RG_CACHE_VALUE_MAX + 400];
+
+	if (rc == NULL)
+		return;
+	redis_key(c, key, rkey, sizeof(rkey));
+	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, value, ttl);
+	int failed = r == NULL || r->type == REDIS_REPLY_ERROR;
+	if (r)
+		freeReplyObject(r);
+	rg_cache_redis_give(c, rc, failed);
+}
+
+/* ---- the cache ---- */
+
+struct rg_cache *
+rg_cache_new(const struct rg_config *cf, int background)
+{
+	struct rg_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->cf = cf;
+	c->cap = (size_t)cf->local_cache_size;
+	c->nbuckets = 16;
+	while (c->nbuckets < c->cap + c->cap / 4)
+		c->nbuckets <<= 1;
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	if (c->buckets == NULL) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->rmu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->rcv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->backoff = REDIS_BACKOFF_MIN;
+	if (strcmp(cf->redis_uri, "none") != 0) {
+		if (parse_redis_uri(c, cf->redis_uri) < 0) {
+			rg_log(LOG_ERR, "RedisURI %s: cannot parse; not using Redis", cf->redis_uri);
+		} else {
+			c->use_redis = 1;
+			c->background = background;
+			if (background && pthread_create(&c->thread, NULL, redis_thread, c) != 0)
+				c->background = 0;
+		}
+	}
+	return c;
+}
+
+void
+rg_cache_free(struct rg_cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->background) {
+		pthread_mutex_lock(&c->rmu);
+		c->stop = 1;
+		pthread_cond_signal(&c->rcv);
+		pthread_mutex_unlock(&c->rmu);
+		pthread_join(c->thread, NULL);
+	}
+	for (int i = 0; i < REDIS_SLOTS; i++)
+		if (c->rslots[i].c)
+			redisFree(c->rslots[i].c);
+	while (c->head)
+		table_remove(c, c->head);
+	free(c->buckets);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->rmu);
+	pthread_cond_destroy(&c->rcv);
+	free(c);
+}
+
+int
+rg_cache_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
+{
+	double ttl;
+
+	if (local_get(c, key, value, vlen))
+		return 1;
+	if (c->use_redis && redis_get(c, key, value, vlen, &ttl)) {
+		local_put(c, key, value, ttl);
+		return 1;
+	}
+	return 0;
+}
+
+void
+rg_cache_put(struct rg_cache *c, const char *key, const char *value, int ttl)
+{
+	if (ttl <= 0)
+		return;
+	local_put(c, key, value, ttl);
+	if (c->use_redis)
+		redis_put(c, key, value, ttl);
+}

@@ -1,0 +1,35 @@
+/*
+ * rg_cache.h - remembered answers: an in-process LRU, and Redis shared by
+ * every MTA when RedisURI is set.  Only authoritative answers are cached;
+ * "could not tell" never is.
+ */
+#ifndef RG_CACHE_H
+#define RG_CACHE_H
+
+#include <stddef.h>
+
+#include "rg_config.h"
+
+#define RG_CACHE_VALUE_MAX 256
+
+struct rg_cache;
+
+/* BACKGROUND: reconnect to Redis from a thread of its own (the daemon). */
+struct rg_cache *rg_cache_new(const struct rg_config *, int background);
+void rg_cache_free(struct rg_cache *);
+
+/*
+ * Look KEY up, first in process, then in Redis.  Returns 1 and copies the
+ * value into VALUE on a hit, 0 on a miss.  Redis being down is a miss.
+ */
+int rg_cache_get(struct rg_cache *, const char *key, char *value, size_t vlen);
+
+/* Remember KEY=VALUE for TTL seconds (0: do not cache). */
+void rg_cache_put(struct rg_cache *, const char *key, const char *value, int ttl);
+
+/* The Redis context pool, for others that share the connection (alerts). */
+struct redisContext;
+struct redisContext *rg_cache_redis_take(struct rg_cache *);
+void rg_cache_redis_give(struct rg_cache *, struct redisContext *, int failed);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * rg_check.h - the one question rcptguard answers: may this recipient
+ * receive mail?  Used alike by the milter and by rcptguard-query, so what
+ * an admin sees with the tool is what the MTA gets.
+ */
+#ifndef RG_CHECK_H
+#define RG_CHECK_H
+
+#include "rg_address.h"
+#include "rg_config.h"
+
+enum rg_verdict {
+	RG_V_OK,                /* exists: continue */
+	RG_V_UNKNOWN,           /* authoritatively unknown: 550 5.1.1 */
+	RG_V_TEMPFAIL,          /* could not tell: 451 4.3.0 (or accept) */
+	RG_V_NOT_OURS,          /* not one of Domains: continue, no lookup */
+	RG_V_BAD_ADDRESS,       /* syntax: 550 5.1.3 */
+	RG_V_ALIAS_BROKEN,      /* alias with no living target */
+};
+
+enum rg_source { RG_SRC_NONE, RG_SRC_CACHE, RG_SRC_LDAP };
+
+/* Who asks: decides whether a suggestion may be shown. */
+struct rg_asker {
+	const char *client_ip;          /* NULL when not known */
+	int authenticated;              /* SMTP AUTH succeeded */
+	int always_suggest;             /* rcptguard-query: the admin asks */
+};
+
+struct rg_answer {
+	enum rg_verdict verdict;
+	enum rg_source source;
+	char address[RG_ADDR_MAX + 1];  /* normalised, as looked up */
+	char suggestion[RG_ADDR_MAX + 1];       /* "" when none */
+	const char *why;                /* for RG_V_BAD_ADDRESS / RG_V_TEMPFAIL */
+	char detail[RG_ERRLEN];         /* the text why may point to */
+	double ms;
+};
+
+struct rg_directory;
+
+/* Flags for rg_directory_open(). */
+#define RG_DIR_SUGGEST_SYNC 0x01        /* load the suggestion index now (the query tool) */
+#define RG_DIR_BACKGROUND   0x02        /* start background threads (the daemon) */
+
+/*
+ * Build the lookup machinery for CF (which the directory then owns and
+ * frees).  Nothing here connects to a server yet except with
+ * RG_DIR_SUGGEST_SYNC; returns NULL with a reason in err on failure.
+ */
+struct rg_directory *rg_directory_open(struct rg_config *cf, int flags,
+    char *err, size_t errlen);
+void rg_directory_close(struct rg_directory *);
+const struct rg_config *rg_directory_config(const struct rg_directory *);
+
+/* Answer for RCPT (as the MTA gave it) on behalf of WHO. */
+void rg_check(struct rg_directory *, const char *rcpt, const struct rg_asker *who,
+    struct rg_answer *ans);
+
+const char *rg_verdict_name(enum rg_verdict);
+const char *rg_source_name(enum rg_source);
+
+#endif

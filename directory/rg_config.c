@@ -1,0 +1,680 @@
+/*
+ * rg_config.c - load and check the rcptguard configuration file.
+ *
+ * The file holds one "Key value" per line; keys are case-insensitive, "#"
+ * starts a comment, blank lines are ignored.  Every key is described once in
+ * the table below with its type, default and bounds.  An unknown key, a value
+ * out of bounds, a repeated key or a missing required key is an error that
+ * names the file and the line.  The result is read-only once returned.
+ */
+#include "rg_config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <syslog.h>
+
+enum kind { K_STR, K_BOOL, K_INT, K_DOUBLE, K_LIST, K_ENUM, K_NETS, K_FACILITY };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	const char *def;               /* default, as it would be written */
+	double min, max;               /* for K_INT and K_DOUBLE */
+	const char *const *choices;    /* for K_ENUM, index is the value */
+	int required;
+};
+
+static const char *const on_failure_names[] = { "tempfail", "accept", NULL };
+static const char *const suggest_names[] = { "off", "trusted", "all", NULL };
+static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL };
+
+#define OFF(f) offsetof(struct rg_config, f)
+
+static const struct key keys[] = {
+	{ "Socket", K_STR, OFF(socket), "unix:/run/rcptguard/rcptguard.sock", 0, 0, NULL, 0 },
+	{ "UserID", K_STR, OFF(user_id), "", 0, 0, NULL, 0 },
+	{ "PidFile", K_STR, OFF(pid_file), "", 0, 0, NULL, 0 },
+	{ "Syslog", K_BOOL, OFF(syslog), "yes", 0, 0, NULL, 0 },
+	{ "SyslogFacility", K_FACILITY, OFF(syslog_facility), "mail", 0, 0, NULL, 0 },
+	{ "MaxUnknownRecipients", K_INT, OFF(max_unknown), "20", 0, 100000, NULL, 0 },
+	{ "Domains", K_LIST, OFF(domains), "", 0, 0, NULL, 1 },
+	{ "RecipientDelimiter", K_STR, OFF(recipient_delimiter), "+", 0, 0, NULL, 0 },
+	{ "LDAPURI", K_STR, OFF(ldap_uri), "", 0, 0, NULL, 1 },
+	{ "LDAPBase", K_STR, OFF(ldap_base), "", 0, 0, NULL, 1 },
+	{ "LDAPFilter", K_STR, OFF(ldap_filter), "(mail=%s)", 0, 0, NULL, 0 },
+	{ "LDAPBindDN", K_STR, OFF(ldap_bind_dn), "", 0, 0, NULL, 0 },
+	{ "LDAPBindPasswordFile", K_STR, OFF(ldap_bind_password_file), "", 0, 0, NULL, 0 },
+	{ "LDAPStartTLS", K_BOOL, OFF(ldap_starttls), "no", 0, 0, NULL, 0 },
+	{ "LDAPTimeout", K_DOUBLE, OFF(ldap_timeout), "2", 0.01, 25, NULL, 0 },
+	{ "LDAPPoolSize", K_INT, OFF(ldap_pool_size), "4", 1, 64, NULL, 0 },
+	{ "RedisURI", K_STR, OFF(redis_uri), "none", 0, 0, NULL, 0 },
+	{ "RedisTimeout", K_DOUBLE, OFF(redis_timeout), "0.5", 0.01, 10, NULL, 0 },
+	{ "CacheTTL", K_INT, OFF(cache_ttl), "3600", 0, 604800, NULL, 0 },
+	{ "NegativeCacheTTL", K_INT, OFF(negative_cache_ttl), "300", 0, 604800, NULL, 0 },
+	{ "LocalCacheSize", K_INT, OFF(local_cache_size), "100000", 0, 100000000, NULL, 0 },
+	{ "OnLookupFailure", K_ENUM, OFF(on_lookup_failure), "tempfail", 0, 0, on_failure_names, 0 },
+	{ "Suggest", K_ENUM, OFF(suggest), "trusted", 0, 0, suggest_names, 0 },
+	{ "TrustedNetworks", K_NETS, 0, "127.0.0.0/8, ::1", 0, 0, NULL, 0 },
+	{ "SuggestMaxDistance", K_INT, OFF(suggest_max_distance), "2", 1, 2, NULL, 0 },
+	{ "LDAPAddressAttributes", K_LIST, OFF(address_attrs), "mail", 0, 0, NULL, 0 },
+	{ "SuggestRefresh", K_INT, OFF(suggest_refresh), "300", 10, 86400, NULL, 0 },
+	{ "LDAPAliasAttributes", K_LIST, OFF(alias_attrs), "", 0, 0, NULL, 0 },
+	{ "LDAPMemberAttributes", K_LIST, OFF(member_attrs), "", 0, 0, NULL, 0 },
+	{ "LDAPDisabledFilter", K_STR, OFF(ldap_disabled_filter), "", 0, 0, NULL, 0 },
+	{ "AliasMaxDepth", K_INT, OFF(alias_max_depth), "8", 1, 64, NULL, 0 },
+	{ "AliasMaxTargets", K_INT, OFF(alias_max_targets), "1000", 1, 100000, NULL, 0 },
+	{ "BrokenAliasAction", K_ENUM, OFF(broken_alias_action), "reject", 0, 0, broken_names, 0 },
+	{ "AlertLog", K_STR, OFF(alert_log), "", 0, 0, NULL, 0 },
+	{ "AlertInterval", K_INT, OFF(alert_interval), "3600", 0, 604800, NULL, 0 },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct {
+	const char *name;
+	int value;
+} facilities[] = {
+	{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "user", LOG_USER },
+	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
+	{ "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+strlist_free(struct rg_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int
+strlist_add(struct rg_strlist *l, const char *s, size_t len)
+{
+	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (v == NULL)
+		return -1;
+	l->v = v;
+	if ((v[l->n] = strndup(s, len)) == NULL)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+/* Split VALUE at commas and blanks into LIST. */
+static int
+split_words(const char *value, struct rg_strlist *list)
+{
+	const char *p = value;
+
+	while (*p) {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			break;
+		const char *start = p;
+		while (*p && *p != ',' && !isspace((unsigned char)*p))
+			p++;
+		if (strlist_add(list, start, (size_t)(p - start)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * "file:/path" reads words from a file, one or more a line, "#" comments.
+ * Anything else is split in place.
+ */
+static int
+read_words(const char *value, struct rg_strlist *list, char *why, size_t whylen)
+{
+	if (strncmp(value, "file:", 5) != 0) {
+		if (split_words(value, list) < 0) {
+			seterr(why, whylen, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	FILE *fp = fopen(value + 5, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "cannot read %s: %s", value + 5, strerror(errno));
+		return -1;
+	}
+	char line[1024];
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *hash = strchr(line, '#');
+		if (hash != NULL)
+			*hash = '\0';
+		if (split_words(line, list) < 0) {
+			fclose(fp);
+			seterr(why, whylen, "out of memory");
+			return -1;
+		}
+	}
+	fclose(fp);
+	return 0;
+}
+
+int
+rg_net_parse(const char *text, struct rg_net *net)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(text, '/');
+	size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+
+	if (alen == 0 || alen >= sizeof(buf) - 1)
+		return -1;
+	memcpy(buf, text, alen);
+	buf[alen] = '\0';
+	memset(net, 0, sizeof(*net));
+	unsigned maxbits;
+	if (inet_pton(AF_INET, buf, net->addr) == 1) {
+		net->family = AF_INET;
+		maxbits = 32;
+	} else if (inet_pton(AF_INET6, buf, net->addr) == 1) {
+		net->family = AF_INET6;
+		maxbits = 128;
+	} else {
+		return -1;
+	}
+	net->prefix = maxbits;
+	if (slash != NULL) {
+		char *end;
+		errno = 0;
+		unsigned long bits = strtoul(slash + 1, &end, 10);
+		if (slash[1] == '\0' || *end != '\0' || errno != 0 || bits > maxbits)
+			return -1;
+		net->prefix = (unsigned)bits;
+	}
+	/* The host bits must be zero, as Postfix insists: 10.1.2.3/8 is a typo. */
+	for (unsigned bit = net->prefix; bit < maxbits; bit++)
+		if (net->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return -1;
+	return 0;
+}
+
+static int
+net_match(const struct rg_net *net, int family, const unsigned char *addr)
+{
+	if (net->family != family)
+		return 0;
+	unsigned full = net->prefix / 8, rest = net->prefix % 8;
+	if (memcmp(net->addr, addr, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (net->addr[full] & mask) == (addr[full] & mask);
+}
+
+int
+rg_config_trusted(const struct rg_config *cf, const char *ip)
+{
+	unsigned char addr[16];
+	int family;
+
+	if (ip == NULL)
+		return 0;
+	if (inet_pton(AF_INET, ip, addr) == 1) {
+		family = AF_INET;
+	} else if (inet_pton(AF_INET6, ip, addr) == 1) {
+		family = AF_INET6;
+		/* ::ffff:a.b.c.d is the IPv4 client it stands for */
+		static const unsigned char mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+		if (memcmp(addr, mapped, 12) == 0) {
+			memmove(addr, addr + 12, 4);
+			family = AF_INET;
+		}
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < cf->ntrusted; i++)
+		if (net_match(&cf->trusted[i], family, addr))
+			return 1;
+	return 0;
+}
+
+static int
+parse_nets(struct rg_config *cf, const char *value, char *why, size_t whylen)
+{
+	struct rg_strlist words = { NULL, 0 };
+
+	if (read_words(value, &words, why, whylen) < 0)
+		return -1;
+	free(cf->trusted);
+	cf->trusted = calloc(words.n ? words.n : 1, sizeof(*cf->trusted));
+	cf->ntrusted = 0;
+	if (cf->trusted == NULL) {
+		strlist_free(&words);
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < words.n; i++) {
+		if (rg_net_parse(words.v[i], &cf->trusted[cf->ntrusted]) < 0) {
+			seterr(why, whylen, "\"%s\" is not a network in CIDR form "
+			    "(address/bits, host bits zero)", words.v[i]);
+			strlist_free(&words);
+			return -1;
+		}
+		cf->ntrusted++;
+	}
+	strlist_free(&words);
+	return 0;
+}
+
+/* Store VALUE for key K; on error write why and return -1. */
+static int
+set_value(struct rg_config *cf, const struct key *k, const char *value,
+    char *why, size_t whylen)
+{
+	char *base = (char *)cf;
+	char *end;
+
+	switch (k->kind) {
+	case K_STR: {
+		char **sp = (char **)(base + k->off);
+		char *copy = strdup(value);
+		if (copy == NULL) {
+			seterr(why, whylen, "out of memory");
+			return -1;
+		}
+		free(*sp);
+		*sp = copy;
+		return 0;
+	}
+	case K_BOOL: {
+		int *ip = (int *)(base + k->off);
+		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") ||
+		    !strcmp(value, "1"))
+			*ip = 1;
+		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") ||
+		    !strcmp(value, "0"))
+			*ip = 0;
+		else {
+			seterr(why, whylen, "%s wants yes or no, not \"%s\"", k->name, value);
+			return -1;
+		}
+		return 0;
+	}
+	case K_INT: {
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (*value == '\0' || *end != '\0' || errno != 0 || v < k->min || v > k->max) {
+			seterr(why, whylen, "%s wants a whole number from %.0f to %.0f, not \"%s\"",
+			    k->name, k->min, k->max, value);
+			return -1;
+		}
+		*(int *)(base + k->off) = (int)v;
+		return 0;
+	}
+	case K_DOUBLE: {
+		errno = 0;
+		double v = strtod(value, &end);
+		if (*value == '\0' || *end != '\0' || errno != 0 || !(v >= k->min && v <= k->max)) {
+			seterr(why, whylen, "%s wants a number of seconds from %g to %g, not \"%s\"",
+			    k->name, k->min, k->max, value);
+			return -1;
+		}
+		*(double *)(base + k->off) = v;
+		return 0;
+	}
+	case K_LIST: {
+		struct rg_strlist *l = (struct rg_strlist *)(base + k->off);
+		strlist_free(l);
+		return read_words(value, l, why, whylen);
+	}
+	case K_ENUM: {
+		for (int i = 0; k->choices[i] != NULL; i++) {
+			if (strcasecmp(value, k->choices[i]) == 0) {
+				*(int *)(base + k->off) = i;
+				return 0;
+			}
+		}
+		char list[128] = "";
+		for (int i = 0; k->choices[i] != NULL; i++) {
+			strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+			strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
+		}
+		seterr(why, whylen, "%s wants one of %s, not \"%s\"", k->name, list, value);
+		return -1;
+	}
+	case K_NETS:
+		return parse_nets(cf, value, why, whylen);
+	case K_FACILITY:
+		for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++) {
+			if (strcasecmp(value, facilities[i].name) == 0) {
+				*(int *)(base + k->off) = facilities[i].value;
+				return 0;
+			}
+		}
+		seterr(why, whylen, "%s: unknown syslog facility \"%s\"", k->name, value);
+		return -1;
+	}
+	return -1;
+}
+
+static void
+fnv1a(uint64_t *h, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		*h ^= *p;
+		*h *= 0x100000001b3ULL;
+	}
+	*h ^= 0xff;                     /* a separator no value contains */
+	*h *= 0x100000001b3ULL;
+}
+
+void
+rg_config_free(struct rg_config *cf)
+{
+	if (cf == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++) {
+		char *base = (char *)cf;
+		if (keys[i].kind == K_STR)
+			free(*(char **)(base + keys[i].off));
+		else if (keys[i].kind == K_LIST)
+			strlist_free((struct rg_strlist *)(base + keys[i].off));
+	}
+	if (cf->ldap_bind_password != NULL) {
+		explicit_bzero(cf->ldap_bind_password, strlen(cf->ldap_bind_password));
+		free(cf->ldap_bind_password);
+	}
+	free(cf->trusted);
+	free(cf->path);
+	free(cf);
+}
+
+static char *
+trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static int
+read_password(struct rg_config *cf, char *why, size_t whylen)
+{
+	FILE *fp = fopen(cf->ldap_bind_password_file, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "LDAPBindPasswordFile: cannot read %s: %s",
+		    cf->ldap_bind_password_file, strerror(errno));
+		return -1;
+	}
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	/* the first line is the password; a trailing newline is not part of it */
+	buf[strcspn(buf, "\r\n")] = '\0';
+	cf->ldap_bind_password = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (cf->ldap_bind_password == NULL) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks that involve more than one key, or a value's inner syntax. */
+static int
+check_whole(struct rg_config *cf, char *why, size_t whylen)
+{
+	if (cf->domains.n == 0) {
+		seterr(why, whylen, "Domains names no domain");
+		return -1;
+	}
+	for (size_t i = 0; i < cf->domains.n; i++) {
+		char *d = cf->domains.v[i];
+		for (char *p = d; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		size_t n = strlen(d);
+		if (n > 1 && d[n - 1] == '.')
+			d[n - 1] = '\0';
+		if (*d == '\0' || strlen(d) > 253 || strspn(d,
+		    "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(d)) {
+			seterr(why, whylen, "Domains: \"%s\" is not a domain name", d);
+			return -1;
+		}
+	}
+	if (strncmp(cf->socket, "unix:", 5) != 0 && strncmp(cf->socket, "local:", 6) != 0 &&
+	    strncmp(cf->socket, "inet:", 5) != 0 && strncmp(cf->socket, "inet6:", 6) != 0) {
+		seterr(why, whylen, "Socket \"%s\" is neither unix:/path nor inet:PORT@HOST",
+		    cf->socket);
+		return -1;
+	}
+	/* LDAPURI: every word must be an ldap URI */
+	struct rg_strlist uris = { NULL, 0 };
+	split_words(cf->ldap_uri, &uris);
+	for (size_t i = 0; i < uris.n; i++) {
+		if (strncasecmp(uris.v[i], "ldap://", 7) && strncasecmp(uris.v[i], "ldaps://", 8) &&
+		    strncasecmp(uris.v[i], "ldapi://", 8)) {
+			seterr(why, whylen, "LDAPURI: \"%s\" is not an ldap://, ldaps:// or ldapi:// URI",
+			    uris.v[i]);
+			strlist_free(&uris);
+			return -1;
+		}
+	}
+	/* store them space-separated, the form ldap_initialize() takes */
+	size_t len = 1;
+	for (size_t i = 0; i < uris.n; i++)
+		len += strlen(uris.v[i]) + 1;
+	char *joined = calloc(1, len);
+	if (joined == NULL) {
+		strlist_free(&uris);
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < uris.n; i++) {
+		if (i)
+			strcat(joined, " ");
+		strcat(joined, uris.v[i]);
+	}
+	strlist_free(&uris);
+	free(cf->ldap_uri);
+	cf->ldap_uri = joined;
+
+	/* LDAPFilter: only %s %u %d %% and balanced parentheses */
+	int depth = 0;
+	const char *f = cf->ldap_filter;
+	if (*f != '(') {
+		seterr(why, whylen, "LDAPFilter \"%s\" must start with \"(\"", f);
+		return -1;
+	}
+	for (const char *p = f; *p; p++) {
+		if (*p == '%') {
+			if (p[1] != 's' && p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
+				seterr(why, whylen, "LDAPFilter: \"%%%c\" is not one of %%s %%u %%d %%%%",
+				    p[1] ? p[1] : ' ');
+				return -1;
+			}
+			p++;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')') {
+			if (--depth < 0)
+				break;
+		}
+	}
+	if (depth != 0) {
+		seterr(why, whylen, "LDAPFilter \"%s\" has unbalanced parentheses", f);
+		return -1;
+	}
+	if (cf->ldap_disabled_filter[0] != '\0' && cf->ldap_disabled_filter[0] != '(') {
+		seterr(why, whylen, "LDAPDisabledFilter \"%s\" must start with \"(\"",
+		    cf->ldap_disabled_filter);
+		return -1;
+	}
+	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
+	    strcmp(cf->redis_uri, "none") != 0) {
+		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
+		    "or unix:/PATH[?db=N]", cf->redis_uri);
+		return -1;
+	}
+	for (const char *p = cf->recipient_delimiter; *p; p++) {
+		if (isalnum((unsigned char)*p) || *p == '.' || *p == '@' || isspace((unsigned char)*p)) {
+			seterr(why, whylen, "RecipientDelimiter \"%s\": '%c' cannot start a subaddress",
+			    cf->recipient_delimiter, *p);
+			return -1;
+		}
+	}
+	if (cf->ldap_bind_password_file[0] != '\0') {
+		if (read_password(cf, why, whylen) < 0)
+			return -1;
+	} else if (cf->ldap_bind_dn[0] != '\0') {
+		seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+make_fingerprint(struct rg_config *cf)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	fnv1a(&h, cf->ldap_uri);
+	fnv1a(&h, cf->ldap_base);
+	fnv1a(&h, cf->ldap_filter);
+	fnv1a(&h, cf->ldap_disabled_filter);
+	for (size_t i = 0; i < cf->alias_attrs.n; i++)
+		fnv1a(&h, cf->alias_attrs.v[i]);
+	fnv1a(&h, "|");
+	for (size_t i = 0; i < cf->member_attrs.n; i++)
+		fnv1a(&h, cf->member_attrs.v[i]);
+	snprintf(cf->fingerprint, sizeof(cf->fingerprint), "%016llx", (unsigned long long)h);
+}
+
+struct rg_config *
+rg_config_load(const char *file, char *err, size_t errlen)
+{
+	struct rg_config *cf = calloc(1, sizeof(*cf));
+	char why[RG_ERRLEN];
+	unsigned char seen[NKEYS];
+	FILE *fp = NULL;
+
+	if (cf == NULL) {
+		seterr(err, errlen, "%s: out of memory", file);
+		return NULL;
+	}
+	memset(seen, 0, sizeof(seen));
+	cf->path = strdup(file);
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (set_value(cf, &keys[i], keys[i].def, why, sizeof(why)) < 0) {
+			seterr(err, errlen, "%s: default of %s: %s", file, keys[i].name, why);
+			goto fail;
+		}
+	}
+	fp = fopen(file, "r");
+	if (fp == NULL) {
+		seterr(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+		goto fail;
+	}
+	char line[4096];
+	unsigned lineno = 0;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		size_t len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			seterr(err, errlen, "%s:%u: line longer than %zu characters", file, lineno,
+			    sizeof(line) - 2);
+			goto fail;
+		}
+		if (memchr(line, '\0', len) != NULL) {
+			seterr(err, errlen, "%s:%u: NUL byte in line", file, lineno);
+			goto fail;
+		}
+		char *s = trim(line);
+		if (*s == '#' || *s == '\0')
+			continue;
+		char *name = s;
+		while (*s && !isspace((unsigned char)*s))
+			s++;
+		if (*s)
+			*s++ = '\0';
+		char *value = trim(s);
+		/* a "#" after blank space starts a comment, not inside a value */
+		for (char *h = value; *h; h++) {
+			if (*h == '#' && (h == value || isspace((unsigned char)h[-1]))) {
+				*h = '\0';
+				value = trim(value);
+				break;
+			}
+		}
+		size_t k;
+		for (k = 0; k < NKEYS; k++)
+			if (strcasecmp(name, keys[k].name) == 0)
+				break;
+		if (k == NKEYS) {
+			seterr(err, errlen, "%s:%u: unknown key \"%s\"", file, lineno, name);
+			goto fail;
+		}
+		if (seen[k]) {
+			seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
+			goto fail;
+		}
+		seen[k] = 1;
+		if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
+			seterr(err, errlen, "%s:%u: %s", file, lineno, why);
+			goto fail;
+		}
+	}
+	if (ferror(fp)) {
+		seterr(err, errlen, "%s: read error: %s", file, strerror(errno));
+		goto fail;
+	}
+	fclose(fp);
+	fp = NULL;
+	for (size_t k = 0; k < NKEYS; k++) {
+		if (keys[k].required && !seen[k]) {
+			seterr(err, errlen, "%s: %s is required", file, keys[k].name);
+			goto fail;
+		}
+	}
+	if (check_whole(cf, why, sizeof(why)) < 0) {
+		seterr(err, errlen, "%s: %s", file, why);
+		goto fail;
+	}
+	make_fingerprint(cf);
+	return cf;
+fail:
+	if (fp != NULL)
+		fclose(fp);
+	rg_config_free(cf);
+	return NULL;
+}
+
+int
+rg_config_domain_ours(const struct rg_config *cf, const char *domain)
+{
+	for (size_t i = 0; i < cf->domains.n; i++)
+		if (strcmp(cf->domains.v[i], domain) == 0)
+			return 1;
+	return 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * rg_config.h - the rcptguard configuration, read once and never changed.
+ *
+ * A configuration is loaded whole from a file of "Key value" lines, checked
+ * key by key against a table of names, types, defaults and bounds, and then
+ * treated as read-only.  A reload builds a new one and swaps it in only when
+ * every check passed.
+ */
+#ifndef RG_CONFIG_H
+#define RG_CONFIG_H
+
+#include <stddef.h>
+
+#define RG_ERRLEN 512
+
+enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
+enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
+enum rg_broken_action { RG_BROKEN_REJECT, RG_BROKEN_ACCEPT, RG_BROKEN_TEMPFAIL };
+
+/* A list of strings, owned by the configuration. */
+struct rg_strlist {
+	char **v;
+	size_t n;
+};
+
+/* One network in CIDR form, for TrustedNetworks. */
+struct rg_net {
+	int family;                     /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned prefix;
+};
+
+struct rg_config {
+	char *path;                     /* the file it was read from */
+
+	/* milter */
+	char *socket;
+	char *user_id;
+	char *pid_file;
+	int syslog;
+	int syslog_facility;
+	int max_unknown;                /* MaxUnknownRecipients, 0: no limit */
+
+	/* addresses */
+	struct rg_strlist domains;      /* lower case, no trailing dot */
+	char *recipient_delimiter;
+
+	/* LDAP */
+	char *ldap_uri;                 /* space-separated, as libldap wants */
+	char *ldap_base;
+	char *ldap_filter;
+	char *ldap_bind_dn;
+	char *ldap_bind_password_file;
+	char *ldap_bind_password;       /* read from the file; never logged */
+	int ldap_starttls;
+	double ldap_timeout;
+	int ldap_pool_size;
+
+	/* cache */
+	char *redis_uri;                /* "none" or a URI */
+	double redis_timeout;
+	int cache_ttl;
+	int negative_cache_ttl;
+	int local_cache_size;
+	enum rg_on_failure on_lookup_failure;
+
+	/* suggestions */
+	enum rg_suggest_mode suggest;
+	struct rg_net *trusted;
+	size_t ntrusted;
+	int suggest_max_distance;
+	struct rg_strlist address_attrs;
+	int suggest_refresh;
+
+	/* aliases */
+	struct rg_strlist alias_attrs;
+	struct rg_strlist member_attrs;
+	char *ldap_disabled_filter;
+	int alias_max_depth;
+	int alias_max_targets;
+	enum rg_broken_action broken_alias_action;
+	char *alert_log;
+	int alert_interval;
+
+	/* FNV-1a of the lookup settings, in hex; part of every cache key */
+	char fingerprint[17];
+};
+
+/*
+ * Read FILE.  On success returns a configuration to be released with
+ * rg_config_free().  On failure returns NULL and writes "FILE:LINE: problem"
+ * into err.
+ */
+struct rg_config *rg_config_load(const char *file, char *err, size_t errlen);
+void rg_config_free(struct rg_config *);
+
+/* Is DOMAIN (lower case, no trailing dot) one of Domains? */
+int rg_config_domain_ours(const struct rg_config *, const char *domain);
+
+/* Is the textual IP address in TrustedNetworks? */
+int rg_config_trusted(const struct rg_config *, const char *ip);
+
+/* Parse "a.b.c.d/n" or "x::y/n" into NET; 0 on success. */
+int rg_net_parse(const char *text, struct rg_net *net);
+
+#endif

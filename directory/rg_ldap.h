@@ -1,0 +1,92 @@
+/*
+ * rg_ldap.h - the directory: connections, escaping, filter expansion and
+ * recipient lookups, each bounded by one deadline.
+ */
+#ifndef RG_LDAP_H
+#define RG_LDAP_H
+
+#include <stddef.h>
+#include <ldap.h>
+
+#include "rg_config.h"
+
+/* The three answers of a lookup (Postfix's found / not found / could not tell). */
+enum rg_found { RG_NOTFOUND = 0, RG_FOUND = 1, RG_LOOKUP_FAIL = -1 };
+
+/*
+ * Escape VALUE (LEN bytes) for an RFC 4515 assertion value into OUT.
+ * Returns 0, or -1 when OUTLEN is too small (never a truncated result).
+ */
+int rg_ldap_escape_filter(const char *value, size_t len, char *out, size_t outlen);
+
+/*
+ * Expand the LDAPFilter template: %s the whole address, %u the local part,
+ * %d the domain, %% a percent sign; every substituted value escaped.
+ * Returns 0, or -1 when OUTLEN is too small.
+ */
+int rg_ldap_expand_filter(const char *tmpl, const char *local, const char *domain,
+    char *out, size_t outlen);
+
+/* Seconds since an arbitrary start, from the monotonic clock. */
+double rg_now(void);
+
+/*
+ * Open, configure, optionally StartTLS, and bind a handle to LDAPURI, all
+ * before the monotonic time DEADLINE.  Returns the handle, or NULL with the
+ * reason in err (never the password).
+ */
+LDAP *rg_ldap_connect(const struct rg_config *, double deadline, char *err, size_t errlen);
+
+/* A small pool of bound handles, shared by all threads. */
+struct rg_ldap_pool;
+
+struct rg_ldap_pool *rg_ldap_pool_new(const struct rg_config *);
+void rg_ldap_pool_free(struct rg_ldap_pool *);
+
+/*
+ * One entry that a lookup found: its DN and the values of the attributes
+ * the caller asked for.  Freed by rg_ldap_entries_free().
+ */
+struct rg_ldap_value {
+	char *attr;
+	char *value;
+};
+struct rg_ldap_entry {
+	char *dn;
+	struct rg_ldap_value *vals;
+	size_t nvals;
+};
+struct rg_ldap_result {
+	struct rg_ldap_entry *entries;
+	size_t nentries;
+};
+void rg_ldap_result_free(struct rg_ldap_result *);
+
+/*
+ * Search under LDAPBase with FILTER (already expanded and escaped) for at
+ * most MAXENTRIES entries, returning ATTRS (NULL: none).  The whole call,
+ * including a reconnect, ends within LDAPTimeout.  More entries than
+ * MAXENTRIES, a timeout, or any error is RG_LOOKUP_FAIL with a reason in err.
+ * RES may be NULL when only existence matters.
+ */
+enum rg_found rg_ldap_search(struct rg_ldap_pool *, const char *filter,
+    char *const *attrs, int maxentries, struct rg_ldap_result *res,
+    char *err, size_t errlen);
+
+/* The same, reading one entry by DN (scope base). */
+enum rg_found rg_ldap_read_dn(struct rg_ldap_pool *, const char *dn,
+    const char *filter, char *const *attrs, struct rg_ldap_result *res,
+    char *err, size_t errlen);
+
+/*
+ * Walk every entry under LDAPBase that matches FILTER with a paged search
+ * (RFC 2696, PAGESIZE entries a page) on a handle of its own, calling FN for
+ * each entry.  A walk cut short (size limit, time limit, lost connection,
+ * FN returning non-zero) returns -1 with the reason in err; 0 means every
+ * entry was seen.  TIMEOUT bounds each page, not the whole walk.
+ */
+typedef int (*rg_ldap_walk_fn)(void *arg, const struct rg_ldap_entry *);
+int rg_ldap_walk(const struct rg_config *, const char *filter, char *const *attrs,
+    int pagesize, double timeout, rg_ldap_walk_fn fn, void *arg, char *err, size_t errlen);
+
+#endif

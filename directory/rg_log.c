@@ -1,0 +1,43 @@
+/*
+ * rg_log.c - one function to log a line to syslog and, when asked (the
+ * daemon's -f, the command-line tools), to standard error as well.
+ */
+#include "rg_log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int log_syslog;
+static int log_stderr = 1;
+static const char *log_ident = "rcptguard";
+
+void
+rg_log_open(const char *ident, int use_syslog, int facility, int use_stderr)
+{
+	log_ident = ident;
+	log_stderr = use_stderr;
+	if (use_syslog && !log_syslog)
+		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+	else if (!use_syslog && log_syslog)
+		closelog();
+	log_syslog = use_syslog;
+}
+
+void
+rg_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	char line[2048];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_syslog)
+		syslog(prio, "%s", line);
+	if (log_stderr) {
+		const char *lvl = prio <= LOG_ERR ? "error: " : prio == LOG_WARNING ? "warning: " : "";
+		/* one write per line, so lines of different threads do not mix */
+		fprintf(stderr, "%s: %s%s\n", log_ident, lvl, line);
+	}
+}
