@@ -88,6 +88,19 @@ query_one(struct rg_directory *d, const char *addr)
 			printf(",\"reason\":");
 			print_json_string(ans.why);
 		}
+		if (ans.expansion != NULL && ans.expansion->n > 0) {
+			printf(",\"targets\":[");
+			for (size_t k = 0; k < ans.expansion->n; k++) {
+				const struct rg_expansion_item *it = &ans.expansion->items[k];
+				printf("%s{\"target\":", k ? "," : "");
+				print_json_string(it->target);
+				printf(",\"depth\":%d,\"verdict\":\"%s\"", it->depth, it->verdict);
+				if (it->problem[0] != '\0')
+					printf(",\"problem\":\"%s\"", it->problem);
+				putchar('}');
+			}
+			putchar(']');
+		}
 		printf("}\n");
 	} else {
 		print_plain(addr);
@@ -95,8 +108,16 @@ query_one(struct rg_directory *d, const char *addr)
 		if (ans.suggestion[0] != '\0')
 			printf(" did-you-mean=<%s>", ans.suggestion);
 		putchar('\n');
+		/* the expansion of an alias, one target a line, indented by depth */
+		for (size_t k = 0; ans.expansion != NULL && k < ans.expansion->n; k++) {
+			const struct rg_expansion_item *it = &ans.expansion->items[k];
+			printf("%*s-> ", 2 * it->depth, "");
+			print_plain(it->target);
+			printf(" %s%s%s\n", it->verdict, it->problem[0] ? " " : "", it->problem);
+		}
 	}
 	fflush(stdout);
+	rg_answer_free(&ans);
 }
 
 static void
@@ -116,6 +137,7 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	rg_log_open("rcptguard-query", 0, 0, 1);
+	rg_log_quiet();
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			file = argv[++i];

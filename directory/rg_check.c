@@ -5,25 +5,63 @@
  * domain one of ours; ask the cache (rg_cache); ask LDAP (rg_ldap) and
  * remember an authoritative answer for CacheTTL / NegativeCacheTTL; for
  * user+tag@domain that is unknown as given, ask again for user@domain; for
- * an unknown address, find what the sender probably meant when the asker may
- * see it.  A lookup that could not tell is RG_V_TEMPFAIL, never unknown.
+ * an alias, resolve its internal targets through the same steps (loop, depth
+ * and fan-out guarded) and alert on what is broken (rg_alert); for an
+ * unknown address, find what the sender probably meant when the asker may
+ * see it (rg_index).  A lookup that could not tell is RG_V_TEMPFAIL, never
+ * unknown, and so is an alias whose only hope is a target that could not be
+ * looked up.
+ *
+ * The alias model (rcptguard-audit uses the same):
+ *   an entry is an alias when it has a value in LDAPAliasAttributes (target
+ *   addresses) or LDAPMemberAttributes (DNs of member entries), or an
+ *   objectClass in LDAPAliasClasses; otherwise it is a mailbox.  An entry
+ *   matching LDAPDisabledFilter receives no mail.  External targets (domain
+ *   not in Domains) are taken as living and never checked.
  */
 #include "rg_check.h"
+#include "rg_alert.h"
 #include "rg_cache.h"
+#include "rg_index.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* More entries than this for one address: the filter is wrong; could not tell. */
 #define LOOKUP_MAX_ENTRIES 16
+#define FILTER_MAX (4 * RG_ADDR_MAX + 2048)
 
 struct rg_directory {
 	struct rg_config *cf;
 	struct rg_ldap_pool *ldap;
 	struct rg_cache *cache;
+	struct rg_index *index;         /* NULL when Suggest is off and no tool asks */
+	struct rg_alerter *alerts;      /* NULL: problems are reported, not alerted */
+	int aliases;                    /* any alias key set */
+	char **attrs;                   /* attributes an alias lookup reads */
+};
+
+/* Status of one address while resolving. */
+enum st { ST_OK, ST_UNKNOWN, ST_DISABLED, ST_BROKEN, ST_FAIL };
+
+static const char *const st_names[] = {
+	[ST_OK] = "ok", [ST_UNKNOWN] = "unknown", [ST_DISABLED] = "disabled",
+	[ST_BROKEN] = "alias-broken", [ST_FAIL] = "tempfail",
+};
+
+/* One resolution: the path for loop detection, and what to report. */
+struct resolve {
+	struct rg_directory *d;
+	const char *path[RG_ALIAS_DEPTH_MAX + 2];
+	int depth;
+	struct rg_answer *ans;
+	char *why;
+	size_t whylen;
 };
 
 static const char *const verdict_names[] = {
@@ -53,6 +91,21 @@ rg_source_name(enum rg_source s)
 	return source_names[s];
 }
 
+static int
+attrs_add(char ***attrs, size_t *n, const char *a)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcasecmp((*attrs)[i], a) == 0)
+			return 0;
+	char **v = realloc(*attrs, (*n + 2) * sizeof(*v));
+	if (v == NULL)
+		return -1;
+	v[(*n)++] = (char *)a;
+	v[*n] = NULL;
+	*attrs = v;
+	return 0;
+}
+
 struct rg_directory *
 rg_directory_open(struct rg_config *cf, int flags, char *err, size_t errlen)
 {
@@ -66,12 +119,39 @@ rg_directory_open(struct rg_config *cf, int flags, char *err, size_t errlen)
 	d->cf = cf;
 	d->ldap = rg_ldap_pool_new(cf);
 	d->cache = rg_cache_new(cf, (flags & RG_DIR_BACKGROUND) != 0);
-	if (d->ldap == NULL || d->cache == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rg_directory_close(d);
-		return NULL;
+	if (d->ldap == NULL || d->cache == NULL)
+		goto nomem;
+	d->aliases = cf->alias_attrs.n > 0 || cf->member_attrs.n > 0 ||
+	    cf->ldap_disabled_filter[0] != '\0';
+	if (d->aliases) {
+		size_t n = 0;
+		int bad = attrs_add(&d->attrs, &n, "objectClass") < 0;
+		for (size_t i = 0; i < cf->address_attrs.n; i++)
+			bad |= attrs_add(&d->attrs, &n, cf->address_attrs.v[i]) < 0;
+		for (size_t i = 0; i < cf->alias_attrs.n; i++)
+			bad |= attrs_add(&d->attrs, &n, cf->alias_attrs.v[i]) < 0;
+		for (size_t i = 0; i < cf->member_attrs.n; i++)
+			bad |= attrs_add(&d->attrs, &n, cf->member_attrs.v[i]) < 0;
+		if (bad)
+			goto nomem;
+	}
+	if (flags & RG_DIR_ALERTS) {
+		d->alerts = rg_alert_new(cf, d->cache);
+		if (d->alerts == NULL)
+			goto nomem;
+	}
+	if ((flags & RG_DIR_SUGGEST_SYNC) || cf->suggest != RG_SUGGEST_OFF) {
+		d->index = rg_index_new(cf, (flags & RG_DIR_BACKGROUND) != 0);
+		if (d->index == NULL)
+			goto nomem;
+		if ((flags & RG_DIR_SUGGEST_SYNC) && rg_index_load(d->index, err, errlen) < 0)
+			rg_log(LOG_WARNING, "no suggestions: index not loaded: %s", err);
 	}
 	return d;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	rg_directory_close(d);
+	return NULL;
 }
 
 void
@@ -79,8 +159,11 @@ rg_directory_close(struct rg_directory *d)
 {
 	if (d == NULL)
 		return;
+	rg_index_free(d->index);
+	rg_alert_free(d->alerts);
 	rg_cache_free(d->cache);
 	rg_ldap_pool_free(d->ldap);
+	free(d->attrs);
 	rg_config_free(d->cf);
 	free(d);
 }
@@ -91,33 +174,364 @@ rg_directory_config(const struct rg_directory *d)
 	return d->cf;
 }
 
-/*
- * Does LOCAL@DOMAIN exist?  RG_FOUND, RG_NOTFOUND or RG_LOOKUP_FAIL, and
- * where the answer came from.
- */
-static enum rg_found
-lookup(struct rg_directory *d, const char *full, const char *local, const char *domain,
-    enum rg_source *src, char *why, size_t whylen)
+/* ---- reporting ---- */
+
+static void
+report_at(struct resolve *r, int depth, const char *target, const char *verdict,
+    const char *problem)
 {
-	char value[RG_CACHE_VALUE_MAX];
-	char filter[4 * RG_ADDR_MAX + 1024];
+	struct rg_expansion *x = r->ans->expansion;
+
+	if (x == NULL)
+		return;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 16;
+		struct rg_expansion_item *v = realloc(x->items, cap * sizeof(*v));
+		if (v == NULL)
+			return;
+		x->items = v;
+		x->cap = cap;
+	}
+	struct rg_expansion_item *it = &x->items[x->n++];
+	it->depth = depth;
+	snprintf(it->target, sizeof(it->target), "%s", target);
+	snprintf(it->verdict, sizeof(it->verdict), "%s", verdict);
+	snprintf(it->problem, sizeof(it->problem), "%s", problem ? problem : "");
+}
+
+static void
+problem(struct resolve *r, const char *alias, const char *name, const char *target,
+    const char *dn)
+{
+	r->ans->problems++;
+	if (r->d->alerts != NULL)
+		rg_alert(r->d->alerts, alias, name, target, dn);
+}
+
+/* ---- lookups ---- */
+
+static int
+is_alias_entry(const struct rg_config *cf, const struct rg_ldap_entry *e)
+{
+	for (size_t i = 0; i < e->nvals; i++) {
+		const char *a = e->vals[i].attr;
+		for (size_t k = 0; k < cf->alias_attrs.n; k++)
+			if (strcasecmp(a, cf->alias_attrs.v[k]) == 0)
+				return 1;
+		for (size_t k = 0; k < cf->member_attrs.n; k++)
+			if (strcasecmp(a, cf->member_attrs.v[k]) == 0)
+				return 1;
+		if (strcasecmp(a, "objectClass") == 0)
+			for (size_t k = 0; k < cf->alias_classes.n; k++)
+				if (strcasecmp(e->vals[i].value, cf->alias_classes.v[k]) == 0)
+					return 1;
+	}
+	return 0;
+}
+
+static int
+in_list(const struct rg_strlist *l, const char *s)
+{
+	for (size_t k = 0; k < l->n; k++)
+		if (strcasecmp(s, l->v[k]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Does entry E claim ADDRESS (lower case) in one of LDAPAddressAttributes? */
+static int
+entry_claims(const struct rg_config *cf, const struct rg_ldap_entry *e, const char *address)
+{
+	for (size_t i = 0; i < e->nvals; i++)
+		if (in_list(&cf->address_attrs, e->vals[i].attr) &&
+		    strcasecmp(e->vals[i].value, address) == 0)
+			return 1;
+	return 0;
+}
+
+/* "(&FILTER(!DISABLED))" or FILTER; "(&FILTER DISABLED)" when WANT_DISABLED. */
+static int
+with_disabled(const struct rg_config *cf, const char *filter, int want_disabled, char *out,
+    size_t outlen)
+{
+	int n;
+
+	if (cf->ldap_disabled_filter[0] == '\0')
+		n = snprintf(out, outlen, "%s", filter);
+	else if (want_disabled)
+		n = snprintf(out, outlen, "(&%s%s)", filter, cf->ldap_disabled_filter);
+	else
+		n = snprintf(out, outlen, "(&%s(!%s))", filter, cf->ldap_disabled_filter);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+static enum st resolve_address(struct resolve *r, const char *full, const char *local,
+    const char *domain, int *loop_min, enum rg_source *src);
+
+/* The status of one target address of an alias at depth r->depth. */
+static enum st
+resolve_target(struct resolve *r, const char *alias, const char *dn, const char *target,
+    const struct rg_ldap_entry *self, int *loop_min)
+{
+	const struct rg_config *cf = r->d->cf;
+	struct rg_address a;
+	enum rg_source src;
+
+	if (rg_address_parse(target, cf->recipient_delimiter, &a, NULL) != RG_ADDR_OK) {
+		/* a bare local part, a malformed value: nothing we can deliver to */
+		problem(r, alias, "dangling-target", target, dn);
+		report_at(r, r->depth + 1, target, "unknown", "dangling-target");
+		return ST_UNKNOWN;
+	}
+	if (!rg_config_domain_ours(cf, a.domain)) {
+		report_at(r, r->depth + 1, a.full, "external", NULL);
+		return ST_OK;
+	}
+	if (strcmp(a.full, alias) == 0 || (self != NULL && entry_claims(cf, self, a.full))) {
+		problem(r, alias, "self-target", a.full, dn);
+		report_at(r, r->depth + 1, a.full, "self", "self-target");
+		return ST_BROKEN;
+	}
+	for (int i = 0; i <= r->depth; i++) {
+		if (strcmp(r->path[i], a.full) == 0) {
+			problem(r, alias, "loop", a.full, dn);
+			report_at(r, r->depth + 1, a.full, "loop", "loop");
+			if (i < *loop_min)
+				*loop_min = i;
+			return ST_BROKEN;
+		}
+	}
+	if (r->depth + 1 > cf->alias_max_depth) {
+		/* cannot tell how it ends: let it through, tell the admin */
+		problem(r, alias, "too-deep", a.full, dn);
+		report_at(r, r->depth + 1, a.full, "too-deep", "too-deep");
+		*loop_min = -1;
+		return ST_OK;
+	}
+	size_t at = r->ans->expansion ? r->ans->expansion->n : 0;
+	r->depth++;
+	r->path[r->depth] = a.full;
+	enum st s = resolve_address(r, a.full, a.local, a.domain, loop_min, &src);
+	if (s == ST_UNKNOWN && a.base[0] != '\0')
+		s = resolve_address(r, a.base, a.base_local, a.domain, loop_min, &src);
+	r->depth--;
+	const char *prob = s == ST_UNKNOWN ? "dangling-target" : s == ST_DISABLED ?
+	    "disabled-target" : NULL;
+	/* a nested alias reports its own problems; here only its verdict */
+	if (prob != NULL) {
+		problem(r, alias, prob, a.full, dn);
+		if (r->ans->expansion != NULL && r->ans->expansion->n > at)
+			snprintf(r->ans->expansion->items[at].problem,
+			    sizeof(r->ans->expansion->items[at].problem), "%s", prob);
+	}
+	return s;
+}
+
+/* The status of the member entry MDN of an alias. */
+static enum st
+resolve_member(struct resolve *r, const char *alias, const char *dn, const char *mdn,
+    int *loop_min)
+{
+	const struct rg_config *cf = r->d->cf;
+	struct rg_ldap_result res;
+	char filter[FILTER_MAX];
+	enum st s = ST_UNKNOWN;
+
+	with_disabled(cf, "(objectClass=*)", 0, filter, sizeof(filter));
+	enum rg_found f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, &res, r->why,
+	    r->whylen);
+	if (f == RG_LOOKUP_FAIL) {
+		report_at(r, r->depth + 1, mdn, "tempfail", NULL);
+		return ST_FAIL;
+	}
+	if (f == RG_NOTFOUND) {
+		const char *prob = "dangling-target";
+		if (cf->ldap_disabled_filter[0] != '\0') {
+			with_disabled(cf, "(objectClass=*)", 1, filter, sizeof(filter));
+			f = rg_ldap_read_dn(r->d->ldap, mdn, filter, NULL, NULL, r->why, r->whylen);
+			if (f == RG_FOUND)
+				prob = "disabled-target";
+		}
+		problem(r, alias, prob, mdn, dn);
+		report_at(r, r->depth + 1, mdn, strcmp(prob, "disabled-target") ? "unknown" : "disabled", prob);
+		return strcmp(prob, "disabled-target") ? ST_UNKNOWN : ST_DISABLED;
+	}
+	/* the member's own address goes the way of any target: cached, loop-checked */
+	const struct rg_ldap_entry *e = &res.entries[0];
+	const char *addr = NULL;
+	for (size_t i = 0; i < e->nvals && addr == NULL; i++)
+		if (in_list(&cf->address_attrs, e->vals[i].attr))
+			addr = e->vals[i].value;
+	if (addr == NULL) {
+		problem(r, alias, "dangling-target", mdn, dn);
+		report_at(r, r->depth + 1, mdn, "no-address", "dangling-target");
+	} else {
+		char copy[RG_ADDR_MAX + 1];
+		snprintf(copy, sizeof(copy), "%s", addr);
+		s = resolve_target(r, alias, dn, copy, NULL, loop_min);
+	}
+	rg_ldap_result_free(&res);
+	return s;
+}
+
+/* The status of an alias entry E found for ALIAS. */
+static enum st
+resolve_alias(struct resolve *r, const char *alias, const struct rg_ldap_entry *e,
+    int *loop_min)
+{
+	const struct rg_config *cf = r->d->cf;
+	int ntargets = 0, living = 0, unsure = 0;
+
+	for (size_t i = 0; i < e->nvals; i++)
+		if (in_list(&cf->alias_attrs, e->vals[i].attr) ||
+		    in_list(&cf->member_attrs, e->vals[i].attr))
+			ntargets++;
+	if (ntargets == 0) {
+		problem(r, alias, "no-targets", NULL, e->dn);
+		return ST_BROKEN;
+	}
+	if (ntargets > cf->alias_max_targets) {
+		/* not expanded: too costly to check at RCPT time, so let it through */
+		problem(r, alias, "too-many-targets", NULL, e->dn);
+		return ST_OK;
+	}
+	for (size_t i = 0; i < e->nvals; i++) {
+		enum st s;
+		if (in_list(&cf->alias_attrs, e->vals[i].attr))
+			s = resolve_target(r, alias, e->dn, e->vals[i].value, e, loop_min);
+		else if (in_list(&cf->member_attrs, e->vals[i].attr))
+			s = resolve_member(r, alias, e->dn, e->vals[i].value, loop_min);
+		else
+			continue;
+		if (s == ST_OK)
+			living++;
+		else if (s == ST_FAIL)
+			unsure++;
+	}
+	return living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+}
+
+static const char *
+cache_value(enum st s)
+{
+	return st_names[s];
+}
+
+static enum st
+from_cache_value(const char *v)
+{
+	for (int s = ST_OK; s <= ST_BROKEN; s++)
+		if (strcmp(v, st_names[s]) == 0)
+			return (enum st)s;
+	return ST_FAIL;         /* a value of another version: look again */
+}
+
+/*
+ * Resolve FULL (LOCAL@DOMAIN) at r->depth.  *loop_min is lowered to the path
+ * index a loop went back to (or -1 for a depth cut), so that an answer that
+ * depends on the path it was reached by is not cached.
+ */
+static enum st
+resolve_address(struct resolve *r, const char *full, const char *local, const char *domain,
+    int *loop_min, enum rg_source *src)
+{
+	struct rg_directory *d = r->d;
+	const struct rg_config *cf = d->cf;
+	char value[RG_CACHE_VALUE_MAX], filter[FILTER_MAX], base_filter[FILTER_MAX];
+	struct rg_ldap_result res;
+	enum st s;
 
 	if (rg_cache_get(d->cache, full, value, sizeof(value))) {
-		*src = RG_SRC_CACHE;
-		return strcmp(value, "ok") == 0 ? RG_FOUND : RG_NOTFOUND;
+		s = from_cache_value(value);
+		if (s != ST_FAIL) {
+			*src = RG_SRC_CACHE;
+			if (r->depth > 0)
+				report_at(r, r->depth, full, st_names[s], NULL);
+			return s;
+		}
 	}
 	*src = RG_SRC_LDAP;
-	if (rg_ldap_expand_filter(d->cf->ldap_filter, local, domain, filter, sizeof(filter)) < 0) {
-		snprintf(why, whylen, "filter too long");
-		return RG_LOOKUP_FAIL;
+	if (rg_ldap_expand_filter(cf->ldap_filter, local, domain, base_filter,
+	    sizeof(base_filter)) < 0 || with_disabled(cf, base_filter, 0, filter,
+	    sizeof(filter)) < 0) {
+		snprintf(r->why, r->whylen, "filter too long");
+		return ST_FAIL;
 	}
-	enum rg_found f = rg_ldap_search(d->ldap, filter, NULL, LOOKUP_MAX_ENTRIES, NULL, why,
-	    whylen);
-	if (f == RG_FOUND)
-		rg_cache_put(d->cache, full, "ok", d->cf->cache_ttl);
-	else if (f == RG_NOTFOUND)
-		rg_cache_put(d->cache, full, "unknown", d->cf->negative_cache_ttl);
-	return f;
+	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
+	    LOOKUP_MAX_ENTRIES, d->aliases ? &res : NULL, r->why, r->whylen);
+	if (f == RG_LOOKUP_FAIL) {
+		if (r->depth > 0)
+			report_at(r, r->depth, full, "tempfail", NULL);
+		return ST_FAIL;
+	}
+	if (f == RG_NOTFOUND) {
+		s = ST_UNKNOWN;
+		if (cf->ldap_disabled_filter[0] != '\0' &&
+		    with_disabled(cf, base_filter, 1, filter, sizeof(filter)) == 0 &&
+		    rg_ldap_search(d->ldap, filter, NULL, LOOKUP_MAX_ENTRIES, NULL, r->why,
+		    r->whylen) == RG_FOUND)
+			s = ST_DISABLED;
+		if (r->depth > 0)
+			report_at(r, r->depth, full, st_names[s], NULL);
+		rg_cache_put(d->cache, full, cache_value(s), cf->negative_cache_ttl);
+		return s;
+	}
+	if (!d->aliases) {
+		rg_cache_put(d->cache, full, "ok", cf->cache_ttl);
+		return ST_OK;
+	}
+	/* found: a mailbox among the entries receives the mail */
+	int my_loop_min = INT_MAX, mailbox = 0;
+	if (res.nentries > 1) {
+		char dns[1024] = "";
+		for (size_t i = 0; i < res.nentries; i++) {
+			size_t len = strlen(dns);
+			snprintf(dns + len, sizeof(dns) - len, "%s%s", i ? "; " : "", res.entries[i].dn);
+		}
+		problem(r, full, "duplicate-address", NULL, dns);
+	}
+	for (size_t i = 0; i < res.nentries; i++)
+		if (!is_alias_entry(cf, &res.entries[i]))
+			mailbox = 1;
+	if (r->depth > 0)
+		report_at(r, r->depth, full, mailbox ? "ok" : "alias", NULL);
+	if (mailbox) {
+		s = ST_OK;
+	} else {
+		int living = 0, unsure = 0;
+		for (size_t i = 0; i < res.nentries; i++) {
+			enum st es = resolve_alias(r, full, &res.entries[i], &my_loop_min);
+			living += es == ST_OK;
+			unsure += es == ST_FAIL;
+		}
+		s = living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+	}
+	rg_ldap_result_free(&res);
+	if (my_loop_min < *loop_min)
+		*loop_min = my_loop_min;
+	/* cache only what does not depend on the way here */
+	if (s != ST_FAIL && my_loop_min >= r->depth)
+		rg_cache_put(d->cache, full, cache_value(s),
+		    s == ST_OK ? cf->cache_ttl : cf->negative_cache_ttl);
+	return s;
+}
+
+/* ---- the check ---- */
+
+static int
+may_suggest(const struct rg_config *cf, const struct rg_asker *who)
+{
+	if (who->admin)
+		return 1;
+	switch (cf->suggest) {
+	case RG_SUGGEST_OFF:
+		return 0;
+	case RG_SUGGEST_ALL:
+		return 1;
+	case RG_SUGGEST_TRUSTED:
+		return who->authenticated || rg_config_trusted(cf, who->client_ip);
+	}
+	return 0;
 }
 
 void
@@ -126,9 +540,9 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 {
 	struct rg_address a;
 	double t0 = rg_now();
-	char *why = ans->detail;
+	struct resolve r;
+	int loop_min = INT_MAX;
 
-	(void)who;
 	memset(ans, 0, sizeof(*ans));
 	switch (rg_address_parse(rcpt, d->cf->recipient_delimiter, &a, &ans->why)) {
 	case RG_ADDR_OK:
@@ -150,26 +564,51 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->verdict = RG_V_NOT_OURS;
 		goto done;
 	}
-	why[0] = '\0';
-	enum rg_found f = lookup(d, a.full, a.local, a.domain, &ans->source, why, sizeof(ans->detail));
-	if (f == RG_NOTFOUND && a.base[0] != '\0') {
+	if (who->admin)
+		ans->expansion = calloc(1, sizeof(*ans->expansion));
+	memset(&r, 0, sizeof(r));
+	r.d = d;
+	r.ans = ans;
+	r.why = ans->detail;
+	r.whylen = sizeof(ans->detail);
+	r.path[0] = a.full;
+	enum st s = resolve_address(&r, a.full, a.local, a.domain, &loop_min, &ans->source);
+	if (s == ST_UNKNOWN && a.base[0] != '\0') {
 		enum rg_source src2;
-		f = lookup(d, a.base, a.base_local, a.domain, &src2, why, sizeof(ans->detail));
+		r.path[0] = a.base;
+		s = resolve_address(&r, a.base, a.base_local, a.domain, &loop_min, &src2);
 		if (src2 == RG_SRC_LDAP)
 			ans->source = RG_SRC_LDAP;
 	}
-	switch (f) {
-	case RG_FOUND:
+	switch (s) {
+	case ST_OK:
 		ans->verdict = RG_V_OK;
 		break;
-	case RG_NOTFOUND:
+	case ST_UNKNOWN:
+	case ST_DISABLED:
 		ans->verdict = RG_V_UNKNOWN;
 		break;
-	case RG_LOOKUP_FAIL:
+	case ST_BROKEN:
+		ans->verdict = RG_V_ALIAS_BROKEN;
+		break;
+	case ST_FAIL:
 		ans->verdict = RG_V_TEMPFAIL;
-		ans->why = why;
+		ans->why = ans->detail;
 		break;
 	}
+	if (ans->verdict == RG_V_UNKNOWN && d->index != NULL && may_suggest(d->cf, who))
+		rg_index_suggest(d->index, a.base[0] ? a.base_local : a.local, a.domain,
+		    ans->suggestion, sizeof(ans->suggestion));
 done:
 	ans->ms = (rg_now() - t0) * 1000.0;
+}
+
+void
+rg_answer_free(struct rg_answer *ans)
+{
+	if (ans->expansion != NULL) {
+		free(ans->expansion->items);
+		free(ans->expansion);
+		ans->expansion = NULL;
+	}
 }

@@ -24,7 +24,22 @@ enum rg_source { RG_SRC_NONE, RG_SRC_CACHE, RG_SRC_LDAP };
 struct rg_asker {
 	const char *client_ip;          /* NULL when not known */
 	int authenticated;              /* SMTP AUTH succeeded */
-	int always_suggest;             /* rcptguard-query: the admin asks */
+	int admin;                      /* rcptguard-query: suggestions and the
+					 * alias expansion, whatever Suggest says */
+};
+
+#define RG_ALIAS_DEPTH_MAX 64           /* the bound of AliasMaxDepth */
+
+/* One target met while resolving an alias, for the admin's eyes. */
+struct rg_expansion_item {
+	int depth;                      /* 1 for a direct target */
+	char target[512];               /* an address, or a member DN */
+	char verdict[16];               /* ok, unknown, disabled, alias, external, ... */
+	char problem[24];               /* "" or a problem name */
+};
+struct rg_expansion {
+	struct rg_expansion_item *items;
+	size_t n, cap;
 };
 
 struct rg_answer {
@@ -35,6 +50,8 @@ struct rg_answer {
 	const char *why;                /* for RG_V_BAD_ADDRESS / RG_V_TEMPFAIL */
 	char detail[RG_ERRLEN];         /* the text why may point to */
 	double ms;
+	int problems;                   /* alias problems met */
+	struct rg_expansion *expansion; /* for an admin asker; rg_answer_free() */
 };
 
 struct rg_directory;
@@ -42,6 +59,7 @@ struct rg_directory;
 /* Flags for rg_directory_open(). */
 #define RG_DIR_SUGGEST_SYNC 0x01        /* load the suggestion index now (the query tool) */
 #define RG_DIR_BACKGROUND   0x02        /* start background threads (the daemon) */
+#define RG_DIR_ALERTS       0x04        /* raise alerts for alias problems */
 
 /*
  * Build the lookup machinery for CF (which the directory then owns and
@@ -56,6 +74,9 @@ const struct rg_config *rg_directory_config(const struct rg_directory *);
 /* Answer for RCPT (as the MTA gave it) on behalf of WHO. */
 void rg_check(struct rg_directory *, const char *rcpt, const struct rg_asker *who,
     struct rg_answer *ans);
+
+/* Release what rg_check() allocated in ANS (the expansion). */
+void rg_answer_free(struct rg_answer *ans);
 
 const char *rg_verdict_name(enum rg_verdict);
 const char *rg_source_name(enum rg_source);

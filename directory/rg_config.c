@@ -70,6 +70,7 @@ static const struct key keys[] = {
 	{ "SuggestRefresh", K_INT, OFF(suggest_refresh), "300", 10, 86400, NULL, 0 },
 	{ "LDAPAliasAttributes", K_LIST, OFF(alias_attrs), "", 0, 0, NULL, 0 },
 	{ "LDAPMemberAttributes", K_LIST, OFF(member_attrs), "", 0, 0, NULL, 0 },
+	{ "LDAPAliasClasses", K_LIST, OFF(alias_classes), "nisMailAlias groupOfNames groupOfUniqueNames", 0, 0, NULL, 0 },
 	{ "LDAPDisabledFilter", K_STR, OFF(ldap_disabled_filter), "", 0, 0, NULL, 0 },
 	{ "AliasMaxDepth", K_INT, OFF(alias_max_depth), "8", 1, 64, NULL, 0 },
 	{ "AliasMaxTargets", K_INT, OFF(alias_max_targets), "1000", 1, 100000, NULL, 0 },

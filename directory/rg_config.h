@@ -75,6 +75,7 @@ struct rg_config {
 	/* aliases */
 	struct rg_strlist alias_attrs;
 	struct rg_strlist member_attrs;
+	struct rg_strlist alias_classes;
 	char *ldap_disabled_filter;
 	int alias_max_depth;
 	int alias_max_targets;

@@ -11,6 +11,13 @@
 static int log_syslog;
 static int log_stderr = 1;
 static const char *log_ident = "rcptguard";
+static int log_stderr_max = LOG_DEBUG;
+
+void
+rg_log_quiet(void)
+{
+	log_stderr_max = LOG_WARNING;
+}
 
 void
 rg_log_open(const char *ident, int use_syslog, int facility, int use_stderr)
@@ -35,9 +42,36 @@ rg_log(int prio, const char *fmt, ...)
 	va_end(ap);
 	if (log_syslog)
 		syslog(prio, "%s", line);
-	if (log_stderr) {
+	if (log_stderr && prio <= log_stderr_max) {
 		const char *lvl = prio <= LOG_ERR ? "error: " : prio == LOG_WARNING ? "warning: " : "";
 		/* one write per line, so lines of different threads do not mix */
 		fprintf(stderr, "%s: %s%s\n", log_ident, lvl, line);
 	}
+}
+
+int
+rg_json_string(const char *s, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (outlen < 3)
+		return -1;
+	out[o++] = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (o + 8 >= outlen) {
+			out[0] = '\0';
+			return -1;
+		}
+		if (*p == '"' || *p == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)*p;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", *p);
+		} else {
+			out[o++] = (char)*p;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return 0;
 }

@@ -9,6 +9,16 @@
 /* Where lines go; callable again (e.g. after a reload).  Thread-safe to log. */
 void rg_log_open(const char *ident, int use_syslog, int facility, int use_stderr);
 
+/* Standard error gets only warnings and errors (the command-line tools). */
+void rg_log_quiet(void);
+
 void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Write S as a JSON string (with the quotes) into OUT; control bytes as
+ * \u00XX.  Returns 0, or -1 when OUTLEN is too small (OUT is then "").
+ */
+#include <stddef.h>
+int rg_json_string(const char *s, char *out, size_t outlen);
 
 #endif

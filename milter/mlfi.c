@@ -293,6 +293,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	    c->id, qid ? " queue=" : "", qid ? qid : "", c->client[0] ? c->client : "unknown",
 	    logaddr, rg_verdict_name(ans.verdict), rg_source_name(ans.source), ans.ms,
 	    reply ? " reply=\"" : " reply=continue", reply ? reply : "", reply ? "\"" : "", extra);
+	rg_answer_free(&ans);
 	dir_give(r);
 	return ret;
 }

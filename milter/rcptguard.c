@@ -95,7 +95,7 @@ reload_thread(void *arg)
 			rg_log(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
 			continue;
 		}
-		struct rg_directory *d = rg_directory_open(cf, RG_DIR_BACKGROUND, err, sizeof(err));
+		struct rg_directory *d = rg_directory_open(cf, RG_DIR_BACKGROUND | RG_DIR_ALERTS, err, sizeof(err));
 		if (d == NULL) {
 			rg_log(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
 			continue;
@@ -228,7 +228,7 @@ main(int argc, char **argv)
 	pthread_create(&rt, NULL, reload_thread, &usr1);
 	pthread_detach(rt);
 
-	struct rg_directory *d = rg_directory_open(cf, RG_DIR_BACKGROUND, err, sizeof(err));
+	struct rg_directory *d = rg_directory_open(cf, RG_DIR_BACKGROUND | RG_DIR_ALERTS, err, sizeof(err));
 	if (d == NULL) {
 		rg_log(LOG_ERR, "%s", err);
 		return EX_SOFTWARE;

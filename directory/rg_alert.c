@@ -1,0 +1,219 @@
+/*
+ * rg_alert.c - alerts about broken aliases, where the admin looks.
+ *
+ * An alert is (alias, problem, target, dn).  It goes out as:
+ *   - a syslog warning:  alias problem: alias=<A> problem=P target=<T> dn="D"
+ *   - a line in AlertLog: {"time":"RFC 3339","alias":..,"problem":..,
+ *     "target":..,"dn":..,"host":..}
+ *   - with Redis, an entry of the stream rcptguard:alerts (about 10000 kept)
+ *     carrying the same fields, so alerts of every MTA land in one place.
+ * The same (alias, problem, target) is not repeated within AlertInterval:
+ * remembered in process, and through Redis (SET NX EX) across MTAs.
+ */
+#include "rg_alert.h"
+#include "rg_ldap.h"            /* rg_now() */
+#include "rg_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEEN_MAX 4096
+
+struct seen {
+	uint64_t key;
+	double at;
+};
+
+struct rg_alerter {
+	const struct rg_config *cf;
+	struct rg_cache *cache;
+	char host[256];
+	pthread_mutex_t mu;
+	struct seen seen[SEEN_MAX];     /* a small ring of recent alerts */
+	size_t nseen, next;
+};
+
+static uint64_t
+alert_key(const char *alias, const char *problem, const char *target)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *parts[3] = { alias, problem, target };
+
+	for (int i = 0; i < 3; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
+			h ^= *p;
+			h *= 0x100000001b3ULL;
+		}
+		h ^= 0xff;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+struct rg_alerter *
+rg_alert_new(const struct rg_config *cf, struct rg_cache *cache)
+{
+	struct rg_alerter *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->cf = cf;
+	a->cache = cache;
+	if (gethostname(a->host, sizeof(a->host) - 1) != 0)
+		snprintf(a->host, sizeof(a->host), "localhost");
+	pthread_mutex_init(&a->mu, NULL);
+	return a;
+}
+
+void
+rg_alert_free(struct rg_alerter *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
+
+/* 1 when KEY was raised within AlertInterval here; else remember it now. */
+static int
+seen_recently(struct rg_alerter *a, uint64_t key)
+{
+	double now = rg_now();
+	int seen = 0;
+
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->nseen; i++) {
+		if (a->seen[i].key == key && now - a->seen[i].at < a->cf->alert_interval) {
+			seen = 1;
+			break;
+		}
+	}
+	if (!seen) {
+		a->seen[a->next].key = key;
+		a->seen[a->next].at = now;
+		a->next = (a->next + 1) % SEEN_MAX;
+		if (a->nseen < SEEN_MAX)
+			a->nseen++;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return seen;
+}
+
+/* Through Redis: 1 when another MTA (or this one) raised it already. */
+static int
+seen_in_redis(struct rg_alerter *a, uint64_t key)
+{
+	redisContext *rc = a->cache ? rg_cache_redis_take(a->cache) : NULL;
+	int seen = 0;
+
+	if (rc == NULL)
+		return 0;
+	redisReply *r = redisCommand(rc, "SET rcptguard:alert:%s:%016llx 1 NX EX %d",
+	    a->cf->fingerprint, (unsigned long long)key, a->cf->alert_interval);
+	int failed = r == NULL || r->type == REDIS_REPLY_ERROR;
+	if (!failed && r->type == REDIS_REPLY_NIL)
+		seen = 1;
+	if (r)
+		freeReplyObject(r);
+	rg_cache_redis_give(a->cache, rc, failed);
+	return seen;
+}
+
+static void
+to_stream(struct rg_alerter *a, const char *time, const char *alias, const char *problem,
+    const char *target, const char *dn)
+{
+	redisContext *rc = a->cache ? rg_cache_redis_take(a->cache) : NULL;
+	const char *argv[20];
+	int argc = 0;
+	char maxlen[16];
+
+	if (rc == NULL)
+		return;
+	snprintf(maxlen, sizeof(maxlen), "%d", RG_ALERT_STREAM_MAX);
+	argv[argc++] = "XADD";
+	argv[argc++] = RG_ALERT_STREAM;
+	argv[argc++] = "MAXLEN";
+	argv[argc++] = "~";
+	argv[argc++] = maxlen;
+	argv[argc++] = "*";
+	argv[argc++] = "time"; argv[argc++] = time;
+	argv[argc++] = "alias"; argv[argc++] = alias;
+	argv[argc++] = "problem"; argv[argc++] = problem;
+	if (*target) {
+		argv[argc++] = "target";
+		argv[argc++] = target;
+	}
+	argv[argc++] = "dn"; argv[argc++] = dn;
+	argv[argc++] = "host"; argv[argc++] = a->host;
+	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+	int failed = r == NULL || r->type == REDIS_REPLY_ERROR;
+	if (r)
+		freeReplyObject(r);
+	rg_cache_redis_give(a->cache, rc, failed);
+}
+
+static void
+to_file(struct rg_alerter *a, const char *time, const char *alias, const char *problem,
+    const char *target, const char *dn)
+{
+	char ja[1024], jp[64], jt[1024], jd[2048], jh[600], line[5000];
+
+	if (rg_json_string(alias, ja, sizeof(ja)) < 0 || rg_json_string(problem, jp, sizeof(jp)) < 0 ||
+	    rg_json_string(target, jt, sizeof(jt)) < 0 || rg_json_string(dn, jd, sizeof(jd)) < 0 ||
+	    rg_json_string(a->host, jh, sizeof(jh)) < 0)
+		return;
+	int n = snprintf(line, sizeof(line),
+	    "{\"time\":\"%s\",\"alias\":%s,\"problem\":%s%s%s,\"dn\":%s,\"host\":%s}\n",
+	    time, ja, jp, *target ? ",\"target\":" : "", *target ? jt : "", jd, jh);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	int fd = open(a->cf->alert_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, strerror(errno));
+		return;
+	}
+	/* one write of one line: appends of several threads do not interleave */
+	if (write(fd, line, (size_t)n) != n)
+		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, strerror(errno));
+	close(fd);
+}
+
+int
+rg_alert(struct rg_alerter *a, const char *alias, const char *problem, const char *target,
+    const char *dn)
+{
+	char time_s[32];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	if (a == NULL)
+		return 0;
+	if (target == NULL)
+		target = "";
+	if (dn == NULL)
+		dn = "";
+	uint64_t key = alert_key(alias, problem, target);
+	if (a->cf->alert_interval > 0 && (seen_recently(a, key) || seen_in_redis(a, key)))
+		return 0;
+	gmtime_r(&now, &tm);
+	strftime(time_s, sizeof(time_s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (*target)
+		rg_log(LOG_WARNING, "alias problem: alias=<%s> problem=%s target=<%s> dn=\"%s\"",
+		    alias, problem, target, dn);
+	else
+		rg_log(LOG_WARNING, "alias problem: alias=<%s> problem=%s dn=\"%s\"",
+		    alias, problem, dn);
+	if (a->cf->alert_log[0] != '\0')
+		to_file(a, time_s, alias, problem, target, dn);
+	to_stream(a, time_s, alias, problem, target, dn);
+	return 1;
+}
