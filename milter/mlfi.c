@@ -153,6 +153,17 @@ log_safe(const char *s, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* 451 4.3.0 <ADDR>: Temporary lookup failure */
+static void
+tempfail(SMFICTX *ctx, const struct conn *c, const char *esc)
+{
+	char line[2 * RG_ADDR_MAX + 200];
+
+	snprintf(line, sizeof(line), "%s%s%sTemporary lookup failure",
+	    c->sendmail ? "" : "<", c->sendmail ? "" : esc, c->sendmail ? "" : ">: ");
+	smfi_setreply(ctx, "451", "4.3.0", line);
+}
+
 static sfsistat
 mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
@@ -237,8 +248,17 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	case RG_V_OK:
 	case RG_V_NOT_OURS:
 		break;
-	case RG_V_UNKNOWN:
 	case RG_V_ALIAS_BROKEN:
+		if (cf->broken_alias_action == RG_BROKEN_ACCEPT)
+			break;
+		if (cf->broken_alias_action == RG_BROKEN_TEMPFAIL) {
+			tempfail(ctx, c, esc);
+			reply = "451 4.3.0";
+			ret = SMFIS_TEMPFAIL;
+			break;
+		}
+		/* FALLTHROUGH */
+	case RG_V_UNKNOWN:
 	case RG_V_BAD_ADDRESS:
 		c->unknown++;
 		if (cf->max_unknown > 0 && c->unknown > cf->max_unknown) {
@@ -270,9 +290,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	case RG_V_TEMPFAIL:
 		if (cf->on_lookup_failure == RG_FAIL_ACCEPT)
 			break;
-		snprintf(line1, sizeof(line1), "%s%s%sTemporary lookup failure",
-		    c->sendmail ? "" : "<", c->sendmail ? "" : esc, c->sendmail ? "" : ">: ");
-		smfi_setreply(ctx, "451", "4.3.0", line1);
+		tempfail(ctx, c, esc);
 		reply = "451 4.3.0";
 		ret = SMFIS_TEMPFAIL;
 		break;
