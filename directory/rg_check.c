@@ -42,6 +42,7 @@ struct rg_directory {
 	struct rg_cache *cache;
 	struct rg_index *index;         /* NULL when Suggest is off and no tool asks */
 	struct rg_alerter *alerts;      /* NULL: problems are reported, not alerted */
+	int index_lazy;                 /* load the index at the first unknown (the tools) */
 	int aliases;                    /* any alias key set */
 	char **attrs;                   /* attributes an alias lookup reads */
 };
@@ -144,8 +145,7 @@ rg_directory_open(struct rg_config *cf, int flags, char *err, size_t errlen)
 		d->index = rg_index_new(cf, (flags & RG_DIR_BACKGROUND) != 0);
 		if (d->index == NULL)
 			goto nomem;
-		if ((flags & RG_DIR_SUGGEST_SYNC) && rg_index_load(d->index, err, errlen) < 0)
-			rg_log(LOG_WARNING, "no suggestions: index not loaded: %s", err);
+		d->index_lazy = (flags & RG_DIR_SUGGEST_SYNC) != 0;
 	}
 	return d;
 nomem:
@@ -596,9 +596,17 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->why = ans->detail;
 		break;
 	}
-	if (ans->verdict == RG_V_UNKNOWN && d->index != NULL && may_suggest(d->cf, who))
+	if (ans->verdict == RG_V_UNKNOWN && d->index != NULL && may_suggest(d->cf, who)) {
+		if (d->index_lazy) {
+			/* one load per run, and only when an address is unknown */
+			char err[RG_ERRLEN];
+			d->index_lazy = 0;
+			if (rg_index_load(d->index, err, sizeof(err)) < 0)
+				rg_log(LOG_WARNING, "no suggestions: index not loaded: %s", err);
+		}
 		rg_index_suggest(d->index, a.base[0] ? a.base_local : a.local, a.domain,
 		    ans->suggestion, sizeof(ans->suggestion));
+	}
 done:
 	ans->ms = (rg_now() - t0) * 1000.0;
 }

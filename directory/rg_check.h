@@ -57,14 +57,15 @@ struct rg_answer {
 struct rg_directory;
 
 /* Flags for rg_directory_open(). */
-#define RG_DIR_SUGGEST_SYNC 0x01        /* load the suggestion index now (the query tool) */
+#define RG_DIR_SUGGEST_SYNC 0x01        /* load the suggestion index in the caller's thread,
+					 * at the first unknown address (the query tool);
+					 * not thread-safe */
 #define RG_DIR_BACKGROUND   0x02        /* start background threads (the daemon) */
 #define RG_DIR_ALERTS       0x04        /* raise alerts for alias problems */
 
 /*
  * Build the lookup machinery for CF (which the directory then owns and
- * frees).  Nothing here connects to a server yet except with
- * RG_DIR_SUGGEST_SYNC; returns NULL with a reason in err on failure.
+ * frees).  Nothing here connects to a server yet; returns NULL with a reason in err on failure.
  */
 struct rg_directory *rg_directory_open(struct rg_config *cf, int flags,
     char *err, size_t errlen);

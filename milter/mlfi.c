@@ -52,6 +52,16 @@ struct conn {
 	int sendmail;                   /* reply text without the address */
 };
 
+static void *
+dir_close_thread(void *arg)
+{
+	struct dirref *r = arg;
+
+	rg_directory_close(r->dir);
+	free(r);
+	return NULL;
+}
+
 static struct dirref *
 dir_take(void)
 {
@@ -72,8 +82,13 @@ dir_give(struct dirref *r)
 	last = --r->refs == 0;
 	pthread_mutex_unlock(&dir_mu);
 	if (last) {
-		rg_directory_close(r->dir);
-		free(r);
+		/* closing joins background threads (an index load may be running):
+		 * not on an RCPT thread */
+		pthread_t t;
+		if (pthread_create(&t, NULL, dir_close_thread, r) == 0)
+			pthread_detach(t);
+		else
+			dir_close_thread(r);
 	}
 }
 
@@ -103,9 +118,10 @@ mlfi_shutdown(void)
 	pthread_mutex_lock(&dir_mu);
 	struct dirref *old = dir_current;
 	dir_current = NULL;
+	int last = old != NULL && --old->refs == 0;
 	pthread_mutex_unlock(&dir_mu);
-	if (old != NULL)
-		dir_give(old);
+	if (last)
+		dir_close_thread(old);
 }
 
 /* Copy S into OUT with "%" doubled, as smfi_setreply() wants. */

@@ -219,11 +219,21 @@ main(int argc, char **argv)
 	}
 	char *pid_file = strdup(cf->pid_file);
 
-	/* SIGUSR1 reloads; block it here so every thread inherits the mask */
+	/*
+	 * Block the signals before any thread starts, so that every thread
+	 * inherits the mask: SIGUSR1 goes to the reload thread, SIGTERM, SIGINT
+	 * and SIGHUP to libmilter's own signal thread, which stops smfi_main().
+	 */
 	static sigset_t usr1;
+	sigset_t stops;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGUSR1);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stops, NULL);
 	pthread_t rt;
 	pthread_create(&rt, NULL, reload_thread, &usr1);
 	pthread_detach(rt);
