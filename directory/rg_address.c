@@ -193,7 +193,8 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 			    ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')))
 				BAD("character not allowed in domain");
 		}
-		if (out->domain[0] == '.' || strstr(out->domain, "..") != NULL)
+		if (out->domain[0] == '.' || out->domain[dl - 1] == '.' ||
+		    strstr(out->domain, "..") != NULL)
 			BAD("empty label in domain");
 		if (!valid_utf8(out->domain, dl))
 			BAD("domain is not valid UTF-8");

@@ -443,12 +443,25 @@ read_password(struct rg_config *cf, char *why, size_t whylen)
 	return 0;
 }
 
+static int
+key_index(const char *name)
+{
+	for (size_t k = 0; k < NKEYS; k++)
+		if (strcmp(keys[k].name, name) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* Name the key at fault, so that the message can carry its line. */
+#define BADKEY(name) (*badkey = key_index(name))
+
 /* Checks that involve more than one key, or a value's inner syntax. */
 static int
-check_whole(struct rg_config *cf, char *why, size_t whylen)
+check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 {
 	if (cf->domains.n == 0) {
 		seterr(why, whylen, "Domains names no domain");
+		BADKEY("Domains");
 		return -1;
 	}
 	for (size_t i = 0; i < cf->domains.n; i++) {
@@ -461,6 +474,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen)
 		if (*d == '\0' || strlen(d) > 253 || strspn(d,
 		    "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(d)) {
 			seterr(why, whylen, "Domains: \"%s\" is not a domain name", d);
+			BADKEY("Domains");
 			return -1;
 		}
 	}
@@ -468,6 +482,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen)
 	    strncmp(cf->socket, "inet:", 5) != 0 && strncmp(cf->socket, "inet6:", 6) != 0) {
 		seterr(why, whylen, "Socket \"%s\" is neither unix:/path nor inet:PORT@HOST",
 		    cf->socket);
+		BADKEY("Socket");
 		return -1;
 	}
 	/* LDAPURI: every word must be an ldap URI */
@@ -479,6 +494,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen)
 			seterr(why, whylen, "LDAPURI: \"%s\" is not an ldap://, ldaps:// or ldapi:// URI",
 			    uris.v[i]);
 			strlist_free(&uris);
+			BADKEY("LDAPURI");
 			return -1;
 		}
 	}
@@ -490,6 +506,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen)
 	if (joined == NULL) {
 		strlist_free(&uris);
 		seterr(why, whylen, "out of memory");
+		BADKEY("LDAPURI");
 		return -1;
 	}
 	for (size_t i = 0; i < uris.n; i++) {
@@ -506,6 +523,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen)
 	const char *f = cf->ldap_filter;
 	if (*f != '(') {
 		seterr(why, whylen, "LDAPFilter \"%s\" must start with \"(\"", f);
+		BADKEY("LDAPFilter");
 		return -1;
 	}
 	for (const char *p = f; *p; p++) {
@@ -513,6 +531,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen)
 			if (p[1] != 's' && p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
 				seterr(why, whylen, "LDAPFilter: \"%%%c\" is not one of %%s %%u %%d %%%%",
 				    p[1] ? p[1] : ' ');
+				BADKEY("LDAPFilter");
 				return -1;
 			}
 			p++;
@@ -525,31 +544,38 @@ check_whole(struct rg_config *cf, char *why, size_t whylen)
 	}
 	if (depth != 0) {
 		seterr(why, whylen, "LDAPFilter \"%s\" has unbalanced parentheses", f);
+		BADKEY("LDAPFilter");
 		return -1;
 	}
 	if (cf->ldap_disabled_filter[0] != '\0' && cf->ldap_disabled_filter[0] != '(') {
 		seterr(why, whylen, "LDAPDisabledFilter \"%s\" must start with \"(\"",
 		    cf->ldap_disabled_filter);
+		BADKEY("LDAPDisabledFilter");
 		return -1;
 	}
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
 	    strcmp(cf->redis_uri, "none") != 0) {
 		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
 		    "or unix:/PATH[?db=N]", cf->redis_uri);
+		BADKEY("RedisURI");
 		return -1;
 	}
 	for (const char *p = cf->recipient_delimiter; *p; p++) {
 		if (isalnum((unsigned char)*p) || *p == '.' || *p == '@' || isspace((unsigned char)*p)) {
 			seterr(why, whylen, "RecipientDelimiter \"%s\": '%c' cannot start a subaddress",
 			    cf->recipient_delimiter, *p);
+			BADKEY("RecipientDelimiter");
 			return -1;
 		}
 	}
 	if (cf->ldap_bind_password_file[0] != '\0') {
-		if (read_password(cf, why, whylen) < 0)
+		if (read_password(cf, why, whylen) < 0) {
+			BADKEY("LDAPBindPasswordFile");
 			return -1;
+		}
 	} else if (cf->ldap_bind_dn[0] != '\0') {
 		seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
+		BADKEY("LDAPBindDN");
 		return -1;
 	}
 	return 0;
@@ -577,7 +603,7 @@ rg_config_load(const char *file, char *err, size_t errlen)
 {
 	struct rg_config *cf = calloc(1, sizeof(*cf));
 	char why[RG_ERRLEN];
-	unsigned char seen[NKEYS];
+	unsigned seen[NKEYS];           /* the line a key was set on */
 	FILE *fp = NULL;
 
 	if (cf == NULL) {
@@ -640,7 +666,7 @@ rg_config_load(const char *file, char *err, size_t errlen)
 			seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
 			goto fail;
 		}
-		seen[k] = 1;
+		seen[k] = lineno;
 		if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
 			seterr(err, errlen, "%s:%u: %s", file, lineno, why);
 			goto fail;
@@ -658,8 +684,12 @@ rg_config_load(const char *file, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if (check_whole(cf, why, sizeof(why)) < 0) {
-		seterr(err, errlen, "%s: %s", file, why);
+	int badkey = -1;
+	if (check_whole(cf, why, sizeof(why), &badkey) < 0) {
+		if (badkey >= 0 && seen[badkey] > 0)
+			seterr(err, errlen, "%s:%u: %s", file, seen[badkey], why);
+		else
+			seterr(err, errlen, "%s: %s", file, why);
 		goto fail;
 	}
 	make_fingerprint(cf);

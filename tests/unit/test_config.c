@@ -1,0 +1,420 @@
+/*
+ * test_config.c - rg_config_load(): a good file with every kind of value,
+ * the defaults, and every kind of mistake an admin makes, each of which must
+ * be refused with a message that names the file (and the line, when the
+ * mistake is on one).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "rg_config.h"
+
+static char dir[64];
+static char pwfile[128];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	FILE *fp;
+
+	snprintf(dir, sizeof(dir), "/tmp/rgunit.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(pwfile, sizeof(pwfile), "%s/ldap.pw", dir);
+	if ((fp = fopen(pwfile, "w")) == NULL)
+		return -1;
+	fputs("readerpw\n", fp);
+	fclose(fp);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write TEXT into DIR/NAME and return the path (static buffer). */
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/* The three required keys. */
+#define REQUIRED \
+	"Domains example.com\n" \
+	"LDAPURI ldap://127.0.0.1:389\n" \
+	"LDAPBase dc=example,dc=com\n"
+
+/* Load TEXT, expecting failure; the message must start with FILE:LINE: and
+ * contain WORD.  LINE 0 is for mistakes that are on no one line (a missing
+ * key, a conflict between keys): then FILE: or FILE:N: will do. */
+static void
+expect_error(const char *text, unsigned line, const char *word)
+{
+	char err[RG_ERRLEN], prefix[300];
+	const char *path = write_file("bad.conf", text);
+	struct rg_config *cf;
+
+	err[0] = '\0';
+	cf = rg_config_load(path, err, sizeof(err));
+	if (cf != NULL) {
+		rg_config_free(cf);
+		fail_msg("accepted:\n%s", text);
+	}
+	if (line > 0) {
+		snprintf(prefix, sizeof(prefix), "%s:%u: ", path, line);
+		if (strncmp(err, prefix, strlen(prefix)) != 0)
+			fail_msg("message \"%s\" does not begin with \"%s\"", err, prefix);
+	} else {
+		size_t n = strlen(path);
+		const char *p = err + n;
+		if (strncmp(err, path, n) != 0 || *p != ':')
+			fail_msg("message \"%s\" does not begin with \"%s:\"", err, path);
+		p++;
+		p += strspn(p, "0123456789");
+		if (p[0] != ':' && p[-1] != ':')
+			fail_msg("message \"%s\" does not begin with \"%s:\"", err, path);
+	}
+	if (word != NULL && strstr(err, word) == NULL)
+		fail_msg("message \"%s\" does not mention \"%s\"", err, word);
+}
+
+static struct rg_config *
+load_ok(const char *text)
+{
+	char err[RG_ERRLEN] = "";
+	const char *path = write_file("good.conf", text);
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+
+	if (cf == NULL)
+		fail_msg("refused: %s", err);
+	return cf;
+}
+
+static void
+test_good_file(void **state)
+{
+	(void)state;
+	char text[2048];
+	struct rg_config *cf;
+
+	snprintf(text, sizeof(text),
+	    "# rcptguard.conf\n"
+	    "\n"
+	    "Socket inet:10998@127.0.0.1\n"
+	    "domains Example.COM, example.org.   # ours\n"
+	    "RecipientDelimiter +-\n"
+	    "LDAPURI ldap://127.0.0.1:389, ldap://127.0.0.2:389\n"
+	    "LDAPBASE dc=example,dc=com\n"
+	    "LDAPFilter (&(objectClass=inetOrgPerson)(|(mail=%%s)(uid=%%u)))\n"
+	    "LDAPBindDN cn=reader,dc=example,dc=com\n"
+	    "LDAPBindPasswordFile %s\n"
+	    "  LDAPTimeout   1.5  \n"
+	    "RedisURI redis://127.0.0.1:6379/2\n"
+	    "CacheTTL 60\n"
+	    "NegativeCacheTTL 2\n"
+	    "OnLookupFailure accept\n"
+	    "Syslog no\n"
+	    "SyslogFacility local3\n"
+	    "PidFile /run/rcptguard/rcptguard.pid\n",
+	    pwfile);
+	cf = load_ok(text);
+	assert_string_equal(cf->socket, "inet:10998@127.0.0.1");
+	assert_int_equal(cf->domains.n, 2);
+	assert_string_equal(cf->domains.v[0], "example.com");
+	assert_string_equal(cf->domains.v[1], "example.org");
+	assert_true(rg_config_domain_ours(cf, "example.com"));
+	assert_true(rg_config_domain_ours(cf, "example.org"));
+	assert_false(rg_config_domain_ours(cf, "example.net"));
+	assert_false(rg_config_domain_ours(cf, "sub.example.com"));
+	assert_string_equal(cf->recipient_delimiter, "+-");
+	assert_string_equal(cf->ldap_uri, "ldap://127.0.0.1:389 ldap://127.0.0.2:389");
+	assert_string_equal(cf->ldap_base, "dc=example,dc=com");
+	assert_string_equal(cf->ldap_filter,
+	    "(&(objectClass=inetOrgPerson)(|(mail=%s)(uid=%u)))");
+	assert_string_equal(cf->ldap_bind_dn, "cn=reader,dc=example,dc=com");
+	assert_string_equal(cf->ldap_bind_password_file, pwfile);
+	/* the first line of the file, without its newline */
+	assert_string_equal(cf->ldap_bind_password, "readerpw");
+	assert_true(cf->ldap_timeout > 1.49 && cf->ldap_timeout < 1.51);
+	assert_string_equal(cf->redis_uri, "redis://127.0.0.1:6379/2");
+	assert_int_equal(cf->cache_ttl, 60);
+	assert_int_equal(cf->negative_cache_ttl, 2);
+	assert_int_equal(cf->on_lookup_failure, RG_FAIL_ACCEPT);
+	assert_int_equal(cf->syslog, 0);
+	assert_string_equal(cf->pid_file, "/run/rcptguard/rcptguard.pid");
+	assert_int_equal(strlen(cf->fingerprint), 16);
+	assert_int_equal(strspn(cf->fingerprint, "0123456789abcdef"), 16);
+	rg_config_free(cf);
+}
+
+static void
+test_defaults(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED);
+
+	assert_string_equal(cf->socket, "unix:/run/rcptguard/rcptguard.sock");
+	assert_string_equal(cf->recipient_delimiter, "+");
+	assert_string_equal(cf->ldap_filter, "(mail=%s)");
+	assert_string_equal(cf->ldap_bind_dn, "");
+	assert_null(cf->ldap_bind_password);
+	assert_int_equal(cf->ldap_starttls, 0);
+	assert_true(cf->ldap_timeout > 1.99 && cf->ldap_timeout < 2.01);
+	assert_string_equal(cf->redis_uri, "none");
+	assert_int_equal(cf->cache_ttl, 3600);
+	assert_int_equal(cf->negative_cache_ttl, 300);
+	assert_int_equal(cf->on_lookup_failure, RG_FAIL_TEMPFAIL);
+	assert_int_equal(cf->syslog, 1);
+	assert_true(rg_config_trusted(cf, "127.0.0.1"));
+	assert_true(rg_config_trusted(cf, "::1"));
+	assert_false(rg_config_trusted(cf, "192.0.2.1"));
+	rg_config_free(cf);
+}
+
+/* The fingerprint follows the lookup settings, and only them. */
+static void
+test_fingerprint(void **state)
+{
+	(void)state;
+	char a[17], b[17];
+	struct rg_config *cf;
+
+	cf = load_ok(REQUIRED);
+	memcpy(a, cf->fingerprint, sizeof(a));
+	rg_config_free(cf);
+	cf = load_ok(REQUIRED "CacheTTL 5\nSyslog no\n");
+	memcpy(b, cf->fingerprint, sizeof(b));
+	rg_config_free(cf);
+	assert_string_equal(a, b);
+	cf = load_ok(REQUIRED "LDAPFilter (uid=%u)\n");
+	memcpy(b, cf->fingerprint, sizeof(b));
+	rg_config_free(cf);
+	assert_string_not_equal(a, b);
+	cf = load_ok("Domains example.com\nLDAPURI ldap://127.0.0.1:390\n"
+	    "LDAPBase dc=example,dc=com\n");
+	memcpy(b, cf->fingerprint, sizeof(b));
+	rg_config_free(cf);
+	assert_string_not_equal(a, b);
+}
+
+static void
+test_unknown_key(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED "# comment\nFrobnicate yes\n", 5, "Frobnicate");
+	expect_error("LDAPServer ldap://x\n" REQUIRED, 1, "LDAPServer");
+	/* a key needs its exact name, not a prefix */
+	expect_error(REQUIRED "LDAP ldap://x\n", 4, "LDAP");
+}
+
+static void
+test_bad_value(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED "LDAPTimeout abc\n", 4, "LDAPTimeout");
+	expect_error(REQUIRED "LDAPTimeout 0\n", 4, "LDAPTimeout");
+	expect_error(REQUIRED "LDAPTimeout 2s\n", 4, "LDAPTimeout");
+	expect_error(REQUIRED "LDAPTimeout\n", 4, "LDAPTimeout");
+	expect_error(REQUIRED "CacheTTL -1\n", 4, "CacheTTL");
+	expect_error(REQUIRED "CacheTTL 1e3\n", 4, "CacheTTL");
+	expect_error(REQUIRED "NegativeCacheTTL 99999999999999999999\n", 4, "NegativeCacheTTL");
+	expect_error(REQUIRED "Syslog maybe\n", 4, "Syslog");
+	expect_error(REQUIRED "LDAPStartTLS on\n", 4, "LDAPStartTLS");
+	expect_error(REQUIRED "OnLookupFailure reject\n", 4, "OnLookupFailure");
+	expect_error(REQUIRED "SyslogFacility kern9\n", 4, "kern9");
+	expect_error(REQUIRED "TrustedNetworks 10.0.0.0/33\n", 4, "10.0.0.0/33");
+	expect_error(REQUIRED "TrustedNetworks 10.1.2.3/8\n", 4, "10.1.2.3/8");
+	expect_error(REQUIRED "TrustedNetworks example.com\n", 4, "example.com");
+}
+
+static void
+test_repeated_key(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED "CacheTTL 5\nCacheTTL 6\n", 5, "CacheTTL");
+	/* keys are case-insensitive, so this is the same key twice */
+	expect_error(REQUIRED "ldapbase dc=example,dc=org\n", 4, "LDAPBase");
+}
+
+static void
+test_missing_required(void **state)
+{
+	(void)state;
+	expect_error("LDAPURI ldap://127.0.0.1\nLDAPBase dc=example,dc=com\n", 0, "Domains");
+	expect_error("Domains example.com\nLDAPBase dc=example,dc=com\n", 0, "LDAPURI");
+	expect_error("Domains example.com\nLDAPURI ldap://127.0.0.1\n", 0, "LDAPBase");
+	expect_error("", 0, NULL);
+}
+
+static void
+test_missing_file(void **state)
+{
+	(void)state;
+	char err[RG_ERRLEN] = "", path[128];
+
+	snprintf(path, sizeof(path), "%s/nonexistent.conf", dir);
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+}
+
+static void
+test_domains_file(void **state)
+{
+	(void)state;
+	char text[512];
+	struct rg_config *cf;
+	const char *list = write_file("domains",
+	    "# our domains\n"
+	    "Example.NET\n"
+	    "\n"
+	    "example.org. other.example   # two on a line\n");
+	char listpath[256];
+
+	snprintf(listpath, sizeof(listpath), "%s", list);
+	snprintf(text, sizeof(text), "Domains file:%s\nLDAPURI ldap://127.0.0.1\n"
+	    "LDAPBase dc=example,dc=com\n", listpath);
+	cf = load_ok(text);
+	assert_int_equal(cf->domains.n, 3);
+	assert_string_equal(cf->domains.v[0], "example.net");
+	assert_string_equal(cf->domains.v[1], "example.org");
+	assert_string_equal(cf->domains.v[2], "other.example");
+	assert_true(rg_config_domain_ours(cf, "other.example"));
+	assert_false(rg_config_domain_ours(cf, "example.com"));
+	rg_config_free(cf);
+
+	/* a list that cannot be read, and one that is empty */
+	snprintf(text, sizeof(text), "Domains file:%s/no-such-file\nLDAPURI ldap://127.0.0.1\n"
+	    "LDAPBase dc=example,dc=com\n", dir);
+	expect_error(text, 1, "no-such-file");
+	write_file("empty-domains", "# nothing\n");
+	snprintf(text, sizeof(text), "Domains file:%s/empty-domains\nLDAPURI ldap://127.0.0.1\n"
+	    "LDAPBase dc=example,dc=com\n", dir);
+	expect_error(text, 0, "Domains");
+}
+
+static void
+test_trusted_networks(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED
+	    "TrustedNetworks 10.0.0.0/8, 192.168.1.0/24 2001:db8::/32 198.51.100.7\n");
+
+	assert_int_equal(cf->ntrusted, 4);
+	assert_true(rg_config_trusted(cf, "10.1.2.3"));
+	assert_true(rg_config_trusted(cf, "10.255.255.255"));
+	assert_false(rg_config_trusted(cf, "11.0.0.1"));
+	assert_true(rg_config_trusted(cf, "192.168.1.77"));
+	assert_false(rg_config_trusted(cf, "192.168.2.1"));
+	assert_true(rg_config_trusted(cf, "2001:db8::25"));
+	assert_false(rg_config_trusted(cf, "2001:db9::25"));
+	assert_true(rg_config_trusted(cf, "::ffff:10.0.0.1"));
+	assert_true(rg_config_trusted(cf, "198.51.100.7"));
+	assert_false(rg_config_trusted(cf, "198.51.100.8"));
+	/* the list replaces the default */
+	assert_false(rg_config_trusted(cf, "127.0.0.1"));
+	assert_false(rg_config_trusted(cf, "not an address"));
+	assert_false(rg_config_trusted(cf, NULL));
+	rg_config_free(cf);
+
+	struct rg_net net;
+	assert_int_equal(rg_net_parse("172.16.0.0/12", &net), 0);
+	assert_int_equal(net.prefix, 12);
+	assert_int_equal(rg_net_parse("172.16.0.0/33", &net), -1);
+	assert_int_equal(rg_net_parse("172.16.0.1/12", &net), -1);
+	assert_int_equal(rg_net_parse("172.16.0.0/", &net), -1);
+	assert_int_equal(rg_net_parse("/8", &net), -1);
+	assert_int_equal(rg_net_parse("fe80::/10", &net), 0);
+	assert_int_equal(rg_net_parse("fe80::/129", &net), -1);
+}
+
+static void
+test_bind_dn_without_password(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED "LDAPBindDN cn=reader,dc=example,dc=com\n", 0,
+	    "LDAPBindPasswordFile");
+}
+
+static void
+test_password_file_unreadable(void **state)
+{
+	(void)state;
+	char text[512];
+
+	snprintf(text, sizeof(text), REQUIRED
+	    "LDAPBindDN cn=reader,dc=example,dc=com\n"
+	    "LDAPBindPasswordFile %s/no-such-password\n", dir);
+	expect_error(text, 0, "no-such-password");
+}
+
+static void
+test_bad_filter(void **state)
+{
+	(void)state;
+	/* the filter is a value on a line: the message names that line */
+	expect_error(REQUIRED "LDAPFilter (mail=%s\n", 4, "LDAPFilter");
+	expect_error(REQUIRED "LDAPFilter (&(mail=%s)(uid=%u)\n", 4, "LDAPFilter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s))\n", 4, "LDAPFilter");
+	expect_error(REQUIRED "LDAPFilter mail=%s\n", 4, "LDAPFilter");
+	expect_error(REQUIRED "LDAPFilter (mail=%x)\n", 4, "LDAPFilter");
+}
+
+static void
+test_bad_whole_values(void **state)
+{
+	(void)state;
+	/* checks of a value's inner syntax name the key */
+	expect_error("Domains exa_mple.com\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
+	    "exa_mple.com");
+	expect_error("Domains example.com\nLDAPURI http://127.0.0.1\nLDAPBase dc=x\n", 0,
+	    "http://127.0.0.1");
+	expect_error(REQUIRED "RedisURI http://127.0.0.1\n", 0, "RedisURI");
+	expect_error(REQUIRED "Socket /run/x.sock\n", 0, "Socket");
+	expect_error(REQUIRED "RecipientDelimiter a\n", 0, "RecipientDelimiter");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_bad_value),
+		cmocka_unit_test(test_repeated_key),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_domains_file),
+		cmocka_unit_test(test_trusted_networks),
+		cmocka_unit_test(test_bind_dn_without_password),
+		cmocka_unit_test(test_password_file_unreadable),
+		cmocka_unit_test(test_bad_filter),
+		cmocka_unit_test(test_bad_whole_values),
+	};
+
+	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
+}
