@@ -277,8 +277,14 @@ resolve_target(struct resolve *r, const char *alias, const char *dn, const char 
 	struct rg_address a;
 	enum rg_source src;
 
-	if (rg_address_parse(target, cf->recipient_delimiter, &a, NULL) != RG_ADDR_OK) {
-		/* a bare local part, a malformed value: nothing we can deliver to */
+	enum rg_addr_status as = rg_address_parse(target, cf->recipient_delimiter, &a, NULL);
+	if (as == RG_ADDR_NODOMAIN) {
+		/* no domain: not one of ours, so not ours to check */
+		report_at(r, r->depth + 1, target, "external", NULL);
+		return ST_OK;
+	}
+	if (as != RG_ADDR_OK) {
+		/* a malformed value: nothing we can deliver to */
 		problem(r, alias, "dangling-target", target, dn);
 		report_at(r, r->depth + 1, target, "unknown", "dangling-target");
 		return ST_UNKNOWN;

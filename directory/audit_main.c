@@ -1,0 +1,450 @@
+/*
+ * rcptguard-audit - every broken alias of the directory, offline.
+ *
+ * rcptguard-audit [-c FILE] [-v] [--json | --dot | --alerts]
+ *
+ * Reads every entry under LDAPBase with a paged search, bound as LDAPBindDN
+ * (the addresses, alias targets, members and object classes), then the
+ * entries that match LDAPDisabledFilter, builds the alias graph (rg_audit)
+ * and prints each problem:
+ *   (default)  a table "PROBLEM  ALIAS  TARGET  DN", sorted, "-" for no target
+ *   --json     one object a line: problem, alias, target, dn, host, time
+ *   --dot      a Graphviz digraph of the aliases and their targets, broken
+ *              edges red and dashed, labelled with the problem
+ *   --alerts   instead of an audit, the last 100 runtime alerts, oldest
+ *              first, one JSON object a line: from the Redis stream
+ *              rcptguard:alerts when RedisURI is set, else from AlertLog
+ * -v prints counts and timings to standard error.
+ *
+ * Exit status: 0 clean, 1 problems found, 75 the directory (or the alert
+ * source) could not be read whole, 78 a bad configuration, 64 usage.  A
+ * walk cut short is never reported as a clean directory.
+ */
+#include "config.h"
+#include "rg_alert.h"
+#include "rg_audit.h"
+#include "rg_cache.h"
+#include "rg_ldap.h"
+#include "rg_log.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_SIZE 500
+#define PAGE_TIMEOUT_MIN 10.0   /* seconds a page may take, at least */
+#define ALERTS_MAX 100
+
+enum mode { M_TABLE, M_JSON, M_DOT, M_ALERTS };
+
+static int verbose;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: rcptguard-audit [-c FILE] [-v] [--json | --dot | --alerts]\n");
+	exit(EX_USAGE);
+}
+
+static void
+print_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* Print S padded to WIDTH, control bytes as \xNN (one problem, one line). */
+static size_t
+plain_len(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		n += (*p < 0x20 || *p == 0x7f) ? 4 : 1;
+	return n;
+}
+
+static void
+print_plain(const char *s, size_t width)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+	for (size_t n = plain_len(s); n < width; n++)
+		putchar(' ');
+}
+
+/* --- the audit -------------------------------------------------------------- */
+
+struct walk {
+	struct rg_audit *audit;
+	int oom;
+};
+
+static int
+on_entry(void *arg, const struct rg_ldap_entry *e)
+{
+	struct walk *w = arg;
+
+	if (rg_audit_add(w->audit, e) < 0) {
+		w->oom = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_disabled(void *arg, const struct rg_ldap_entry *e)
+{
+	struct walk *w = arg;
+
+	if (rg_audit_disable(w->audit, e->dn) < 0) {
+		w->oom = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* The attributes to read: addresses, targets, members, objectClass. */
+static char **
+walk_attrs(const struct rg_config *cf)
+{
+	size_t n = cf->address_attrs.n + cf->alias_attrs.n + cf->member_attrs.n + 2, k = 0;
+	char **attrs = calloc(n, sizeof(*attrs));
+
+	if (attrs == NULL)
+		return NULL;
+	for (size_t i = 0; i < cf->address_attrs.n; i++)
+		attrs[k++] = cf->address_attrs.v[i];
+	for (size_t i = 0; i < cf->alias_attrs.n; i++)
+		attrs[k++] = cf->alias_attrs.v[i];
+	for (size_t i = 0; i < cf->member_attrs.n; i++)
+		attrs[k++] = cf->member_attrs.v[i];
+	attrs[k++] = "objectClass";
+	attrs[k] = NULL;
+	return attrs;
+}
+
+static void
+print_table(const struct rg_audit_problem *p, size_t n)
+{
+	size_t w[3] = { strlen("PROBLEM"), strlen("ALIAS"), strlen("TARGET") };
+
+	for (size_t i = 0; i < n; i++) {
+		size_t l;
+		if ((l = plain_len(p[i].problem)) > w[0])
+			w[0] = l;
+		if ((l = plain_len(p[i].alias)) > w[1])
+			w[1] = l;
+		if ((l = plain_len(p[i].target ? p[i].target : "-")) > w[2])
+			w[2] = l;
+	}
+	print_plain("PROBLEM", w[0] + 2);
+	print_plain("ALIAS", w[1] + 2);
+	print_plain("TARGET", w[2] + 2);
+	printf("DN\n");
+	for (size_t i = 0; i < n; i++) {
+		print_plain(p[i].problem, w[0] + 2);
+		print_plain(p[i].alias, w[1] + 2);
+		print_plain(p[i].target ? p[i].target : "-", w[2] + 2);
+		print_plain(p[i].dn, 0);
+		putchar('\n');
+	}
+}
+
+static void
+print_json(const struct rg_audit_problem *p, size_t n)
+{
+	char host[256], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	for (size_t i = 0; i < n; i++) {
+		printf("{\"problem\":");
+		print_json_string(stdout, p[i].problem);
+		printf(",\"alias\":");
+		print_json_string(stdout, p[i].alias);
+		if (p[i].target != NULL) {
+			printf(",\"target\":");
+			print_json_string(stdout, p[i].target);
+		}
+		printf(",\"dn\":");
+		print_json_string(stdout, p[i].dn);
+		printf(",\"host\":");
+		print_json_string(stdout, host);
+		printf(",\"time\":\"%s\"}\n", when);
+	}
+}
+
+static int
+audit(const struct rg_config *cf, enum mode mode)
+{
+	char err[RG_ERRLEN] = "";
+	double timeout = cf->ldap_timeout > PAGE_TIMEOUT_MIN ? cf->ldap_timeout : PAGE_TIMEOUT_MIN;
+	double t0 = rg_now(), t1, t2, t3;
+	struct walk w = { rg_audit_new(cf), 0 };
+	char **attrs = walk_attrs(cf);
+	int ret = EX_TEMPFAIL;
+
+	if (w.audit == NULL || attrs == NULL) {
+		fprintf(stderr, "rcptguard-audit: out of memory\n");
+		ret = EX_OSERR;
+		goto out;
+	}
+	if (rg_ldap_walk(cf, "(objectClass=*)", attrs, PAGE_SIZE, timeout, on_entry, &w,
+	    err, sizeof(err)) != 0) {
+		fprintf(stderr, "rcptguard-audit: cannot read the whole directory under %s: %s\n",
+		    cf->ldap_base, w.oom ? "out of memory" : err);
+		ret = w.oom ? EX_OSERR : EX_TEMPFAIL;
+		goto out;
+	}
+	t1 = rg_now();
+	if (cf->ldap_disabled_filter[0] != '\0') {
+		static char *const no_attrs[] = { LDAP_NO_ATTRS, NULL };
+		if (rg_ldap_walk(cf, cf->ldap_disabled_filter, no_attrs, PAGE_SIZE, timeout,
+		    on_disabled, &w, err, sizeof(err)) != 0) {
+			fprintf(stderr, "rcptguard-audit: cannot read the disabled entries (%s): %s\n",
+			    cf->ldap_disabled_filter, w.oom ? "out of memory" : err);
+			ret = w.oom ? EX_OSERR : EX_TEMPFAIL;
+			goto out;
+		}
+	}
+	t2 = rg_now();
+	if (rg_audit_run(w.audit) < 0) {
+		fprintf(stderr, "rcptguard-audit: out of memory\n");
+		ret = EX_OSERR;
+		goto out;
+	}
+	t3 = rg_now();
+
+	const struct rg_audit_problem *p;
+	size_t n = rg_audit_problems(w.audit, &p);
+	switch (mode) {
+	case M_JSON:
+		print_json(p, n);
+		break;
+	case M_DOT:
+		rg_audit_dot(w.audit, stdout);
+		break;
+	default:
+		print_table(p, n);
+		break;
+	}
+	if (verbose) {
+		struct rg_audit_stats st;
+		rg_audit_stats(w.audit, &st);
+		fprintf(stderr, "rcptguard-audit: %zu entries (%zu aliases, %zu disabled), "
+		    "%zu targets, %zu problems; read %.2f s, disabled %.2f s, graph %.2f s, "
+		    "total %.2f s\n", st.entries, st.aliases, st.disabled, st.edges, st.problems,
+		    t1 - t0, t2 - t1, t3 - t2, rg_now() - t0);
+	}
+	ret = n > 0 ? 1 : 0;
+out:
+	if (fflush(stdout) != 0 && ret < 2) {
+		fprintf(stderr, "rcptguard-audit: standard output: %s\n", strerror(errno));
+		ret = EX_IOERR;
+	}
+	free(attrs);
+	rg_audit_free(w.audit);
+	return ret;
+}
+
+/* --- recent alerts ---------------------------------------------------------- */
+
+/* The last ALERTS_MAX lines of the file PATH, as they are. */
+static int
+alerts_from_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct stat sb;
+	char buf[65536];
+
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;       /* no alert yet */
+		fprintf(stderr, "rcptguard-audit: %s: %s\n", path, strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	if (fstat(fileno(f), &sb) != 0) {
+		fprintf(stderr, "rcptguard-audit: %s: %s\n", path, strerror(errno));
+		fclose(f);
+		return EX_TEMPFAIL;
+	}
+	/* scan back from the end for the newline before the last ALERTS_MAX lines */
+	off_t end = sb.st_size, pos = end, start = 0;
+	int lines = 0, found = 0;
+	while (pos > 0 && !found) {
+		size_t chunk = pos > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)pos;
+		pos -= (off_t)chunk;
+		if (fseeko(f, pos, SEEK_SET) != 0 || fread(buf, 1, chunk, f) != chunk) {
+			fprintf(stderr, "rcptguard-audit: %s: cannot read\n", path);
+			fclose(f);
+			return EX_TEMPFAIL;
+		}
+		for (size_t i = chunk; i-- > 0;) {
+			if (buf[i] != '\n' || pos + (off_t)i == end - 1)
+				continue;
+			if (++lines == ALERTS_MAX) {
+				start = pos + (off_t)i + 1;
+				found = 1;
+				break;
+			}
+		}
+	}
+	if (fseeko(f, start, SEEK_SET) != 0) {
+		fclose(f);
+		return EX_TEMPFAIL;
+	}
+	size_t got;
+	while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, got, stdout);
+	if (end > 0 && start < end) {
+		/* a last line without its newline still ends one */
+		if (fseeko(f, end - 1, SEEK_SET) == 0 && fgetc(f) != '\n')
+			putchar('\n');
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+alerts_from_redis(const struct rg_config *cf)
+{
+	struct rg_cache *c = rg_cache_new(cf, 0);
+	redisContext *rc = c != NULL ? rg_cache_redis_take(c) : NULL;
+	redisReply *r = NULL;
+	int ret = EX_TEMPFAIL, failed = 1;
+
+	if (rc == NULL) {
+		fprintf(stderr, "rcptguard-audit: Redis %s: not reachable\n", cf->redis_uri);
+		goto out;
+	}
+	r = redisCommand(rc, "XREVRANGE %s + - COUNT %d", RG_ALERT_STREAM, ALERTS_MAX);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		fprintf(stderr, "rcptguard-audit: Redis XREVRANGE %s: %s\n", RG_ALERT_STREAM,
+		    r == NULL ? (rc->err ? rc->errstr : "no reply") :
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	failed = 0;
+	/* newest first from Redis; printed oldest first, like the file */
+	for (size_t i = r->elements; i-- > 0;) {
+		redisReply *ent = r->element[i];
+		if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 ||
+		    ent->element[1]->type != REDIS_REPLY_ARRAY)
+			continue;
+		redisReply *kv = ent->element[1];
+		int first = 1;
+		putchar('{');
+		for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+			if (kv->element[k]->type != REDIS_REPLY_STRING ||
+			    kv->element[k + 1]->type != REDIS_REPLY_STRING)
+				continue;
+			if (!first)
+				putchar(',');
+			first = 0;
+			print_json_string(stdout, kv->element[k]->str);
+			putchar(':');
+			print_json_string(stdout, kv->element[k + 1]->str);
+		}
+		printf("}\n");
+	}
+	ret = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (rc != NULL)
+		rg_cache_redis_give(c, rc, failed);
+	rg_cache_free(c);
+	return ret;
+}
+
+static int
+alerts(const struct rg_config *cf)
+{
+	int ret;
+
+	if (strcmp(cf->redis_uri, "none") != 0 && cf->redis_uri[0] != '\0')
+		ret = alerts_from_redis(cf);
+	else if (cf->alert_log[0] != '\0')
+		ret = alerts_from_file(cf->alert_log);
+	else {
+		fprintf(stderr, "rcptguard-audit: %s: neither RedisURI nor AlertLog is set; "
+		    "no alerts are kept\n", cf->path);
+		return EX_CONFIG;
+	}
+	if (fflush(stdout) != 0 && ret == 0)
+		ret = EX_IOERR;
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *file = SYSCONFDIR "/rcptguard.conf";
+	enum mode mode = M_TABLE;
+	int nmodes = 0;
+	char err[RG_ERRLEN];
+
+	signal(SIGPIPE, SIG_IGN);
+	rg_log_open("rcptguard-audit", 0, 0, 1);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			file = argv[++i];
+		else if (strcmp(argv[i], "-v") == 0)
+			verbose = 1;
+		else if (strcmp(argv[i], "--json") == 0)
+			mode = M_JSON, nmodes++;
+		else if (strcmp(argv[i], "--dot") == 0)
+			mode = M_DOT, nmodes++;
+		else if (strcmp(argv[i], "--alerts") == 0)
+			mode = M_ALERTS, nmodes++;
+		else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+			printf("rcptguard-audit %s\n", PACKAGE_VERSION);
+			return 0;
+		} else
+			usage();
+	}
+	if (nmodes > 1)
+		usage();
+	struct rg_config *cf = rg_config_load(file, err, sizeof(err));
+	if (cf == NULL) {
+		fprintf(stderr, "rcptguard-audit: %s\n", err);
+		return EX_CONFIG;
+	}
+	int ret;
+	if (mode == M_ALERTS) {
+		ret = alerts(cf);
+	} else if (cf->alias_attrs.n == 0 && cf->member_attrs.n == 0) {
+		fprintf(stderr, "rcptguard-audit: %s: LDAPAliasAttributes and LDAPMemberAttributes "
+		    "are both empty; there are no aliases to audit\n", cf->path);
+		ret = EX_CONFIG;
+	} else {
+		ret = audit(cf, mode);
+	}
+	rg_config_free(cf);
+	return ret;
+}

@@ -1,0 +1,1062 @@
+/*
+ * rg_audit.c - the alias graph of a whole directory, and what is wrong in it.
+ *
+ * The model (the runtime check resolves aliases the same way):
+ *   - an entry's addresses are its values of LDAPAddressAttributes, lower
+ *     case; only addresses of Domains are indexed;
+ *   - an entry is an alias when it has a value of LDAPAliasAttributes
+ *     (target addresses) or LDAPMemberAttributes (member DNs), or an
+ *     objectClass of LDAPAliasClasses; otherwise a mailbox;
+ *   - a target address is internal when its domain is one of Domains (an
+ *     address without a domain counts as external); only internal targets
+ *     are checked; one with a subaddress that nobody claims is tried
+ *     without it, as a recipient would be;
+ *   - a member DN names an entry (compared case-insensitively, spaces
+ *     around ',', '=' and '+' ignored);
+ *   - a disabled entry (matching LDAPDisabledFilter) receives no mail; a
+ *     disabled alias is not checked and not expanded.
+ *
+ * Problems, per enabled alias A:
+ *   dangling-target    an internal target address nobody claims, or a member
+ *                      DN that does not exist (target: the address or DN)
+ *   disabled-target    a target whose entries are all disabled
+ *   self-target        A lists one of its own addresses (or its own DN)
+ *   no-targets         A has no target at all
+ *   too-many-targets   more than AliasMaxTargets targets (no target named)
+ *   loop               A reaches itself through other aliases; once per
+ *                      alias on the cycle, target = the value, as written in
+ *                      the alias before A on the cycle, that leads back to A
+ *                      (the smallest one when there are several)
+ *   too-deep           more than AliasMaxDepth aliases on the longest chain
+ *                      that starts at A (A counts as one; a cycle counts as
+ *                      one, it is reported as a loop); target = the first
+ *                      target beyond the limit on that chain.  Not reported
+ *                      for aliases on a cycle.
+ * and once per address of Domains that two or more entries claim:
+ *   duplicate-address  alias = the address, dn = the DNs sorted, "; "-joined.
+ *
+ * An alias is named by its first address (in LDAPAddressAttributes order),
+ * or by its DN when it has none; a member target by the member's name the
+ * same way, or by the DN as written when the member does not exist.
+ *
+ * Cycles are found with Tarjan's algorithm (iterative: a chain of 100k
+ * aliases must not overflow the stack); depths follow from the order in
+ * which it completes the strongly connected components.
+ */
+#include "rg_audit.h"
+#include "rg_address.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum prob {
+	P_DANGLING, P_DISABLED, P_LOOP, P_TOO_DEEP, P_TOO_MANY, P_NO_TARGETS,
+	P_DUPLICATE, P_SELF, P_COUNT
+};
+
+static const char *const prob_names[P_COUNT] = {
+	[P_DANGLING] = "dangling-target",
+	[P_DISABLED] = "disabled-target",
+	[P_LOOP] = "loop",
+	[P_TOO_DEEP] = "too-deep",
+	[P_TOO_MANY] = "too-many-targets",
+	[P_NO_TARGETS] = "no-targets",
+	[P_DUPLICATE] = "duplicate-address",
+	[P_SELF] = "self-target",
+};
+
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+struct ent {
+	char *dn;
+	char *ndn;              /* normalised, for member lookups */
+	struct strv addrs;      /* lower case, ours only, in attribute order */
+	char *name;             /* first address (any domain), or NULL: use dn */
+	struct strv fwd;        /* LDAPAliasAttributes values */
+	struct strv members;    /* LDAPMemberAttributes values */
+	unsigned alias : 1, disabled : 1;
+	unsigned problems;      /* bits of node problems, for the graph */
+};
+
+struct edge {
+	size_t src;
+	char *shown;            /* how reports name the target */
+	size_t first, n;        /* destinations: dst[first .. first+n) */
+	unsigned external : 1;
+	unsigned problems;      /* bits of edge problems */
+};
+
+/* A string -> index map, open addressing; keys are owned elsewhere. */
+struct smap {
+	const char **k;
+	size_t *v;
+	size_t cap, n;
+};
+
+/* One occurrence of an address in an entry, chained per address. */
+struct occ {
+	size_t ent;
+	size_t next;            /* SIZE_MAX ends the chain */
+};
+
+struct owned_problem {
+	struct rg_audit_problem p;
+	char *own;              /* a string the problem owns, or NULL */
+};
+
+struct rg_audit {
+	const struct rg_config *cf;
+	struct ent *e;
+	size_t n, cap;
+	struct strv disabled_dns;       /* normalised */
+
+	struct smap by_dn;              /* ndn -> entry */
+	struct smap by_addr;            /* address -> head occurrence */
+	struct occ *occ;
+	size_t nocc, capocc;
+
+	struct edge *edges;
+	size_t nedges, capedges;
+	size_t *dst;
+	size_t ndst, capdst;
+
+	size_t *comp;                   /* entry -> component (SIZE_MAX: none) */
+	size_t *comp_size;
+
+	struct owned_problem *pr;
+	size_t npr, cappr;
+	struct rg_audit_problem *out;   /* the sorted view handed out */
+	size_t nout;
+	int ran;
+};
+
+/* --- small utilities --------------------------------------------------------- */
+
+static int
+grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 16;
+	while (nc < need)
+		nc *= 2;
+	void *np = realloc(*p, nc * size);
+	if (np == NULL)
+		return -1;
+	*p = np;
+	*cap = nc;
+	return 0;
+}
+
+static int
+strv_push(struct strv *s, char *str)
+{
+	if (str == NULL || grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0) {
+		free(str);
+		return -1;
+	}
+	s->v[s->n++] = str;
+	return 0;
+}
+
+static void
+strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+strv_has(const struct strv *s, const char *str)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], str) == 0)
+			return 1;
+	return 0;
+}
+
+static uint64_t
+hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static size_t
+smap_slot(const struct smap *m, const char *key)
+{
+	size_t i = (size_t)hash(key) & (m->cap - 1);
+
+	while (m->k[i] != NULL && strcmp(m->k[i], key) != 0)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+/* The value of KEY, or SIZE_MAX. */
+static size_t
+smap_get(const struct smap *m, const char *key)
+{
+	if (m->cap == 0)
+		return SIZE_MAX;
+	size_t i = smap_slot(m, key);
+	return m->k[i] != NULL ? m->v[i] : SIZE_MAX;
+}
+
+static int
+smap_put(struct smap *m, const char *key, size_t value)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		struct smap nm = { NULL, NULL, m->cap ? m->cap * 2 : 1024, 0 };
+		nm.k = calloc(nm.cap, sizeof(*nm.k));
+		nm.v = calloc(nm.cap, sizeof(*nm.v));
+		if (nm.k == NULL || nm.v == NULL) {
+			free(nm.k);
+			free(nm.v);
+			return -1;
+		}
+		for (size_t i = 0; i < m->cap; i++) {
+			if (m->k[i] != NULL) {
+				size_t j = smap_slot(&nm, m->k[i]);
+				nm.k[j] = m->k[i];
+				nm.v[j] = m->v[i];
+				nm.n++;
+			}
+		}
+		free(m->k);
+		free(m->v);
+		*m = nm;
+	}
+	size_t i = smap_slot(m, key);
+	if (m->k[i] == NULL) {
+		m->k[i] = key;
+		m->n++;
+	}
+	m->v[i] = value;
+	return 0;
+}
+
+static void
+smap_free(struct smap *m)
+{
+	free(m->k);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+static char *
+lower_dup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d != NULL)
+		for (char *p = d; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+/*
+ * A DN in a form that compares with strcmp: lower case, no spaces around the
+ * separators ',', '=' and '+' (escaped characters are kept as they are).
+ */
+static char *
+dn_norm(const char *dn)
+{
+	char *out = malloc(strlen(dn) + 1);
+	size_t o = 0;
+	int esc = 0, skip = 1;          /* skip spaces at the start */
+
+	if (out == NULL)
+		return NULL;
+	for (const char *p = dn; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (esc) {
+			out[o++] = (char)tolower(c);
+			esc = 0;
+			continue;
+		}
+		if (c == ' ' && skip)
+			continue;
+		skip = 0;
+		if (c == '\\') {
+			out[o++] = (char)c;
+			esc = 1;
+			continue;
+		}
+		if (c == ',' || c == '=' || c == '+') {
+			while (o > 0 && out[o - 1] == ' ' && !(o > 1 && out[o - 2] == '\\'))
+				o--;
+			out[o++] = (char)c;
+			skip = 1;
+			continue;
+		}
+		out[o++] = (char)tolower(c);
+	}
+	while (o > 0 && out[o - 1] == ' ' && !(o > 1 && out[o - 2] == '\\'))
+		o--;
+	out[o] = '\0';
+	return out;
+}
+
+/* Is ATTR (maybe with ";options") one of LIST? */
+static int
+attr_in(const char *attr, const struct rg_strlist *list)
+{
+	size_t len = strcspn(attr, ";");
+
+	for (size_t i = 0; i < list->n; i++)
+		if (strlen(list->v[i]) == len && strncasecmp(list->v[i], attr, len) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+word_in(const char *word, const struct rg_strlist *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcasecmp(list->v[i], word) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+ent_name(const struct ent *e)
+{
+	return e->name != NULL ? e->name : e->dn;
+}
+
+/* Copy S without the blanks around it. */
+static char *
+trim_dup(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	return strndup(s, len);
+}
+
+/* --- taking entries in ---------------------------------------------------------- */
+
+struct rg_audit *
+rg_audit_new(const struct rg_config *cf)
+{
+	struct rg_audit *a = calloc(1, sizeof(*a));
+
+	if (a != NULL)
+		a->cf = cf;
+	return a;
+}
+
+static void
+ent_free(struct ent *e)
+{
+	free(e->dn);
+	free(e->ndn);
+	free(e->name);
+	strv_free(&e->addrs);
+	strv_free(&e->fwd);
+	strv_free(&e->members);
+}
+
+int
+rg_audit_add(struct rg_audit *a, const struct rg_ldap_entry *le)
+{
+	const struct rg_config *cf = a->cf;
+	struct ent e;
+
+	if (grow((void **)&a->e, &a->cap, a->n + 1, sizeof(*a->e)) < 0)
+		return -1;
+	memset(&e, 0, sizeof(e));
+	e.dn = strdup(le->dn);
+	e.ndn = dn_norm(le->dn);
+	if (e.dn == NULL || e.ndn == NULL)
+		goto oom;
+	/* addresses in the order of LDAPAddressAttributes */
+	for (size_t k = 0; k < cf->address_attrs.n; k++) {
+		for (size_t i = 0; i < le->nvals; i++) {
+			const struct rg_ldap_value *v = &le->vals[i];
+			size_t len = strcspn(v->attr, ";");
+			if (strlen(cf->address_attrs.v[k]) != len ||
+			    strncasecmp(cf->address_attrs.v[k], v->attr, len) != 0)
+				continue;
+			struct rg_address ad;
+			char *addr;
+			int ours = 0;
+			if (rg_address_parse(v->value, "", &ad, NULL) == RG_ADDR_OK) {
+				addr = strdup(ad.full);
+				ours = rg_config_domain_ours(cf, ad.domain);
+			} else {
+				addr = lower_dup(v->value);
+			}
+			if (addr == NULL)
+				goto oom;
+			if (e.name == NULL && (e.name = strdup(addr)) == NULL) {
+				free(addr);
+				goto oom;
+			}
+			if (!ours || strv_has(&e.addrs, addr)) {
+				free(addr);
+				continue;
+			}
+			if (strv_push(&e.addrs, addr) < 0)
+				goto oom;
+		}
+	}
+	for (size_t i = 0; i < le->nvals; i++) {
+		const struct rg_ldap_value *v = &le->vals[i];
+		if (attr_in(v->attr, &cf->alias_attrs)) {
+			if (strv_push(&e.fwd, trim_dup(v->value)) < 0)
+				goto oom;
+			e.alias = 1;
+		} else if (attr_in(v->attr, &cf->member_attrs)) {
+			if (strv_push(&e.members, trim_dup(v->value)) < 0)
+				goto oom;
+			e.alias = 1;
+		} else if (strcasecmp(v->attr, "objectClass") == 0 && word_in(v->value, &cf->alias_classes)) {
+			e.alias = 1;
+		}
+	}
+	a->e[a->n++] = e;
+	return 0;
+oom:
+	ent_free(&e);
+	return -1;
+}
+
+int
+rg_audit_disable(struct rg_audit *a, const char *dn)
+{
+	return strv_push(&a->disabled_dns, dn_norm(dn));
+}
+
+/* --- problems ------------------------------------------------------------------- */
+
+static int
+add_problem(struct rg_audit *a, enum prob p, const char *alias, const char *target,
+    const char *dn, char *own)
+{
+	if (grow((void **)&a->pr, &a->cappr, a->npr + 1, sizeof(*a->pr)) < 0) {
+		free(own);
+		return -1;
+	}
+	struct owned_problem *op = &a->pr[a->npr++];
+	op->p.problem = prob_names[p];
+	op->p.alias = alias;
+	op->p.target = target;
+	op->p.dn = dn;
+	op->own = own;
+	return 0;
+}
+
+static int
+ent_problem(struct rg_audit *a, size_t i, enum prob p, const char *target)
+{
+	a->e[i].problems |= 1u << p;
+	return add_problem(a, p, ent_name(&a->e[i]), target, a->e[i].dn, NULL);
+}
+
+static int
+cmp_opt(const char *x, const char *y)
+{
+	if (x == NULL || y == NULL)
+		return (x != NULL) - (y != NULL);
+	return strcmp(x, y);
+}
+
+static int
+cmp_problem(const void *x, const void *y)
+{
+	const struct rg_audit_problem *p = x, *q = y;
+	int c;
+
+	if ((c = strcmp(p->problem, q->problem)) != 0)
+		return c;
+	if ((c = strcmp(p->alias, q->alias)) != 0)
+		return c;
+	if ((c = cmp_opt(p->target, q->target)) != 0)
+		return c;
+	return strcmp(p->dn, q->dn);
+}
+
+static int
+cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* --- the graph ------------------------------------------------------------------ */
+
+static int
+index_entries(struct rg_audit *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		struct ent *e = &a->e[i];
+		if (smap_put(&a->by_dn, e->ndn, i) < 0)
+			return -1;
+		for (size_t j = 0; j < e->addrs.n; j++) {
+			if (grow((void **)&a->occ, &a->capocc, a->nocc + 1, sizeof(*a->occ)) < 0)
+				return -1;
+			size_t head = smap_get(&a->by_addr, e->addrs.v[j]);
+			a->occ[a->nocc].ent = i;
+			a->occ[a->nocc].next = head;
+			if (smap_put(&a->by_addr, e->addrs.v[j], a->nocc) < 0)
+				return -1;
+			a->nocc++;
+		}
+	}
+	for (size_t i = 0; i < a->disabled_dns.n; i++) {
+		size_t k = smap_get(&a->by_dn, a->disabled_dns.v[i]);
+		if (k != SIZE_MAX)
+			a->e[k].disabled = 1;
+	}
+	return 0;
+}
+
+static int
+push_dst(struct rg_audit *a, size_t ent)
+{
+	if (grow((void **)&a->dst, &a->capdst, a->ndst + 1, sizeof(*a->dst)) < 0)
+		return -1;
+	a->dst[a->ndst++] = ent;
+	return 0;
+}
+
+/* The entries that claim ADDR, appended to dst; their count. */
+static size_t
+claimants(struct rg_audit *a, const char *addr, int *oom)
+{
+	size_t n = 0;
+
+	for (size_t o = smap_get(&a->by_addr, addr); o != SIZE_MAX; o = a->occ[o].next) {
+		if (push_dst(a, a->occ[o].ent) < 0) {
+			*oom = 1;
+			return n;
+		}
+		n++;
+	}
+	return n;
+}
+
+static struct edge *
+new_edge(struct rg_audit *a, size_t src)
+{
+	if (grow((void **)&a->edges, &a->capedges, a->nedges + 1, sizeof(*a->edges)) < 0)
+		return NULL;
+	struct edge *ed = &a->edges[a->nedges++];
+	memset(ed, 0, sizeof(*ed));
+	ed->src = src;
+	ed->first = a->ndst;
+	return ed;
+}
+
+/* The edges of alias I, with their edge problems. */
+static int
+alias_edges(struct rg_audit *a, size_t i)
+{
+	const struct rg_config *cf = a->cf;
+	int oom = 0;
+
+	for (size_t j = 0; j < a->e[i].fwd.n; j++) {
+		const char *val = a->e[i].fwd.v[j];
+		struct edge *ed = new_edge(a, i);
+		struct rg_address ad;
+		if (ed == NULL)
+			return -1;
+		if (rg_address_parse(val, cf->recipient_delimiter, &ad, NULL) != RG_ADDR_OK ||
+		    !rg_config_domain_ours(cf, ad.domain)) {
+			ed->external = 1;
+			if ((ed->shown = lower_dup(val)) == NULL)
+				return -1;
+			continue;
+		}
+		if ((ed->shown = strdup(ad.full)) == NULL)
+			return -1;
+		ed->n = claimants(a, ad.full, &oom);
+		if (ed->n == 0 && ad.base[0] != '\0')
+			ed->n = claimants(a, ad.base, &oom);
+		if (oom)
+			return -1;
+	}
+	for (size_t j = 0; j < a->e[i].members.n; j++) {
+		char *ndn = dn_norm(a->e[i].members.v[j]);
+		struct edge *ed = new_edge(a, i);
+		if (ndn == NULL || ed == NULL) {
+			free(ndn);
+			return -1;
+		}
+		size_t k = smap_get(&a->by_dn, ndn);
+		free(ndn);
+		if (k != SIZE_MAX) {
+			if (push_dst(a, k) < 0)
+				return -1;
+			ed->n = 1;
+			ed->shown = strdup(ent_name(&a->e[k]));
+		} else {
+			ed->shown = strdup(a->e[i].members.v[j]);
+		}
+		if (ed->shown == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+edge_problems(struct rg_audit *a, struct edge *ed)
+{
+	if (ed->external)
+		return 0;
+	if (ed->n == 0) {
+		ed->problems |= 1u << P_DANGLING;
+	} else {
+		size_t live = 0;
+		for (size_t d = ed->first; d < ed->first + ed->n; d++) {
+			if (a->dst[d] == ed->src)
+				ed->problems |= 1u << P_SELF;
+			if (!a->e[a->dst[d]].disabled)
+				live++;
+		}
+		if (live == 0)
+			ed->problems |= 1u << P_DISABLED;
+	}
+	for (int p = 0; p < P_COUNT; p++)
+		if ((ed->problems & (1u << p)) && add_problem(a, (enum prob)p,
+		    ent_name(&a->e[ed->src]), ed->shown, a->e[ed->src].dn, NULL) < 0)
+			return -1;
+	return 0;
+}
+
+/* Does the graph walk from alias I follow D (an enabled alias, not I)? */
+static int
+follows(const struct rg_audit *a, size_t i, size_t d)
+{
+	return d != i && a->e[d].alias && !a->e[d].disabled;
+}
+
+/*
+ * Tarjan's strongly connected components over the enabled aliases, without
+ * recursion.  Components are numbered in the order they complete, so every
+ * component's successors have smaller numbers.
+ */
+struct frame {
+	size_t v, edge, d;      /* the node, its next edge, next destination in it */
+};
+
+static int
+components(struct rg_audit *a, const size_t *estart, size_t *ncomp)
+{
+	size_t n = a->n, next = 0, sp = 0, fp = 0;
+	size_t *idx = malloc(n * sizeof(*idx)), *low = malloc(n * sizeof(*low));
+	size_t *stack = malloc(n * sizeof(*stack));
+	struct frame *fr = malloc(n * sizeof(*fr));
+	unsigned char *on = calloc(n, 1);
+	int ret = -1;
+
+	*ncomp = 0;
+	if (n > 0 && (idx == NULL || low == NULL || stack == NULL || fr == NULL || on == NULL))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		idx[i] = SIZE_MAX;
+		a->comp[i] = SIZE_MAX;
+	}
+	for (size_t root = 0; root < n; root++) {
+		if (!a->e[root].alias || a->e[root].disabled || idx[root] != SIZE_MAX)
+			continue;
+		idx[root] = low[root] = next++;
+		stack[sp++] = root;
+		on[root] = 1;
+		fr[fp++] = (struct frame){ root, estart[root], SIZE_MAX };
+		while (fp > 0) {
+			struct frame *f = &fr[fp - 1];
+			size_t v = f->v, w = SIZE_MAX;
+			/* the next destination of v that the walk follows */
+			while (w == SIZE_MAX && f->edge < estart[v + 1]) {
+				const struct edge *ed = &a->edges[f->edge];
+				if (f->d == SIZE_MAX)
+					f->d = ed->first;
+				if (ed->external || f->d >= ed->first + ed->n) {
+					f->edge++;
+					f->d = SIZE_MAX;
+					continue;
+				}
+				size_t d = a->dst[f->d++];
+				if (follows(a, v, d))
+					w = d;
+			}
+			if (w != SIZE_MAX) {
+				if (idx[w] == SIZE_MAX) {
+					idx[w] = low[w] = next++;
+					stack[sp++] = w;
+					on[w] = 1;
+					fr[fp++] = (struct frame){ w, estart[w], SIZE_MAX };
+				} else if (on[w] && idx[w] < low[v]) {
+					low[v] = idx[w];
+				}
+				continue;
+			}
+			if (low[v] == idx[v]) {
+				size_t c = (*ncomp)++, size = 0, x;
+				do {
+					x = stack[--sp];
+					on[x] = 0;
+					a->comp[x] = c;
+					size++;
+				} while (x != v);
+				a->comp_size[c] = size;
+			}
+			fp--;
+			if (fp > 0 && low[v] < low[fr[fp - 1].v])
+				low[fr[fp - 1].v] = low[v];
+		}
+	}
+	ret = 0;
+out:
+	free(idx);
+	free(low);
+	free(stack);
+	free(fr);
+	free(on);
+	return ret;
+}
+
+/* loop: once per alias on a cycle, naming the smallest value that leads back to it. */
+static int
+loops(struct rg_audit *a)
+{
+	const char **closing = calloc(a->n ? a->n : 1, sizeof(*closing));
+
+	if (closing == NULL)
+		return -1;
+	for (size_t k = 0; k < a->nedges; k++) {
+		struct edge *ed = &a->edges[k];
+		size_t c = a->comp[ed->src];
+		if (ed->external || c == SIZE_MAX || a->comp_size[c] < 2)
+			continue;
+		for (size_t d = ed->first; d < ed->first + ed->n; d++) {
+			size_t w = a->dst[d];
+			if (!follows(a, ed->src, w) || a->comp[w] != c)
+				continue;
+			ed->problems |= 1u << P_LOOP;
+			if (closing[w] == NULL || strcmp(ed->shown, closing[w]) < 0)
+				closing[w] = ed->shown;
+		}
+	}
+	int ret = 0;
+	for (size_t i = 0; i < a->n && ret == 0; i++)
+		if (closing[i] != NULL)
+			ret = ent_problem(a, i, P_LOOP, closing[i]);
+	free(closing);
+	return ret;
+}
+
+/*
+ * too-deep: the depth of a component is one more than the deepest of its
+ * successors; components complete after their successors, so one pass in
+ * completion order does.
+ */
+static int
+depths(struct rg_audit *a, const size_t *estart, size_t ncomp)
+{
+	size_t *depth = calloc(ncomp ? ncomp : 1, sizeof(*depth));
+	size_t *byc = malloc((a->n ? a->n : 1) * sizeof(*byc));
+	size_t *cstart = calloc(ncomp + 1, sizeof(*cstart));
+	size_t max = (size_t)a->cf->alias_max_depth;
+	int ret = -1;
+
+	if (depth == NULL || byc == NULL || cstart == NULL)
+		goto out;
+	/* the members of each component, grouped */
+	for (size_t i = 0; i < a->n; i++)
+		if (a->comp[i] != SIZE_MAX)
+			cstart[a->comp[i] + 1]++;
+	for (size_t c = 0; c < ncomp; c++)
+		cstart[c + 1] += cstart[c];
+	{
+		size_t *fill = malloc((ncomp ? ncomp : 1) * sizeof(*fill));
+		if (fill == NULL)
+			goto out;
+		memcpy(fill, cstart, ncomp * sizeof(*fill));
+		for (size_t i = 0; i < a->n; i++)
+			if (a->comp[i] != SIZE_MAX)
+				byc[fill[a->comp[i]]++] = i;
+		free(fill);
+	}
+	for (size_t c = 0; c < ncomp; c++) {
+		size_t best = 0;
+		for (size_t m = cstart[c]; m < cstart[c + 1]; m++) {
+			size_t v = byc[m];
+			for (size_t k = estart[v]; k < estart[v + 1]; k++) {
+				const struct edge *ed = &a->edges[k];
+				for (size_t d = ed->first; !ed->external && d < ed->first + ed->n; d++) {
+					size_t w = a->dst[d];
+					if (follows(a, v, w) && a->comp[w] != c && depth[a->comp[w]] > best)
+						best = depth[a->comp[w]];
+				}
+			}
+		}
+		depth[c] = best + 1;
+	}
+	ret = 0;
+	for (size_t i = 0; i < a->n && ret == 0; i++) {
+		size_t c = a->comp[i];
+		if (c == SIZE_MAX || a->comp_size[c] > 1 || depth[c] <= max)
+			continue;
+		/* follow the deepest chain down to the first target beyond the limit */
+		size_t v = i;
+		const char *target = NULL;
+		for (size_t level = 1; level <= max; level++) {
+			size_t want = depth[a->comp[v]] - 1, nextv = SIZE_MAX;
+			const char *shown = NULL;
+			for (size_t k = estart[v]; k < estart[v + 1]; k++) {
+				const struct edge *ed = &a->edges[k];
+				for (size_t d = ed->first; !ed->external && d < ed->first + ed->n; d++) {
+					size_t w = a->dst[d];
+					if (follows(a, v, w) && a->comp[w] != a->comp[v] &&
+					    depth[a->comp[w]] == want &&
+					    (shown == NULL || strcmp(ed->shown, shown) < 0)) {
+						shown = ed->shown;
+						nextv = w;
+					}
+				}
+			}
+			if (nextv == SIZE_MAX)
+				break;
+			target = shown;
+			v = nextv;
+		}
+		ret = ent_problem(a, i, P_TOO_DEEP, target);
+	}
+out:
+	free(depth);
+	free(byc);
+	free(cstart);
+	return ret;
+}
+
+static int
+duplicates(struct rg_audit *a)
+{
+	for (size_t s = 0; s < a->by_addr.cap; s++) {
+		const char *addr = a->by_addr.k[s];
+		if (addr == NULL)
+			continue;
+		size_t head = a->by_addr.v[s], count = 0, len = 0;
+		for (size_t o = head; o != SIZE_MAX; o = a->occ[o].next) {
+			count++;
+			len += strlen(a->e[a->occ[o].ent].dn) + 2;
+		}
+		if (count < 2)
+			continue;
+		char **dns = malloc(count * sizeof(*dns));
+		char *joined = malloc(len + 1);
+		if (dns == NULL || joined == NULL) {
+			free(dns);
+			free(joined);
+			return -1;
+		}
+		size_t k = 0;
+		for (size_t o = head; o != SIZE_MAX; o = a->occ[o].next) {
+			dns[k++] = a->e[a->occ[o].ent].dn;
+			a->e[a->occ[o].ent].problems |= 1u << P_DUPLICATE;
+		}
+		qsort(dns, count, sizeof(*dns), cmp_str);
+		joined[0] = '\0';
+		for (k = 0; k < count; k++) {
+			if (k > 0)
+				strcat(joined, "; ");
+			strcat(joined, dns[k]);
+		}
+		free(dns);
+		if (add_problem(a, P_DUPLICATE, addr, NULL, joined, joined) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+rg_audit_run(struct rg_audit *a)
+{
+	size_t *estart = NULL, ncomp = 0;
+	int ret = -1;
+
+	if (a->ran)
+		return 0;
+	a->ran = 1;
+	if (index_entries(a) < 0)
+		return -1;
+	/* the edges of every enabled alias, grouped by source */
+	estart = malloc((a->n + 1) * sizeof(*estart));
+	if (estart == NULL)
+		return -1;
+	for (size_t i = 0; i < a->n; i++) {
+		struct ent *e = &a->e[i];
+		estart[i] = a->nedges;
+		if (!e->alias || e->disabled)
+			continue;
+		if (alias_edges(a, i) < 0)
+			goto out;
+		size_t ntargets = e->fwd.n + e->members.n;
+		if (ntargets == 0 && ent_problem(a, i, P_NO_TARGETS, NULL) < 0)
+			goto out;
+		if (ntargets > (size_t)a->cf->alias_max_targets && ent_problem(a, i, P_TOO_MANY, NULL) < 0)
+			goto out;
+	}
+	estart[a->n] = a->nedges;
+	for (size_t k = 0; k < a->nedges; k++)
+		if (edge_problems(a, &a->edges[k]) < 0)
+			goto out;
+	a->comp = malloc((a->n ? a->n : 1) * sizeof(*a->comp));
+	a->comp_size = malloc((a->n ? a->n : 1) * sizeof(*a->comp_size));
+	if (a->comp == NULL || a->comp_size == NULL)
+		goto out;
+	if (components(a, estart, &ncomp) < 0 || loops(a) < 0 || depths(a, estart, ncomp) < 0 ||
+	    duplicates(a) < 0)
+		goto out;
+
+	/* sorted, each problem once */
+	a->out = malloc((a->npr ? a->npr : 1) * sizeof(*a->out));
+	if (a->out == NULL)
+		goto out;
+	size_t n = 0;
+	for (size_t i = 0; i < a->npr; i++)
+		a->out[i] = a->pr[i].p;
+	qsort(a->out, a->npr, sizeof(*a->out), cmp_problem);
+	for (size_t i = 0; i < a->npr; i++)
+		if (n == 0 || cmp_problem(&a->out[n - 1], &a->out[i]) != 0)
+			a->out[n++] = a->out[i];
+	a->nout = n;        /* pr[] keeps every owned string until the end */
+	ret = 0;
+out:
+	free(estart);
+	return ret;
+}
+
+size_t
+rg_audit_problems(const struct rg_audit *a, const struct rg_audit_problem **out)
+{
+	*out = a->out;
+	return a->out != NULL ? a->nout : 0;
+}
+
+void
+rg_audit_stats(const struct rg_audit *a, struct rg_audit_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->entries = a->n;
+	for (size_t i = 0; i < a->n; i++) {
+		st->aliases += a->e[i].alias;
+		st->disabled += a->e[i].disabled;
+	}
+	st->edges = a->nedges;
+	st->problems = a->out != NULL ? a->nout : 0;
+}
+
+/* --- Graphviz ------------------------------------------------------------------- */
+
+static void
+dot_id(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', f);
+		if (*p < 0x20)
+			fputc(' ', f);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* The names of the problems in BITS, ", "-joined, as a DOT string. */
+static void
+dot_label(FILE *f, unsigned bits)
+{
+	int first = 1;
+
+	fputc('"', f);
+	for (int p = 0; p < P_COUNT; p++) {
+		if (bits & (1u << p)) {
+			fprintf(f, "%s%s", first ? "" : ", ", prob_names[p]);
+			first = 0;
+		}
+	}
+	fputc('"', f);
+}
+
+void
+rg_audit_dot(const struct rg_audit *a, FILE *f)
+{
+	fprintf(f, "digraph rcptguard {\n");
+	fprintf(f, "  rankdir=LR;\n");
+	fprintf(f, "  node [shape=box, fontsize=10];\n");
+	fprintf(f, "  edge [fontsize=9];\n");
+	for (size_t i = 0; i < a->n; i++) {
+		const struct ent *e = &a->e[i];
+		if (!e->alias || e->disabled)
+			continue;
+		fprintf(f, "  ");
+		dot_id(f, ent_name(e));
+		if (e->problems != 0) {
+			fprintf(f, " [style=\"rounded,dashed\", color=red, xlabel=");
+			dot_label(f, e->problems);
+			fprintf(f, "];\n");
+		} else {
+			fprintf(f, " [style=rounded];\n");
+		}
+	}
+	for (size_t k = 0; k < a->nedges; k++) {
+		const struct edge *ed = &a->edges[k];
+		fprintf(f, "  ");
+		dot_id(f, ent_name(&a->e[ed->src]));
+		fprintf(f, " -> ");
+		dot_id(f, ed->shown);
+		if (ed->problems != 0) {
+			fprintf(f, " [color=red, style=dashed, fontcolor=red, label=");
+			dot_label(f, ed->problems);
+			fprintf(f, "]");
+		} else if (ed->external) {
+			fprintf(f, " [color=gray]");
+		}
+		fprintf(f, ";\n");
+	}
+	fprintf(f, "}\n");
+}
+
+void
+rg_audit_free(struct rg_audit *a)
+{
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		ent_free(&a->e[i]);
+	free(a->e);
+	strv_free(&a->disabled_dns);
+	smap_free(&a->by_dn);
+	smap_free(&a->by_addr);
+	free(a->occ);
+	for (size_t k = 0; k < a->nedges; k++)
+		free(a->edges[k].shown);
+	free(a->edges);
+	free(a->dst);
+	free(a->comp);
+	free(a->comp_size);
+	for (size_t i = 0; i < a->npr; i++)
+		free(a->pr[i].own);
+	free(a->out);
+	free(a->pr);
+	free(a);
+}

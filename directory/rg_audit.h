@@ -1,0 +1,53 @@
+/*
+ * rg_audit.h - the alias graph of a whole directory, and what is wrong in it.
+ *
+ * Feed every entry of the directory with rg_audit_add() and the DN of every
+ * disabled entry with rg_audit_disable(), in any order; rg_audit_run() then
+ * builds the graph and lists the problems, sorted.  The model is the one of
+ * the runtime check (see rg_audit.c for the exact rules).  Not thread-safe;
+ * one audit is one single-threaded pass.
+ */
+#ifndef RG_AUDIT_H
+#define RG_AUDIT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "rg_config.h"
+#include "rg_ldap.h"
+
+struct rg_audit;
+
+struct rg_audit_problem {
+	const char *problem;    /* "dangling-target", "loop", ... */
+	const char *alias;      /* the alias's first address, or its DN */
+	const char *target;     /* NULL when the problem names none */
+	const char *dn;         /* the alias's DN ("; "-joined for duplicate-address) */
+};
+
+struct rg_audit_stats {
+	size_t entries, aliases, disabled, edges, problems;
+};
+
+/* CF must outlive the audit. */
+struct rg_audit *rg_audit_new(const struct rg_config *cf);
+void rg_audit_free(struct rg_audit *);
+
+/* Take in one entry (copied).  0, or -1 when out of memory. */
+int rg_audit_add(struct rg_audit *, const struct rg_ldap_entry *);
+
+/* Mark the entry DN as disabled.  0, or -1 when out of memory. */
+int rg_audit_disable(struct rg_audit *, const char *dn);
+
+/* Build the graph and find the problems.  0, or -1 when out of memory. */
+int rg_audit_run(struct rg_audit *);
+
+/* The problems found by rg_audit_run(), sorted; their count is returned. */
+size_t rg_audit_problems(const struct rg_audit *, const struct rg_audit_problem **);
+
+void rg_audit_stats(const struct rg_audit *, struct rg_audit_stats *);
+
+/* A Graphviz digraph of every alias and its targets, broken edges in red. */
+void rg_audit_dot(const struct rg_audit *, FILE *);
+
+#endif
