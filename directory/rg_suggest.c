@@ -21,8 +21,10 @@
  * itself is never suggested.  Bytes >= 0x80 are compared as bytes.
  *
  * To keep random addresses from getting suggestions, distance 1 needs a
- * local part (without separators) of at least SUGGEST_MIN_D1 bytes and
- * distance 2 one of at least SUGGEST_MIN_D2 bytes, on both sides.
+ * local part (without separators) of at least SUGGEST_MIN_D1 (4) bytes and
+ * distance 2 one of at least SUGGEST_MIN_D2 (8) bytes, on both sides; this
+ * is stricter than SuggestMaxDistance's "shorter than 6: at most 1".
+ * Shorter ones are still found when only separators differ.
  *
  * The index: the local parts in one text block, one 8-byte record per
  * address, an open-addressing table of the exact addresses, and a
@@ -32,8 +34,10 @@
  * the table keeps, per hash bucket, only the numbers of the addresses (no
  * strings, no hashes): a hit is checked with the real distance anyway.
  * Two strings within distance k share a variant with at most k deletions
- * on each side, so the lookup misses nothing.  Name parts sorted and joined
- * are a second, smaller bucket table.
+ * on each side (this holds for the two ends too), so the lookup misses
+ * nothing.  Distance 1 is looked for first; the variants with two deletions
+ * only when nothing nearer turned up.  Name parts sorted and joined are a
+ * second, smaller bucket table.  About 200 bytes an address.
  *
  * Thread safety: the builder is for one thread; a finished index is never
  * written to again, and rg_suggest_lookup() uses only its own stack and
@@ -48,6 +52,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define LOCAL_MAX       64
 #define DOMAIN_MAX      255
@@ -57,6 +62,7 @@
 #define SUGGEST_MIN_D1  4               /* shortest local part for distance 1 */
 #define SUGGEST_MIN_D2  8               /* ... and for distance 2 */
 #define TIES_MAX        16              /* more equal candidates: no answer */
+#define BUCKET_FILL     4               /* deletion variants per bucket */
 
 enum { SEED_EXACT = 1, SEED_DOMAIN, SEED_DELETE, SEED_SWAP };
 
@@ -68,9 +74,9 @@ struct rec {
 };
 
 struct table {                          /* bucket number -> address numbers */
-	uint32_t *off;                  /* 2^bits + 1 */
+	uint32_t *off;                  /* nb + 1 */
 	uint32_t *ids;
-	unsigned bits;
+	uint32_t nb;                    /* buckets */
 	size_t nids;
 };
 
@@ -100,6 +106,14 @@ static int
 is_sep(unsigned char c)
 {
 	return c == '.' || c == '_' || c == '-';
+}
+
+/* Copy N bytes of S to OUT with ASCII folded to lower case. */
+static void
+lower(char *out, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
 }
 
 static uint64_t
@@ -134,6 +148,13 @@ hash_bytes(const void *p, size_t n, uint64_t seed)
 		h ^= h >> 29;
 	}
 	return mix64(h);
+}
+
+/* Bucket of hash H in a table of NB buckets. */
+static uint32_t
+bucket(uint64_t h, uint32_t nb)
+{
+	return (uint32_t)(((h >> 32) * nb) >> 32);
 }
 
 static uint64_t
@@ -332,27 +353,25 @@ adjacent(unsigned char a, unsigned char b)
 
 /*
  * Edit cost of typing Q when C was meant, in quarters: a slip to a
- * neighbouring key, or an extra key next to (or the same as) the one
- * beside it, costs 3; any other edit 4.
+ * neighbouring key, an extra key next to (or the same as) the one beside it,
+ * or a missed key next to (or the same as) the one beside it, costs 3; any
+ * other edit 4.
  */
 static int
 keyboard_cost(const char *qs, size_t n, const char *cs, size_t m)
 {
-	int d[LOCAL_MAX + 1][LOCAL_MAX + 1];
+	/* rows i-2, i-1 and i of the matrix, C along the row */
+	int r0[LOCAL_MAX + 1], r1[LOCAL_MAX + 1], r2[LOCAL_MAX + 1];
+	int *pp = r0, *p = r1, *d = r2, *t;
 	const unsigned char *q = (const unsigned char *)qs;
 	const unsigned char *c = (const unsigned char *)cs;
 
 	if (n > LOCAL_MAX || m > LOCAL_MAX)
 		return 1 << 20;
-	for (size_t i = 0; i <= n; i++)
+	for (size_t i = 0; i <= n; i++) {
 		for (size_t j = 0; j <= m; j++) {
-			int v, w;
+			int v = i == 0 && j == 0 ? 0 : 1 << 20, w;
 
-			if (i == 0 && j == 0) {
-				d[i][j] = 0;
-				continue;
-			}
-			v = 1 << 20;
 			if (i > 0) {            /* Q has an extra byte */
 				w = 4;
 				if ((i > 1 && (q[i - 1] == q[i - 2] ||
@@ -360,22 +379,36 @@ keyboard_cost(const char *qs, size_t n, const char *cs, size_t m)
 				    (i < n && (q[i - 1] == q[i] ||
 				    adjacent(q[i - 1], q[i]))))
 					w = 3;
-				v = d[i - 1][j] + w;
+				if (p[j] + w < v)
+					v = p[j] + w;
 			}
-			if (j > 0 && d[i][j - 1] + 4 < v)
-				v = d[i][j - 1] + 4;
+			if (j > 0) {            /* Q misses a byte of C */
+				w = 4;
+				if ((j > 1 && (c[j - 1] == c[j - 2] ||
+				    adjacent(c[j - 1], c[j - 2]))) ||
+				    (j < m && (c[j - 1] == c[j] ||
+				    adjacent(c[j - 1], c[j]))))
+					w = 3;
+				if (d[j - 1] + w < v)
+					v = d[j - 1] + w;
+			}
 			if (i > 0 && j > 0) {
 				w = q[i - 1] == c[j - 1] ? 0 :
 				    adjacent(q[i - 1], c[j - 1]) ? 3 : 4;
-				if (d[i - 1][j - 1] + w < v)
-					v = d[i - 1][j - 1] + w;
+				if (p[j - 1] + w < v)
+					v = p[j - 1] + w;
 			}
 			if (i > 1 && j > 1 && q[i - 1] == c[j - 2] &&
-			    q[i - 2] == c[j - 1] && d[i - 2][j - 2] + 4 < v)
-				v = d[i - 2][j - 2] + 4;
-			d[i][j] = v;
+			    q[i - 2] == c[j - 1] && pp[j - 2] + 4 < v)
+				v = pp[j - 2] + 4;
+			d[j] = v;
 		}
-	return d[n][m];
+		t = pp;
+		pp = p;
+		p = d;
+		d = t;
+	}
+	return p[m];
 }
 
 /* ---------------------------------------------------------------------- */
@@ -575,8 +608,11 @@ rg_suggest_builder_add(struct rg_suggest_builder *b, const char *addr,
 		unsigned char c = (unsigned char)addr[i];
 		if (c <= ' ' || c == 0x7f)
 			return 0;       /* control byte, blank or NUL */
-		if (c == '@')
+		if (c == '@') {
+			if (at != NULL)
+				return 0;       /* two of them */
 			at = addr + i;
+		}
 	}
 	if (at == NULL)
 		return 0;
@@ -584,14 +620,8 @@ rg_suggest_builder_add(struct rg_suggest_builder *b, const char *addr,
 	dl = len - ll - 1;
 	if (ll == 0 || ll > LOCAL_MAX || dl == 0 || dl > DOMAIN_MAX)
 		return 0;
-	for (size_t i = 0; i < ll; i++)
-		local[i] = (char)(addr[i] >= 'A' && addr[i] <= 'Z' ?
-		    addr[i] - 'A' + 'a' : addr[i]);
-	for (size_t i = 0; i < dl; i++)
-		dom[i] = (char)(at[1 + i] >= 'A' && at[1 + i] <= 'Z' ?
-		    at[1 + i] - 'A' + 'a' : at[1 + i]);
-	if (memchr(dom, '@', dl) != NULL)
-		return 0;
+	lower(local, addr, ll);
+	lower(dom, at + 1, dl);
 	if (b->nrec >= UINT32_MAX - 1)
 		return 0;
 
@@ -637,7 +667,7 @@ rg_suggest_builder_add(struct rg_suggest_builder *b, const char *addr,
  * without repeats.  Returns how many. */
 static size_t
 rec_buckets(const struct rg_suggest_builder *b, size_t id, int swap,
-    unsigned bits, uint32_t *out)
+    uint32_t nb, uint32_t *out)
 {
 	const struct rec *r = &b->rec[id];
 	const char *l = b->text + r->off;
@@ -648,8 +678,8 @@ rec_buckets(const struct rg_suggest_builder *b, size_t id, int swap,
 	if (swap) {
 		if ((n = sorted_parts(l, r->len, buf)) == 0)
 			return 0;
-		out[0] = (uint32_t)(hash_bytes(buf, n,
-		    seed_of(SEED_SWAP, r->dom)) >> (64 - bits));
+		out[0] = bucket(hash_bytes(buf, n, seed_of(SEED_SWAP, r->dom)),
+		    nb);
 		return 1;
 	}
 	if (r->skel == 0)
@@ -659,7 +689,7 @@ rec_buckets(const struct rg_suggest_builder *b, size_t id, int swap,
 	n = variants(key, k, 0, allowed(r->skel, 2), seed_of(SEED_DELETE, r->dom),
 	    h);
 	for (size_t i = 0; i < n; i++)
-		out[i] = (uint32_t)(h[i] >> (64 - bits));
+		out[i] = bucket(h[i], nb);
 	for (size_t i = 1; i < n; i++)          /* insertion sort, n <= 37 */
 		for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
 			uint32_t t = out[j];
@@ -670,6 +700,25 @@ rec_buckets(const struct rg_suggest_builder *b, size_t id, int swap,
 		if (u == 0 || out[u - 1] != out[k])
 			out[u++] = out[k];
 	return u;
+}
+
+/*
+ * Ask for huge pages for a big table: filling it touches pages at random,
+ * and with 4 KiB pages the TLB misses cost more than the work.
+ */
+static void
+hint_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t a = ((uintptr_t)p + 0x1fffff) & ~(uintptr_t)0x1fffff;
+	uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)0x1fffff;
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)n;
+#endif
 }
 
 static int
@@ -683,14 +732,15 @@ table_build(const struct rg_suggest_builder *b, int swap, struct table *t)
 		size_t k = swap ? 1 : r->skel < KEY_MAX ? r->skel : KEY_MAX;
 		total += swap ? 1 : 1 + k + k * (k - 1) / 2;
 	}
-	t->bits = 4;
-	while (((size_t)1 << t->bits) < total / 2 && t->bits < 31)
-		t->bits++;
-	nb = (size_t)1 << t->bits;
+	/* about four entries a bucket: a bucket costs as much as an entry */
+	total = total / BUCKET_FILL + 1;
+	t->nb = total > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)total;
+	nb = t->nb;
 	if ((t->off = calloc(nb + 1, sizeof(*t->off))) == NULL)
 		return -1;
+	hint_huge(t->off, (nb + 1) * sizeof(*t->off));
 	for (size_t id = 0; id < b->nrec; id++) {
-		size_t n = rec_buckets(b, id, swap, t->bits, bk);
+		size_t n = rec_buckets(b, id, swap, t->nb, bk);
 		for (size_t i = 0; i < n; i++)
 			t->off[bk[i] + 1]++;
 	}
@@ -699,9 +749,10 @@ table_build(const struct rg_suggest_builder *b, int swap, struct table *t)
 	t->nids = t->off[nb];
 	if ((t->ids = malloc((t->nids ? t->nids : 1) * sizeof(*t->ids))) == NULL)
 		return -1;
+	hint_huge(t->ids, t->nids * sizeof(*t->ids));
 	/* fill, using off[] as cursors, then shift it back */
 	for (size_t id = 0; id < b->nrec; id++) {
-		size_t n = rec_buckets(b, id, swap, t->bits, bk);
+		size_t n = rec_buckets(b, id, swap, t->nb, bk);
 		for (size_t i = 0; i < n; i++)
 			t->ids[t->off[bk[i]]++] = (uint32_t)id;
 	}
@@ -787,8 +838,8 @@ rg_suggest_index_bytes(const struct rg_suggest_index *ix)
 	    b->exact_cap * sizeof(*b->exact) +
 	    b->domcap * (sizeof(*b->domoff) + sizeof(*b->domlen)) +
 	    b->domtab_cap * sizeof(*b->domtab) +
-	    (((size_t)1 << ix->del.bits) + 1 + ix->del.nids) * sizeof(uint32_t) +
-	    (((size_t)1 << ix->swap.bits) + 1 + ix->swap.nids) * sizeof(uint32_t);
+	    ((size_t)ix->del.nb + 1 + ix->del.nids) * sizeof(uint32_t) +
+	    ((size_t)ix->swap.nb + 1 + ix->swap.nids) * sizeof(uint32_t);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -914,7 +965,7 @@ search_edits(struct query *q)
 	n2 = top < 2 ? 0 : variants(key, k, 2, 2, seed_of(SEED_DELETE,
 	    (unsigned)q->dom), h + n1);
 	for (size_t i = 0; i < n1 + n2; i++) {
-		bk[i] = (uint32_t)(h[i] >> (64 - t->bits));
+		bk[i] = bucket(h[i], t->nb);
 		total += t->off[bk[i] + 1] - t->off[bk[i]];
 	}
 	while (cap < 2 * total)
@@ -945,8 +996,8 @@ search_swaps(struct query *q)
 
 	if (n == 0 || t->nids == 0 || q->maxdist < 1)
 		return;
-	b = (uint32_t)(hash_bytes(mine, n, seed_of(SEED_SWAP, (unsigned)q->dom))
-	    >> (64 - t->bits));
+	b = bucket(hash_bytes(mine, n, seed_of(SEED_SWAP, (unsigned)q->dom)),
+	    t->nb);
 	for (uint32_t k = t->off[b]; k < t->off[b + 1]; k++) {
 		uint32_t id = t->ids[k];
 		const struct rec *r = &q->ix->b.rec[id];
@@ -972,12 +1023,15 @@ search_domains(struct query *q, const char *domain, char *const *domains,
 	const struct rg_suggest_builder *b = &q->ix->b;
 
 	for (size_t i = 0; i < ndomains; i++) {
+		char dbuf[DOMAIN_MAX];
+		size_t dl;
 		long d, id;
 
-		if (domains[i] == NULL || strcmp(domains[i], domain) == 0)
+		if (domains[i] == NULL || (dl = strlen(domains[i])) > DOMAIN_MAX)
 			continue;
-		if ((d = domain_find(b, domains[i], strlen(domains[i]))) < 0 ||
-		    d == q->dom)
+		lower(dbuf, domains[i], dl);
+		if ((d = domain_find(b, dbuf, dl)) < 0 || d == q->dom ||
+		    (dl == strlen(domain) && memcmp(dbuf, domain, dl) == 0))
 			continue;
 		if ((id = exact_find(b, (unsigned)d, q->local, q->len, NULL)) >= 0)
 			offer(q, (uint32_t)id, CAND_CROSS, 0, 0);
@@ -1018,7 +1072,7 @@ rg_suggest_lookup(const struct rg_suggest_index *ix, const char *local,
     char *out, size_t outlen)
 {
 	struct query *q;
-	char lbuf[LOCAL_MAX + 1];
+	char lbuf[LOCAL_MAX + 1], dbuf[DOMAIN_MAX + 1];
 	const struct rec *r;
 	size_t dl, n;
 	long id;
@@ -1032,9 +1086,9 @@ rg_suggest_lookup(const struct rg_suggest_index *ix, const char *local,
 	dl = strlen(domain);
 	if (n == 0 || n > LOCAL_MAX || dl == 0 || dl > DOMAIN_MAX)
 		return 0;
-	for (size_t i = 0; i <= n; i++)
-		lbuf[i] = (char)(local[i] >= 'A' && local[i] <= 'Z' ?
-		    local[i] - 'A' + 'a' : local[i]);
+	lower(lbuf, local, n + 1);
+	lower(dbuf, domain, dl + 1);
+	domain = dbuf;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return 0;
 	q->ix = ix;
