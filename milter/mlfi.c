@@ -8,8 +8,8 @@
  * connections on one thread.
  *
  * Replies (Postfix passes the text through unchanged; Sendmail puts
- * "<addr>... " in front of the first line, so there the address is left out
- * of the text):
+ * "<addr>... " in front of the first line of a 550, so there the address is
+ * left out of a 550's text):
  *	unknown    550 5.1.1 <ADDR>: Recipient address rejected: User unknown
  *	           [550 5.1.1 Did you mean <SUGGESTION>?]
  *	tempfail   451 4.3.0 <ADDR>: Temporary lookup failure
@@ -169,14 +169,17 @@ log_safe(const char *s, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* 451 4.3.0 <ADDR>: Temporary lookup failure */
+/*
+ * 451 4.3.0 <ADDR>: Temporary lookup failure.  The address stays in the text
+ * for Sendmail too: it puts "<addr>... " only in front of 250, 450, 550
+ * and 553 replies (and a few others), not of 451.
+ */
 static void
-tempfail(SMFICTX *ctx, const struct conn *c, const char *esc)
+tempfail(SMFICTX *ctx, const char *esc)
 {
 	char line[2 * RG_ADDR_MAX + 200];
 
-	snprintf(line, sizeof(line), "%s%s%sTemporary lookup failure",
-	    c->sendmail ? "" : "<", c->sendmail ? "" : esc, c->sendmail ? "" : ">: ");
+	snprintf(line, sizeof(line), "<%s>: Temporary lookup failure", esc);
 	smfi_setreply(ctx, "451", "4.3.0", line);
 }
 
@@ -268,7 +271,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 		if (cf->broken_alias_action == RG_BROKEN_ACCEPT)
 			break;
 		if (cf->broken_alias_action == RG_BROKEN_TEMPFAIL) {
-			tempfail(ctx, c, esc);
+			tempfail(ctx, esc);
 			reply = "451 4.3.0";
 			ret = SMFIS_TEMPFAIL;
 			break;
@@ -306,7 +309,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	case RG_V_TEMPFAIL:
 		if (cf->on_lookup_failure == RG_FAIL_ACCEPT)
 			break;
-		tempfail(ctx, c, esc);
+		tempfail(ctx, esc);
 		reply = "451 4.3.0";
 		ret = SMFIS_TEMPFAIL;
 		break;
