@@ -159,10 +159,8 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 				BAD("local part longer than 64 octets");
 			out->local[ll++] = *p++;
 		}
-		if (ll > 0 && (out->local[0] == '.' || out->local[ll - 1] == '.'))
-			BAD("local part starts or ends with a dot");
-		if (memmem(out->local, ll, "..", 2) != NULL)
-			BAD("two dots in a row in local part");
+		/* "..", a leading or trailing dot: not RFC 5321, but in use (some mobile
+		 * carriers hand them out) and harmless to look up */
 	}
 	out->local[ll] = '\0';
 	if (ll == 0)
@@ -216,4 +214,28 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 		}
 	}
 	return RG_ADDR_OK;
+}
+
+int
+rg_address_domain(const char *rcpt, char *out, size_t outlen)
+{
+	const char *at = rcpt != NULL ? strrchr(rcpt, '@') : NULL;
+	size_t n;
+
+	if (at == NULL || outlen == 0)
+		return -1;
+	at++;
+	n = strlen(at);
+	while (n > 0 && (at[n - 1] == '>' || at[n - 1] == ' '))
+		n--;
+	if (n > 0 && at[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= outlen)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = at[i];
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	}
+	out[n] = '\0';
+	return 0;
 }

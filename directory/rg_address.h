@@ -4,6 +4,8 @@
 #ifndef RG_ADDRESS_H
 #define RG_ADDRESS_H
 
+#include <stddef.h>
+
 #define RG_LOCAL_MAX 64                 /* RFC 5321 4.5.3.1.1 */
 #define RG_DOMAIN_MAX 255               /* RFC 5321 4.5.3.1.2 */
 #define RG_ADDR_MAX (RG_LOCAL_MAX + 1 + RG_DOMAIN_MAX)
@@ -30,5 +32,12 @@ struct rg_address {
  */
 enum rg_addr_status rg_address_parse(const char *rcpt, const char *delims,
     struct rg_address *out, const char **why);
+
+/*
+ * The domain of RCPT, leniently: whatever follows the last "@", lower case,
+ * without a closing bracket or trailing dot.  Enough to tell whether an
+ * address is ours before judging its syntax.  0, or -1 when there is none.
+ */
+int rg_address_domain(const char *rcpt, char *out, size_t outlen);
 
 #endif

@@ -118,7 +118,7 @@ seen_in_redis(struct rg_alerter *a, uint64_t key)
 		return 0;
 	redisReply *r = redisCommand(rc, "SET rcptguard:alert:%s:%016llx 1 NX EX %d",
 	    a->cf->fingerprint, (unsigned long long)key, a->cf->alert_interval);
-	int failed = r == NULL || r->type == REDIS_REPLY_ERROR;
+	int failed = r == NULL || rc->err != 0;
 	if (!failed && r->type == REDIS_REPLY_NIL)
 		seen = 1;
 	if (r)
@@ -155,7 +155,7 @@ to_stream(struct rg_alerter *a, const char *time, const char *alias, const char 
 	argv[argc++] = "dn"; argv[argc++] = dn;
 	argv[argc++] = "host"; argv[argc++] = a->host;
 	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
-	int failed = r == NULL || r->type == REDIS_REPLY_ERROR;
+	int failed = r == NULL || rc->err != 0;
 	if (r)
 		freeReplyObject(r);
 	rg_cache_redis_give(a->cache, rc, failed);

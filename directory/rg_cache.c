@@ -400,8 +400,6 @@ redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double 
 		snprintf(value, vlen, "%.*s", (int)r1->len, r1->str);
 		*ttl = (double)r2->integer / 1000.0;
 		hit = 1;
-	} else if (r1->type == REDIS_REPLY_ERROR) {
-		failed = 1;
 	}
 	if (r1)
 		freeReplyObject(r1);
@@ -421,7 +419,7 @@ redis_put(struct rg_cache *c, const char *key, const char *value, int ttl)
 		return;
 	redis_key(c, key, rkey, sizeof(rkey));
 	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, value, ttl);
-	int failed = r == NULL || r->type == REDIS_REPLY_ERROR;
+	int failed = r == NULL || rc->err != 0;
 	if (r)
 		freeReplyObject(r);
 	rg_cache_redis_give(c, rc, failed);

@@ -34,7 +34,9 @@
 
 /* More entries than this for one address: the filter is wrong; could not tell. */
 #define LOOKUP_MAX_ENTRIES 16
-#define FILTER_MAX (4 * RG_ADDR_MAX + 2048)
+#define FILTER_MAX RG_FILTER_MAX
+/* The longest a whole recipient check may take, in seconds. */
+#define RG_CHECK_BUDGET_MAX 20.0
 
 struct rg_directory {
 	struct rg_config *cf;
@@ -63,6 +65,7 @@ struct resolve {
 	struct rg_answer *ans;
 	char *why;
 	size_t whylen;
+	double until;                   /* the deadline of the whole check */
 };
 
 static const char *const verdict_names[] = {
@@ -267,6 +270,8 @@ with_disabled(const struct rg_config *cf, const char *filter, int want_disabled,
 
 static enum st resolve_address(struct resolve *r, const char *full, const char *local,
     const char *domain, int *loop_min, enum rg_source *src);
+static enum st lookup_address(struct resolve *r, const char *full, const char *local,
+    const char *domain, char *filter, char *base_filter, int *loop_min);
 
 /* The status of one target address of an alias at depth r->depth. */
 static enum st
@@ -333,6 +338,39 @@ resolve_target(struct resolve *r, const char *alias, const char *dn, const char 
 	return s;
 }
 
+static enum st resolve_alias(struct resolve *r, const char *alias,
+    const struct rg_ldap_entry *e, int *loop_min);
+
+/* A member entry E (DN MDN) that is an alias without an address of its own. */
+static enum st
+resolve_nested(struct resolve *r, const char *alias, const char *dn, const char *mdn,
+    const struct rg_ldap_entry *e, int *loop_min)
+{
+	const struct rg_config *cf = r->d->cf;
+
+	for (int i = 0; i <= r->depth; i++) {
+		if (strcasecmp(r->path[i], mdn) == 0) {
+			problem(r, alias, "loop", mdn, dn);
+			report_at(r, r->depth + 1, mdn, "loop", "loop");
+			if (i < *loop_min)
+				*loop_min = i;
+			return ST_BROKEN;
+		}
+	}
+	if (r->depth + 1 > cf->alias_max_depth) {
+		problem(r, alias, "too-deep", mdn, dn);
+		report_at(r, r->depth + 1, mdn, "too-deep", "too-deep");
+		*loop_min = -1;
+		return ST_OK;
+	}
+	report_at(r, r->depth + 1, mdn, "alias", NULL);
+	r->depth++;
+	r->path[r->depth] = mdn;
+	enum st s = resolve_alias(r, mdn, e, loop_min);
+	r->depth--;
+	return s;
+}
+
 /* The status of the member entry MDN of an alias. */
 static enum st
 resolve_member(struct resolve *r, const char *alias, const char *dn, const char *mdn,
@@ -340,11 +378,11 @@ resolve_member(struct resolve *r, const char *alias, const char *dn, const char 
 {
 	const struct rg_config *cf = r->d->cf;
 	struct rg_ldap_result res;
-	char filter[FILTER_MAX];
+	char filter[4200];            /* "(objectClass=*)" and a filter of one line */
 	enum st s = ST_UNKNOWN;
 
 	with_disabled(cf, "(objectClass=*)", 0, filter, sizeof(filter));
-	enum rg_found f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, &res, r->why,
+	enum rg_found f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, &res, r->why,
 	    r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
 		report_at(r, r->depth + 1, mdn, "tempfail", NULL);
@@ -354,7 +392,8 @@ resolve_member(struct resolve *r, const char *alias, const char *dn, const char 
 		const char *prob = "dangling-target";
 		if (cf->ldap_disabled_filter[0] != '\0') {
 			with_disabled(cf, "(objectClass=*)", 1, filter, sizeof(filter));
-			f = rg_ldap_read_dn(r->d->ldap, mdn, filter, NULL, NULL, r->why, r->whylen);
+			f = rg_ldap_read_dn(r->d->ldap, mdn, filter, NULL, r->until, NULL, r->why,
+			    r->whylen);
 			if (f == RG_FOUND)
 				prob = "disabled-target";
 		}
@@ -368,7 +407,10 @@ resolve_member(struct resolve *r, const char *alias, const char *dn, const char 
 	for (size_t i = 0; i < e->nvals && addr == NULL; i++)
 		if (in_list(&cf->address_attrs, e->vals[i].attr))
 			addr = e->vals[i].value;
-	if (addr == NULL) {
+	if (addr == NULL && is_alias_entry(cf, e)) {
+		/* a group inside a group, known by its DN only */
+		s = resolve_nested(r, alias, dn, mdn, e, loop_min);
+	} else if (addr == NULL) {
 		problem(r, alias, "dangling-target", mdn, dn);
 		report_at(r, r->depth + 1, mdn, "no-address", "dangling-target");
 	} else {
@@ -442,9 +484,7 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
     int *loop_min, enum rg_source *src)
 {
 	struct rg_directory *d = r->d;
-	const struct rg_config *cf = d->cf;
-	char value[RG_CACHE_VALUE_MAX], filter[FILTER_MAX], base_filter[FILTER_MAX];
-	struct rg_ldap_result res;
+	char value[RG_CACHE_VALUE_MAX];
 	enum st s;
 
 	if (rg_cache_get(d->cache, full, value, sizeof(value))) {
@@ -457,14 +497,36 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
 		}
 	}
 	*src = RG_SRC_LDAP;
+	/* filters can be long; nested aliases recurse: not on the stack */
+	char *filter = malloc(FILTER_MAX), *base_filter = malloc(FILTER_MAX);
+	if (filter == NULL || base_filter == NULL) {
+		free(filter);
+		free(base_filter);
+		snprintf(r->why, r->whylen, "out of memory");
+		return ST_FAIL;
+	}
+	s = lookup_address(r, full, local, domain, filter, base_filter, loop_min);
+	free(filter);
+	free(base_filter);
+	return s;
+}
+
+static enum st
+lookup_address(struct resolve *r, const char *full, const char *local, const char *domain,
+    char *filter, char *base_filter, int *loop_min)
+{
+	struct rg_directory *d = r->d;
+	const struct rg_config *cf = d->cf;
+	struct rg_ldap_result res;
+	enum st s;
+
 	if (rg_ldap_expand_filter(cf->ldap_filter, local, domain, base_filter,
-	    sizeof(base_filter)) < 0 || with_disabled(cf, base_filter, 0, filter,
-	    sizeof(filter)) < 0) {
+	    FILTER_MAX) < 0 || with_disabled(cf, base_filter, 0, filter, FILTER_MAX) < 0) {
 		snprintf(r->why, r->whylen, "filter too long");
 		return ST_FAIL;
 	}
 	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
-	    LOOKUP_MAX_ENTRIES, d->aliases ? &res : NULL, r->why, r->whylen);
+	    LOOKUP_MAX_ENTRIES, r->until, d->aliases ? &res : NULL, r->why, r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
 		if (r->depth > 0)
 			report_at(r, r->depth, full, "tempfail", NULL);
@@ -472,14 +534,22 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
 	}
 	if (f == RG_NOTFOUND) {
 		s = ST_UNKNOWN;
+		int sure = 1;
 		if (cf->ldap_disabled_filter[0] != '\0' &&
-		    with_disabled(cf, base_filter, 1, filter, sizeof(filter)) == 0 &&
-		    rg_ldap_search(d->ldap, filter, NULL, LOOKUP_MAX_ENTRIES, NULL, r->why,
-		    r->whylen) == RG_FOUND)
-			s = ST_DISABLED;
+		    with_disabled(cf, base_filter, 1, filter, FILTER_MAX) == 0) {
+			/* disabled or not there at all: both receive nothing, but the
+			 * admin is told which; when that cannot be told, nothing is cached */
+			char why2[RG_ERRLEN];
+			enum rg_found g = rg_ldap_search(d->ldap, filter, NULL, LOOKUP_MAX_ENTRIES,
+			    r->until, NULL, why2, sizeof(why2));
+			if (g == RG_FOUND)
+				s = ST_DISABLED;
+			sure = g != RG_LOOKUP_FAIL;
+		}
 		if (r->depth > 0)
 			report_at(r, r->depth, full, st_names[s], NULL);
-		rg_cache_put(d->cache, full, cache_value(s), cf->negative_cache_ttl);
+		if (sure)
+			rg_cache_put(d->cache, full, cache_value(s), cf->negative_cache_ttl);
 		return s;
 	}
 	if (!d->aliases) {
@@ -550,6 +620,14 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 	int loop_min = INT_MAX;
 
 	memset(ans, 0, sizeof(*ans));
+	/* Not ours, whatever its syntax: not ours to judge (an outbound relay from
+	 * a trusted client may well use an address we would find odd). */
+	char dom[RG_DOMAIN_MAX + 2];
+	if (rg_address_domain(rcpt, dom, sizeof(dom)) == 0 && !rg_config_domain_ours(d->cf, dom)) {
+		ans->verdict = RG_V_NOT_OURS;
+		snprintf(ans->address, sizeof(ans->address), "%s", rcpt);
+		goto done;
+	}
 	switch (rg_address_parse(rcpt, d->cf->recipient_delimiter, &a, &ans->why)) {
 	case RG_ADDR_OK:
 		break;
@@ -578,6 +656,10 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 	r.why = ans->detail;
 	r.whylen = sizeof(ans->detail);
 	r.path[0] = a.full;
+	/* one deadline for the whole check, aliases included, well under the
+	 * MTA's milter timeout */
+	double budget = 2 * d->cf->ldap_timeout;
+	r.until = t0 + (budget > RG_CHECK_BUDGET_MAX ? RG_CHECK_BUDGET_MAX : budget);
 	enum st s = resolve_address(&r, a.full, a.local, a.domain, &loop_min, &ans->source);
 	if (s == ST_UNKNOWN && a.base[0] != '\0') {
 		enum rg_source src2;

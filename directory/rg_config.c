@@ -55,13 +55,13 @@ static const struct key keys[] = {
 	{ "LDAPBindDN", K_STR, OFF(ldap_bind_dn), "", 0, 0, NULL, 0 },
 	{ "LDAPBindPasswordFile", K_STR, OFF(ldap_bind_password_file), "", 0, 0, NULL, 0 },
 	{ "LDAPStartTLS", K_BOOL, OFF(ldap_starttls), "no", 0, 0, NULL, 0 },
-	{ "LDAPTimeout", K_DOUBLE, OFF(ldap_timeout), "2", 0.01, 25, NULL, 0 },
+	{ "LDAPTimeout", K_DOUBLE, OFF(ldap_timeout), "2", 0.01, 10, NULL, 0 },
 	{ "LDAPPoolSize", K_INT, OFF(ldap_pool_size), "4", 1, 64, NULL, 0 },
 	{ "RedisURI", K_STR, OFF(redis_uri), "none", 0, 0, NULL, 0 },
-	{ "RedisTimeout", K_DOUBLE, OFF(redis_timeout), "0.5", 0.01, 10, NULL, 0 },
+	{ "RedisTimeout", K_DOUBLE, OFF(redis_timeout), "0.5", 0.01, 2, NULL, 0 },
 	{ "CacheTTL", K_INT, OFF(cache_ttl), "3600", 0, 604800, NULL, 0 },
 	{ "NegativeCacheTTL", K_INT, OFF(negative_cache_ttl), "300", 0, 604800, NULL, 0 },
-	{ "LocalCacheSize", K_INT, OFF(local_cache_size), "100000", 0, 100000000, NULL, 0 },
+	{ "LocalCacheSize", K_INT, OFF(local_cache_size), "100000", 0, 10000000, NULL, 0 },
 	{ "OnLookupFailure", K_ENUM, OFF(on_lookup_failure), "tempfail", 0, 0, on_failure_names, 0 },
 	{ "Suggest", K_ENUM, OFF(suggest), "trusted", 0, 0, suggest_names, 0 },
 	{ "TrustedNetworks", K_NETS, 0, "127.0.0.0/8, ::1", 0, 0, NULL, 0 },
@@ -547,6 +547,24 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		BADKEY("LDAPFilter");
 		return -1;
 	}
+	/* expanded for the longest address, every byte escaped, it must fit */
+	size_t worst = strlen(f) + strlen(cf->ldap_disabled_filter) + 8;
+	for (const char *p = f; *p; p++) {
+		if (*p == '%' && p[1] == 's')
+			worst += 3 * (64 + 255) + 1;
+		else if (*p == '%' && p[1] == 'u')
+			worst += 3 * 64;
+		else if (*p == '%' && p[1] == 'd')
+			worst += 3 * 255;
+		if (*p == '%' && p[1] != '\0')
+			p++;
+	}
+	if (worst >= RG_FILTER_MAX) {
+		seterr(why, whylen, "LDAPFilter \"%s\" can expand to more than %d characters",
+		    f, RG_FILTER_MAX - 1);
+		BADKEY("LDAPFilter");
+		return -1;
+	}
 	if (cf->ldap_disabled_filter[0] != '\0' && cf->ldap_disabled_filter[0] != '(') {
 		seterr(why, whylen, "LDAPDisabledFilter \"%s\" must start with \"(\"",
 		    cf->ldap_disabled_filter);
@@ -570,6 +588,14 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	}
 	if (cf->ldap_bind_password_file[0] != '\0') {
 		if (read_password(cf, why, whylen) < 0) {
+			BADKEY("LDAPBindPasswordFile");
+			return -1;
+		}
+		if (cf->ldap_bind_dn[0] != '\0' && cf->ldap_bind_password[0] == '\0') {
+			/* a simple bind with a DN and no password is an unauthenticated
+			 * bind (RFC 4513 5.1.2): never what was meant */
+			seterr(why, whylen, "LDAPBindPasswordFile %s is empty",
+			    cf->ldap_bind_password_file);
 			BADKEY("LDAPBindPasswordFile");
 			return -1;
 		}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #define RG_ERRLEN 512
+#define RG_FILTER_MAX 16384             /* an expanded LDAP filter, at most */
 
 enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };

@@ -174,27 +174,48 @@ ld_error(LDAP *ld, int rc)
 	return ldap_err2string(err);
 }
 
-LDAP *
-rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t errlen)
+/* Open, StartTLS and bind one URI before DEADLINE. */
+static LDAP *
+connect_one(const struct rg_config *cf, const char *uri, double deadline, char *err,
+    size_t errlen)
 {
 	LDAP *ld = NULL;
 	int rc, msgid, v3 = LDAP_VERSION3;
 	struct timeval tv = tv_of(deadline - rg_now());
 	LDAPMessage *res = NULL;
+	int code = LDAP_OTHER;
 
-	rc = ldap_initialize(&ld, cf->ldap_uri);
+	rc = ldap_initialize(&ld, uri);
 	if (rc != LDAP_SUCCESS) {
-		seterr(err, errlen, "LDAPURI %s: %s", cf->ldap_uri, ldap_err2string(rc));
+		seterr(err, errlen, "LDAPURI %s: %s", uri, ldap_err2string(rc));
 		return NULL;
 	}
 	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
 	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	/* the TCP connect (and each synchronous step) within what is left */
 	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
 	if (cf->ldap_starttls) {
-		rc = ldap_start_tls_s(ld, NULL, NULL);
+		rc = ldap_start_tls(ld, NULL, NULL, &msgid);
 		if (rc != LDAP_SUCCESS) {
-			seterr(err, errlen, "StartTLS with %s: %s", cf->ldap_uri, ld_error(ld, rc));
+			seterr(err, errlen, "StartTLS with %s: %s", uri, ld_error(ld, rc));
+			goto fail;
+		}
+		rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &res);
+		if (rc <= 0) {
+			seterr(err, errlen, "StartTLS with %s: %s", uri,
+			    rc == 0 ? "timed out" : ld_error(ld, rc));
+			goto fail;
+		}
+		ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
+		res = NULL;
+		if (code != LDAP_SUCCESS) {
+			seterr(err, errlen, "StartTLS with %s: %s", uri, ldap_err2string(code));
+			goto fail;
+		}
+		rc = ldap_install_tls(ld);
+		if (rc != LDAP_SUCCESS) {
+			seterr(err, errlen, "TLS handshake with %s: %s", uri, ld_error(ld, rc));
 			goto fail;
 		}
 	}
@@ -205,23 +226,23 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 	}
 	rc = ldap_sasl_bind(ld, cf->ldap_bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
 	if (rc != LDAP_SUCCESS) {
-		seterr(err, errlen, "cannot reach %s: %s", cf->ldap_uri, ld_error(ld, rc));
+		seterr(err, errlen, "cannot reach %s: %s", uri, ld_error(ld, rc));
 		goto fail;
 	}
 	rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &res);
 	if (rc == 0) {
-		seterr(err, errlen, "bind to %s timed out", cf->ldap_uri);
+		seterr(err, errlen, "bind to %s timed out", uri);
 		goto fail;
 	}
 	if (rc < 0) {
-		seterr(err, errlen, "bind to %s: %s", cf->ldap_uri, ld_error(ld, rc));
+		seterr(err, errlen, "bind to %s: %s", uri, ld_error(ld, rc));
 		goto fail;
 	}
-	int code = LDAP_OTHER;
+	code = LDAP_OTHER;
 	ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
 	res = NULL;
 	if (code != LDAP_SUCCESS) {
-		seterr(err, errlen, "bind as \"%s\" to %s: %s", cf->ldap_bind_dn, cf->ldap_uri,
+		seterr(err, errlen, "bind as \"%s\" to %s: %s", cf->ldap_bind_dn, uri,
 		    ldap_err2string(code));
 		goto fail;
 	}
@@ -230,6 +251,35 @@ fail:
 	if (res != NULL)
 		ldap_msgfree(res);
 	ldap_unbind_ext(ld, NULL, NULL);
+	return NULL;
+}
+
+LDAP *
+rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t errlen)
+{
+	/* the URIs in order, all within the one deadline (libldap's own list
+	 * would give each address of each URI a full network timeout) */
+	const char *p = cf->ldap_uri;
+	char uri[1024];
+
+	seterr(err, errlen, "LDAPURI is empty");
+	while (*p != '\0') {
+		size_t n = strcspn(p, " ");
+		if (n > 0 && n < sizeof(uri)) {
+			if (rg_now() >= deadline) {
+				seterr(err, errlen, "no LDAP server answered within LDAPTimeout");
+				break;
+			}
+			memcpy(uri, p, n);
+			uri[n] = '\0';
+			LDAP *ld = connect_one(cf, uri, deadline, err, errlen);
+			if (ld != NULL)
+				return ld;
+		}
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
 	return NULL;
 }
 
@@ -500,6 +550,10 @@ search_once(LDAP *ld, const char *base, int scope, const char *filter, char *con
 		if (code == LDAP_UNAVAILABLE || code == LDAP_BUSY || code == LDAP_UNWILLING_TO_PERFORM)
 			*dead = 1;
 		found = RG_LOOKUP_FAIL;
+	} else if (ldap_count_entries(ld, all) == 0 && ldap_count_references(ld, all) > 0) {
+		/* the answer is elsewhere (referrals are not chased): could not tell */
+		seterr(err, errlen, "search %s: the server answered with a referral", filter);
+		found = RG_LOOKUP_FAIL;
 	} else if (ldap_count_entries(ld, all) > 0) {
 		found = RG_FOUND;
 		if (collect(ld, all, res) < 0) {
@@ -515,9 +569,19 @@ search_once(LDAP *ld, const char *base, int scope, const char *filter, char *con
 
 static enum rg_found
 pool_search(struct rg_ldap_pool *p, const char *base, int scope, const char *filter,
-    char *const *attrs, int maxentries, struct rg_ldap_result *res, char *err, size_t errlen)
+    char *const *attrs, int maxentries, double until, struct rg_ldap_result *res,
+    char *err, size_t errlen)
 {
 	double deadline = rg_now() + p->cf->ldap_timeout;
+
+	if (until > 0 && until < deadline)
+		deadline = until;
+	if (deadline <= rg_now()) {
+		seterr(err, errlen, "no time left for this recipient");
+		if (res != NULL)
+			memset(res, 0, sizeof(*res));
+		return RG_LOOKUP_FAIL;
+	}
 	struct slot *s = slot_take(p, deadline);
 	enum rg_found found = RG_LOOKUP_FAIL;
 
@@ -538,7 +602,9 @@ pool_search(struct rg_ldap_pool *p, const char *base, int scope, const char *fil
 		    &dead, err, errlen);
 		if (dead)
 			slot_drop(s);
-		if (!(dead && reused && found == RG_LOOKUP_FAIL && rg_now() < deadline))
+		/* a retry needs time to be fair to a healthy server */
+		if (!(dead && reused && found == RG_LOOKUP_FAIL &&
+		    deadline - rg_now() > 0.2 * p->cf->ldap_timeout))
 			break;
 		rg_ldap_result_free(res);
 	}
@@ -548,18 +614,18 @@ pool_search(struct rg_ldap_pool *p, const char *base, int scope, const char *fil
 
 enum rg_found
 rg_ldap_search(struct rg_ldap_pool *p, const char *filter, char *const *attrs,
-    int maxentries, struct rg_ldap_result *res, char *err, size_t errlen)
+    int maxentries, double until, struct rg_ldap_result *res, char *err, size_t errlen)
 {
 	return pool_search(p, p->cf->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, maxentries,
-	    res, err, errlen);
+	    until, res, err, errlen);
 }
 
 enum rg_found
 rg_ldap_read_dn(struct rg_ldap_pool *p, const char *dn, const char *filter,
-    char *const *attrs, struct rg_ldap_result *res, char *err, size_t errlen)
+    char *const *attrs, double until, struct rg_ldap_result *res, char *err, size_t errlen)
 {
 	return pool_search(p, dn, LDAP_SCOPE_BASE, filter ? filter : "(objectClass=*)", attrs,
-	    1, res, err, errlen);
+	    1, until, res, err, errlen);
 }
 
 int

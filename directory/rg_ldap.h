@@ -66,16 +66,18 @@ void rg_ldap_result_free(struct rg_ldap_result *);
  * Search under LDAPBase with FILTER (already expanded and escaped) for at
  * most MAXENTRIES entries, returning ATTRS (NULL: none).  The whole call,
  * including a reconnect, ends within LDAPTimeout.  More entries than
- * MAXENTRIES, a timeout, or any error is RG_LOOKUP_FAIL with a reason in err.
+ * MAXENTRIES, a timeout, a referral, or any error is RG_LOOKUP_FAIL with a
+ * reason in err.  UNTIL (monotonic, 0 for none) ends it sooner: the deadline
+ * of the whole recipient check.
  * RES may be NULL when only existence matters.
  */
 enum rg_found rg_ldap_search(struct rg_ldap_pool *, const char *filter,
-    char *const *attrs, int maxentries, struct rg_ldap_result *res,
+    char *const *attrs, int maxentries, double until, struct rg_ldap_result *res,
     char *err, size_t errlen);
 
 /* The same, reading one entry by DN (scope base). */
 enum rg_found rg_ldap_read_dn(struct rg_ldap_pool *, const char *dn,
-    const char *filter, char *const *attrs, struct rg_ldap_result *res,
+    const char *filter, char *const *attrs, double until, struct rg_ldap_result *res,
     char *err, size_t errlen);
 
 /*

@@ -20,6 +20,7 @@
 #include "rg_log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -158,6 +159,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "rcptguard: %s\n", err);
 		return EX_CONFIG;
 	}
+	/* a reload reads the same file after the chdir("/") of detaching */
+	static char conf_abs[PATH_MAX];
+	if (realpath(conf_file, conf_abs) != NULL)
+		conf_file = conf_abs;
 	if (sock_override != NULL) {
 		free(cf->socket);
 		cf->socket = strdup(sock_override);
