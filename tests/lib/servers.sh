@@ -223,6 +223,7 @@ _rg_slapd_run() {
     for ((i = 0; i < 100; i++)); do
         if ldapsearch -x -LLL -o nettimeout=1 -H "$SLAPD_URI" -b '' -s base \
             namingContexts >/dev/null 2>&1; then
+            SLAPD_PID=$(head -n 1 "$SLAPD_DIR/slapd.pid" 2>/dev/null)
             return 0
         fi
         sleep 0.1
@@ -231,8 +232,16 @@ _rg_slapd_run() {
     return 1
 }
 
+# The pid of the running slapd: from its pid file, or the one remembered at
+# start when the file is gone.
 slapd_pid() {
-    [[ -n ${SLAPD_DIR:-} && -s $SLAPD_DIR/slapd.pid ]] && head -n 1 "$SLAPD_DIR/slapd.pid"
+    if [[ -n ${SLAPD_DIR:-} && -s $SLAPD_DIR/slapd.pid ]]; then
+        head -n 1 "$SLAPD_DIR/slapd.pid"
+    elif [[ -n ${SLAPD_PID:-} ]] && kill -0 "$SLAPD_PID" 2>/dev/null; then
+        echo "$SLAPD_PID"
+    else
+        return 1
+    fi
 }
 
 stop_slapd() {
@@ -240,6 +249,7 @@ stop_slapd() {
     pid=$(slapd_pid) || return 0
     _rg_stop_pid "$pid" 15
     rm -f "$SLAPD_DIR/slapd.pid"
+    SLAPD_PID=
 }
 
 # restart_slapd: the same data on the same port.
@@ -276,6 +286,7 @@ start_redis() {
     fi
     for ((i = 0; i < 100; i++)); do
         if [[ $(redis_cli PING 2>/dev/null) == PONG ]]; then
+            REDIS_PID=$(head -n 1 "$dir/redis.pid" 2>/dev/null)
             return 0
         fi
         sleep 0.1
@@ -289,11 +300,14 @@ redis_cli() {
 }
 
 stop_redis() {
-    local pid
-    [[ -n ${REDIS_DIR:-} && -s $REDIS_DIR/redis.pid ]] || return 0
-    pid=$(head -n 1 "$REDIS_DIR/redis.pid")
+    local pid=${REDIS_PID:-}
+    if [[ -n ${REDIS_DIR:-} && -s $REDIS_DIR/redis.pid ]]; then
+        pid=$(head -n 1 "$REDIS_DIR/redis.pid")
+    fi
+    [[ -n $pid ]] || return 0
     _rg_stop_pid "$pid" 10
     rm -f "$REDIS_DIR/redis.pid"
+    REDIS_PID=
 }
 
 # --- rcptguard ---------------------------------------------------------------
