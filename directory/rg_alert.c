@@ -11,7 +11,7 @@
  * remembered in process, and through Redis (SET NX EX) across MTAs.
  */
 #include "rg_alert.h"
-#include "rg_ldap.h"            /* rg_now() */
+#include "rg_clock.h"
 #include "rg_log.h"
 
 #include <errno.h>
@@ -44,17 +44,11 @@ struct rg_alerter {
 static uint64_t
 alert_key(const char *alias, const char *problem, const char *target)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = RG_FNV_START;
 	const char *parts[3] = { alias, problem, target };
 
-	for (int i = 0; i < 3; i++) {
-		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
-			h ^= *p;
-			h *= 0x100000001b3ULL;
-		}
-		h ^= 0xff;
-		h *= 0x100000001b3ULL;
-	}
+	for (int i = 0; i < 3; i++)
+		h = rg_fnv1a(rg_fnv1a(h, parts[i]), "\xff");   /* a byte no part holds */
 	return h;
 }
 

@@ -14,7 +14,7 @@
  * their own in the daemon, on demand in the command-line tools).
  */
 #include "rg_cache.h"
-#include "rg_ldap.h"            /* rg_now() */
+#include "rg_clock.h"
 #include "rg_log.h"
 
 #include <hiredis/hiredis.h>
@@ -69,13 +69,7 @@ struct rg_cache {
 static uint64_t
 hash_str(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return rg_fnv1a(RG_FNV_START, s);
 }
 
 /* ---- in process ---- */
@@ -317,9 +311,7 @@ redis_thread(void *arg)
 		pthread_mutex_unlock(&c->rmu);
 		redis_fill(c, REDIS_SLOTS);
 		pthread_mutex_lock(&c->rmu);
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;
+		struct timespec ts = rg_timespec_in(1);
 		pthread_cond_timedwait(&c->rcv, &c->rmu, &ts);
 	}
 	pthread_mutex_unlock(&c->rmu);
@@ -446,11 +438,7 @@ rg_cache_new(const struct rg_config *cf, int background)
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->rmu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->rcv, &ca);
-	pthread_condattr_destroy(&ca);
+	rg_cond_init(&c->rcv);
 	c->backoff = REDIS_BACKOFF_MIN;
 	if (strcmp(cf->redis_uri, "none") != 0) {
 		if (parse_redis_uri(c, cf->redis_uri) < 0) {

@@ -8,6 +8,7 @@
  * names the file and the line.  The result is read-only once returned.
  */
 #include "rg_config.h"
+#include "rg_clock.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -379,12 +380,7 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 static void
 fnv1a(uint64_t *h, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		*h ^= *p;
-		*h *= 0x100000001b3ULL;
-	}
-	*h ^= 0xff;                     /* a separator no value contains */
-	*h *= 0x100000001b3ULL;
+	*h = rg_fnv1a(rg_fnv1a(*h, s), "\xff");   /* a separator no value contains */
 }
 
 void
@@ -610,7 +606,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 static void
 make_fingerprint(struct rg_config *cf)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = RG_FNV_START;
 
 	fnv1a(&h, cf->ldap_uri);
 	fnv1a(&h, cf->ldap_base);

@@ -136,10 +136,9 @@ refresh_thread(void *arg)
 			x->failing = 0;
 		}
 		pthread_mutex_lock(&x->mu);
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
 		/* after a failure try again sooner, but not in a tight loop */
-		ts.tv_sec += x->failing && x->cf->suggest_refresh > 30 ? 30 : x->cf->suggest_refresh;
+		struct timespec ts = rg_timespec_in(x->failing && x->cf->suggest_refresh > 30 ? 30 :
+		    x->cf->suggest_refresh);
 		while (!x->stop && pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
 			;
 	}
@@ -157,11 +156,7 @@ rg_index_new(const struct rg_config *cf, int background)
 	x->cf = cf;
 	pthread_rwlock_init(&x->lock, NULL);
 	pthread_mutex_init(&x->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&x->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	rg_cond_init(&x->cv);
 	if (background && pthread_create(&x->thread, NULL, refresh_thread, x) == 0)
 		x->background = 1;
 	return x;

@@ -58,15 +58,6 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-double
-rg_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static struct timeval
 tv_of(double seconds)
 {
@@ -287,7 +278,6 @@ struct rg_ldap_pool *
 rg_ldap_pool_new(const struct rg_config *cf)
 {
 	struct rg_ldap_pool *p = calloc(1, sizeof(*p));
-	pthread_condattr_t ca;
 
 	if (p == NULL)
 		return NULL;
@@ -299,10 +289,7 @@ rg_ldap_pool_new(const struct rg_config *cf)
 		return NULL;
 	}
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	rg_cond_init(&p->cv);
 	p->backoff = BACKOFF_MIN;
 	return p;
 }
@@ -339,14 +326,7 @@ slot_take(struct rg_ldap_pool *p, double deadline)
 		double left = deadline - rg_now();
 		if (left <= 0)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)left;
-		ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = rg_timespec_in(left);
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 	}
 	if (s != NULL)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <ldap.h>
 
+#include "rg_clock.h"
 #include "rg_config.h"
 
 /* The three answers of a lookup (Postfix's found / not found / could not tell). */
@@ -26,9 +27,6 @@ int rg_ldap_escape_filter(const char *value, size_t len, char *out, size_t outle
  */
 int rg_ldap_expand_filter(const char *tmpl, const char *local, const char *domain,
     char *out, size_t outlen);
-
-/* Seconds since an arbitrary start, from the monotonic clock. */
-double rg_now(void);
 
 /*
  * Open, configure, optionally StartTLS, and bind a handle to LDAPURI, all
