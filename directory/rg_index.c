@@ -8,21 +8,31 @@
  * store.  A load cut short (size limit, timeout, lost server) keeps the old
  * index and is logged once until a load succeeds again: a partial index
  * would make suggestions from half a directory.
+ *
+ * When the server offers RFC 4533 content synchronisation (slapd's
+ * syncprov), a watcher thread keeps a refreshAndPersist search open and a
+ * change in the directory brings the next reload forward (a burst of
+ * changes gathered for a second, at most one such reload every 5 s); the
+ * timed reload stays as the fallback.
  */
 #include "rg_index.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 #include "rg_suggest.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define PAGE_SIZE 500
 #define PAGE_TIMEOUT_MIN 10.0
+#define CHANGE_SETTLE 1.0               /* seconds to gather a burst of changes */
+#define CHANGE_RELOAD_MIN 5.0           /* seconds between reloads for changes */
 
 struct rg_index {
 	const struct rg_config *cf;
@@ -33,6 +43,12 @@ struct rg_index {
 	pthread_cond_t cv;
 	int stop, background;
 	pthread_t thread;
+	/* RFC 4533: a change in the directory asks for a reload now */
+	int watching;                   /* the watcher thread runs */
+	pthread_t watcher;
+	int changed;                    /* under mu */
+	int live;                       /* the server sends changes as they happen */
+	LDAP *watch_ld;                 /* under mu: the watcher's handle */
 };
 
 struct load {
@@ -40,6 +56,8 @@ struct load {
 	struct rg_suggest_builder *b;
 	int nomem;
 };
+
+static int index_filter(const struct rg_config *cf, char *filter, size_t len);
 
 static int
 add_entry(void *arg, const struct rg_ldap_entry *e)
@@ -75,18 +93,9 @@ rg_index_load(struct rg_index *x, char *err, size_t errlen)
 {
 	const struct rg_config *cf = x->cf;
 	char filter[4096];
-	size_t o = 0;
 	double t0 = rg_now();
 
-	o += (size_t)snprintf(filter + o, sizeof(filter) - o, "%s(|",
-	    cf->ldap_disabled_filter[0] ? "(&" : "");
-	for (size_t i = 0; i < cf->address_attrs.n && o < sizeof(filter); i++)
-		o += (size_t)snprintf(filter + o, sizeof(filter) - o, "(%s=*)", cf->address_attrs.v[i]);
-	if (o < sizeof(filter))
-		o += (size_t)snprintf(filter + o, sizeof(filter) - o, ")");
-	if (cf->ldap_disabled_filter[0] && o < sizeof(filter))
-		o += (size_t)snprintf(filter + o, sizeof(filter) - o, "(!%s))", cf->ldap_disabled_filter);
-	if (o >= sizeof(filter)) {
+	if (index_filter(cf, filter, sizeof(filter)) < 0) {
 		snprintf(err, errlen, "LDAPAddressAttributes make a filter too long");
 		return -1;
 	}
@@ -118,6 +127,166 @@ rg_index_load(struct rg_index *x, char *err, size_t errlen)
 	return 0;
 }
 
+/* Build the filter of the entries the index is made from. */
+static int
+index_filter(const struct rg_config *cf, char *filter, size_t len)
+{
+	size_t o = 0;
+
+	o += (size_t)snprintf(filter + o, len - o, "%s(|", cf->ldap_disabled_filter[0] ? "(&" : "");
+	for (size_t i = 0; i < cf->address_attrs.n && o < len; i++)
+		o += (size_t)snprintf(filter + o, len - o, "(%s=*)", cf->address_attrs.v[i]);
+	if (o < len)
+		o += (size_t)snprintf(filter + o, len - o, ")");
+	if (cf->ldap_disabled_filter[0] && o < len)
+		o += (size_t)snprintf(filter + o, len - o, "(!%s))", cf->ldap_disabled_filter);
+	return o < len ? 0 : -1;
+}
+
+/* ---- following changes live (RFC 4533 refreshAndPersist) ---- */
+
+static void
+note_change(struct rg_index *x)
+{
+	pthread_mutex_lock(&x->mu);
+	x->changed = 1;
+	pthread_cond_broadcast(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+}
+
+static int
+sync_entry(ldap_sync_t *ls, LDAPMessage *msg, struct berval *uuid, ldap_sync_refresh_t phase)
+{
+	struct rg_index *x = ls->ls_private;
+
+	(void)msg; (void)uuid;
+	/* the refresh phase replays what the last load already saw */
+	if (x->live && (phase == LDAP_SYNC_CAPI_ADD || phase == LDAP_SYNC_CAPI_MODIFY ||
+	    phase == LDAP_SYNC_CAPI_DELETE))
+		note_change(x);
+	return 0;
+}
+
+static int
+sync_intermediate(ldap_sync_t *ls, LDAPMessage *msg, BerVarray uuids, ldap_sync_refresh_t phase)
+{
+	struct rg_index *x = ls->ls_private;
+
+	(void)msg; (void)uuids;
+	if (phase == LDAP_SYNC_CAPI_DONE && !x->live) {
+		x->live = 1;
+		rg_log(LOG_INFO, "suggestion index follows directory changes as they happen "
+		    "(RFC 4533)");
+	} else if (x->live && (phase & LDAP_SYNC_CAPI_IDSET_FLAG)) {
+		note_change(x);
+	}
+	return 0;
+}
+
+static int
+sync_result(ldap_sync_t *ls, LDAPMessage *msg, int deletes)
+{
+	(void)ls; (void)msg; (void)deletes;
+	return 0;
+}
+
+/* Sleep SECONDS unless stopped; 1 when stopped. */
+static int
+pause_unless_stopped(struct rg_index *x, double seconds)
+{
+	struct timespec ts = rg_timespec_in(seconds);
+
+	pthread_mutex_lock(&x->mu);
+	while (!x->stop && pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
+		;
+	int stop = x->stop;
+	pthread_mutex_unlock(&x->mu);
+	return stop;
+}
+
+/*
+ * Note the watcher's handle (NULL: none), so that a stop can shut its socket
+ * down; returns 0 when a stop is already asked for.
+ */
+static int
+watch_handle(struct rg_index *x, LDAP *ld)
+{
+	pthread_mutex_lock(&x->mu);
+	x->watch_ld = ld;
+	int go = !x->stop;
+	pthread_mutex_unlock(&x->mu);
+	return go;
+}
+
+static void *
+watch_thread(void *arg)
+{
+	struct rg_index *x = arg;
+	const struct rg_config *cf = x->cf;
+	char err[RG_ERRLEN], filter[4096];
+	static char *no_attrs[] = { LDAP_NO_ATTRS, NULL };
+	int said_down = 0;
+
+	if (index_filter(cf, filter, sizeof(filter)) < 0)
+		return NULL;
+	while (!pause_unless_stopped(x, 0)) {
+		LDAP *ld = rg_ldap_connect(cf, rg_now() + cf->ldap_timeout, err, sizeof(err));
+		if (ld == NULL) {
+			if (!said_down)
+				rg_log(LOG_WARNING, "not following directory changes: %s", err);
+			said_down = 1;
+			if (pause_unless_stopped(x, 30))
+				break;
+			continue;
+		}
+		ldap_sync_t ls;
+		ldap_sync_initialize(&ls);
+		ls.ls_base = strdup(cf->ldap_base);
+		ls.ls_scope = LDAP_SCOPE_SUBTREE;
+		ls.ls_filter = strdup(filter);
+		ls.ls_attrs = no_attrs;         /* only that something changed matters */
+		ls.ls_timeout = 1;              /* poll, so that a stop is seen */
+		ls.ls_search_entry = sync_entry;
+		ls.ls_intermediate = sync_intermediate;
+		ls.ls_search_result = sync_result;
+		ls.ls_private = x;
+		ls.ls_ld = ld;
+		x->live = 0;
+		if (!watch_handle(x, ld)) {
+			ls.ls_attrs = NULL;
+			ldap_sync_destroy(&ls, 0);
+			break;
+		}
+		/* the refresh phase runs to its end inside ldap_sync_init(); a stop
+		 * meanwhile shuts the connection down under it */
+		int rc = ldap_sync_init(&ls, LDAP_SYNC_REFRESH_AND_PERSIST);
+		if (rc == LDAP_UNAVAILABLE_CRITICAL_EXTENSION || rc == LDAP_PROTOCOL_ERROR ||
+		    rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_INSUFFICIENT_ACCESS) {
+			rg_log(LOG_INFO, "the directory does not offer RFC 4533 synchronisation "
+			    "(%s): the suggestion index is reloaded every %d s", ldap_err2string(rc),
+			    cf->suggest_refresh);
+			ls.ls_attrs = NULL;
+			watch_handle(x, NULL);
+			ldap_sync_destroy(&ls, 0);
+			break;
+		}
+		while (rc == LDAP_SUCCESS && !pause_unless_stopped(x, 0)) {
+			said_down = 0;
+			rc = ldap_sync_poll(&ls);
+		}
+		if (rc != LDAP_SUCCESS && !x->stop)
+			rg_log(LOG_WARNING, "following directory changes stopped (%s); "
+			    "trying again in 30 s", ldap_err2string(rc));
+		ls.ls_attrs = NULL;             /* not ours to free */
+		watch_handle(x, NULL);
+		ldap_sync_destroy(&ls, 0);      /* frees base, filter, and unbinds */
+		x->live = 0;
+		if (pause_unless_stopped(x, 30))
+			break;
+	}
+	return NULL;
+}
+
 static void *
 refresh_thread(void *arg)
 {
@@ -135,12 +304,24 @@ refresh_thread(void *arg)
 		} else {
 			x->failing = 0;
 		}
+		double loaded = rg_now();
 		pthread_mutex_lock(&x->mu);
+		x->changed = 0;
 		/* after a failure try again sooner, but not in a tight loop */
 		struct timespec ts = rg_timespec_in(x->failing && x->cf->suggest_refresh > 30 ? 30 :
 		    x->cf->suggest_refresh);
-		while (!x->stop && pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
+		while (!x->stop && !x->changed && pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
 			;
+		if (!x->stop && x->changed) {
+			/* a change: reload soon, gathering the changes of a burst, and at
+			 * most one reload every CHANGE_RELOAD_MIN seconds */
+			double wait = CHANGE_SETTLE;
+			if (rg_now() + wait < loaded + CHANGE_RELOAD_MIN)
+				wait = loaded + CHANGE_RELOAD_MIN - rg_now();
+			ts = rg_timespec_in(wait);
+			while (!x->stop && pthread_cond_timedwait(&x->cv, &x->mu, &ts) != ETIMEDOUT)
+				;
+		}
 	}
 	pthread_mutex_unlock(&x->mu);
 	return NULL;
@@ -157,8 +338,11 @@ rg_index_new(const struct rg_config *cf, int background)
 	pthread_rwlock_init(&x->lock, NULL);
 	pthread_mutex_init(&x->mu, NULL);
 	rg_cond_init(&x->cv);
-	if (background && pthread_create(&x->thread, NULL, refresh_thread, x) == 0)
+	if (background && pthread_create(&x->thread, NULL, refresh_thread, x) == 0) {
 		x->background = 1;
+		if (pthread_create(&x->watcher, NULL, watch_thread, x) == 0)
+			x->watching = 1;
+	}
 	return x;
 }
 
@@ -171,8 +355,17 @@ rg_index_free(struct rg_index *x)
 		pthread_mutex_lock(&x->mu);
 		x->stop = 1;
 		pthread_cond_broadcast(&x->cv);
+		if (x->watch_ld != NULL) {
+			/* wake the watcher out of a long refresh or poll */
+			int fd = -1;
+			if (ldap_get_option(x->watch_ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS &&
+			    fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+		}
 		pthread_mutex_unlock(&x->mu);
 		pthread_join(x->thread, NULL);
+		if (x->watching)
+			pthread_join(x->watcher, NULL);
 	}
 	rg_suggest_index_free(x->idx);
 	pthread_rwlock_destroy(&x->lock);

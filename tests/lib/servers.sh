@@ -147,6 +147,7 @@ objectClass: olcModuleList
 cn: module{0}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
+${RG_SLAPD_SYNCPROV:+olcModuleLoad: syncprov}
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -184,6 +185,16 @@ olcLimits: {0}dn.exact="$RG_READER_DN" size.soft=500 size.hard=500 size.prtotal=
 olcAccess: {0}to attrs=userPassword by dn.exact="$RG_READER_DN" read by anonymous auth by self read by * none
 olcAccess: {1}to * by dn.exact="$RG_READER_DN" read by * read
 EOF
+    # RG_SLAPD_SYNCPROV=1: the server offers RFC 4533 content synchronisation
+    if [[ -n ${RG_SLAPD_SYNCPROV:-} ]]; then
+        cat <<EOF
+
+dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {0}syncprov
+EOF
+    fi
 }
 
 # start_slapd LDIF: a fresh slapd in $T/slapd loaded with LDIF.
