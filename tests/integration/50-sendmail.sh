@@ -42,4 +42,14 @@ ok "sendmail: starts with INPUT_MAIL_FILTER inet:$MILTER_PORT@127.0.0.1"
 
 mta_run_checks sendmail "$SENDMAIL_PORT" sendmail
 
+# "Did you mean" through Sendmail: the address once, on the first line only
+for ((i = 0; i < 50; i++)); do
+    grep -q 'suggestion index loaded' "$RCPTGUARD_LOG" && break
+    sleep 0.1
+done
+expect_eq "sendmail: a typo from a trusted client gets the two-line reply" \
+    "550-5.1.1 <jhon.doe@example.com>... Recipient address rejected: User unknown
+550 5.1.1 Did you mean <john.doe@example.com>?" \
+    "$(swaks_rcpt "$SENDMAIL_PORT" jhon.doe@example.com)"
+
 tap_done
