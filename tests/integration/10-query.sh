@@ -11,22 +11,9 @@ start_redis || { not_ok "redis-server starts"; exit 1; }
 CONF=$T/rcptguard.conf
 write_conf "$CONF" "CacheTTL 60" "NegativeCacheTTL 2"
 
-# q EXPECTED_STATUS DESC EXPECTED_LINES ADDRESS...: run rcptguard-query on the
-# addresses and compare its output and exit status exactly.
+# q EXPECTED_STATUS DESC EXPECTED_LINES ADDRESS...: expect_query on $CONF.
 q() {
-    local code=$1 desc=$2 expected=$3 out rc=0
-    shift 3
-    out=$("$QUERY" -c "$CONF" "$@" 2>"$T/query.err") || rc=$?
-    if [[ $out != "$expected" ]]; then
-        not_ok "$desc"
-        _tap_show_diff "$expected" "$out"
-        sed 's/^/#   stderr: /' "$T/query.err" >&2
-    elif [[ $rc -ne $code ]]; then
-        not_ok "$desc" "exit status $rc, expected $code"
-        sed 's/^/#   stderr: /' "$T/query.err" >&2
-    else
-        ok "$desc"
-    fi
+    expect_query "$1" "$2" "$3" "$CONF" "${@:4}"
 }
 
 # --- found, not found, and the cache -----------------------------------------

@@ -9,18 +9,7 @@
 rg_setup
 
 q() {   # q EXPECTED_STATUS DESC EXPECTED_OUTPUT CONF ADDRESS...
-	local code=$1 desc=$2 expected=$3 conf=$4 out rc=0
-	shift 4
-	out=$("$QUERY" -c "$conf" "$@" 2>"$T/query.err") || rc=$?
-	if [[ $out != "$expected" ]]; then
-		not_ok "$desc"
-		_tap_show_diff "$expected" "$out"
-		sed 's/^/#   stderr: /' "$T/query.err" >&2
-	elif [[ $rc -ne $code ]]; then
-		not_ok "$desc" "exit status $rc, expected $code"
-	else
-		ok "$desc"
-	fi
+	expect_query "$@"
 }
 
 # --- no directory at all: nothing of another domain is looked up ------------

@@ -435,3 +435,22 @@ stop_rcptguard() {
     RCPTGUARD_STATUS=$?
     return 1
 }
+
+# expect_query EXPECTED_STATUS DESC EXPECTED_OUTPUT CONF ADDRESS...: run
+# rcptguard-query on the addresses and compare its output and exit status
+# exactly; its standard error is shown when they differ.
+expect_query() {
+    local code=$1 desc=$2 expected=$3 conf=$4 out rc=0
+    shift 4
+    out=$("$QUERY" -c "$conf" "$@" 2>"$T/query.err") || rc=$?
+    if [[ $out != "$expected" ]]; then
+        not_ok "$desc"
+        _tap_show_diff "$expected" "$out"
+        sed 's/^/#   stderr: /' "$T/query.err" >&2
+    elif [[ $rc -ne $code ]]; then
+        not_ok "$desc" "exit status $rc, expected $code"
+        sed 's/^/#   stderr: /' "$T/query.err" >&2
+    else
+        ok "$desc"
+    fi
+}
