@@ -115,6 +115,8 @@ seen_in_redis(struct rg_alerter *a, uint64_t key)
 	int failed = r == NULL || rc->err != 0;
 	if (!failed && r->type == REDIS_REPLY_NIL)
 		seen = 1;
+	if (r && r->type == REDIS_REPLY_ERROR)
+		rg_cache_redis_error(a->cache, "SET NX", r->str);
 	if (r)
 		freeReplyObject(r);
 	rg_cache_redis_give(a->cache, rc, failed);
@@ -150,6 +152,8 @@ to_stream(struct rg_alerter *a, const char *time, const char *alias, const char 
 	argv[argc++] = "host"; argv[argc++] = a->host;
 	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
 	int failed = r == NULL || rc->err != 0;
+	if (r && r->type == REDIS_REPLY_ERROR)
+		rg_cache_redis_error(a->cache, "XADD", r->str);
 	if (r)
 		freeReplyObject(r);
 	rg_cache_redis_give(a->cache, rc, failed);

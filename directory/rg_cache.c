@@ -27,6 +27,7 @@
 #define REDIS_SLOTS 4
 #define REDIS_BACKOFF_MIN 1.0
 #define REDIS_BACKOFF_MAX 30.0
+#define REDIS_ERROR_LOG_EVERY 300       /* seconds between logs of error replies */
 
 struct node {
 	struct node *hnext;             /* hash chain */
@@ -60,6 +61,7 @@ struct rg_cache {
 	struct rslot rslots[REDIS_SLOTS];
 	double retry_at, backoff;
 	int down_logged;
+	double error_logged_at;         /* last "Redis answered with an error" */
 	int background;
 	pthread_t thread;
 	pthread_cond_t rcv;
@@ -363,6 +365,22 @@ rg_cache_redis_give(struct rg_cache *c, struct redisContext *rc, int failed)
 	pthread_mutex_unlock(&c->rmu);
 }
 
+void
+rg_cache_redis_error(struct rg_cache *c, const char *command, const char *error)
+{
+	double now = rg_now();
+	int say;
+
+	pthread_mutex_lock(&c->rmu);
+	say = c->error_logged_at == 0 || now - c->error_logged_at >= REDIS_ERROR_LOG_EVERY;
+	if (say)
+		c->error_logged_at = now;
+	pthread_mutex_unlock(&c->rmu);
+	if (say)
+		rg_log(LOG_WARNING, "Redis refused %s: %s (said at most every %d s)", command,
+		    error, REDIS_ERROR_LOG_EVERY);
+}
+
 static void
 redis_key(const struct rg_cache *c, const char *key, char *out, size_t outlen)
 {
@@ -392,6 +410,8 @@ redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double 
 		snprintf(value, vlen, "%.*s", (int)r1->len, r1->str);
 		*ttl = (double)r2->integer / 1000.0;
 		hit = 1;
+	} else if (r1->type == REDIS_REPLY_ERROR) {
+		rg_cache_redis_error(c, "GET", r1->str);
 	}
 	if (r1)
 		freeReplyObject(r1);
@@ -412,6 +432,8 @@ redis_put(struct rg_cache *c, const char *key, const char *value, int ttl)
 	redis_key(c, key, rkey, sizeof(rkey));
 	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, value, ttl);
 	int failed = r == NULL || rc->err != 0;
+	if (r && r->type == REDIS_REPLY_ERROR)
+		rg_cache_redis_error(c, "SET", r->str);
 	if (r)
 		freeReplyObject(r);
 	rg_cache_redis_give(c, rc, failed);

@@ -32,4 +32,8 @@ struct redisContext;
 struct redisContext *rg_cache_redis_take(struct rg_cache *);
 void rg_cache_redis_give(struct rg_cache *, struct redisContext *, int failed);
 
+/* An error reply (OOM, READONLY...): the connection stays, the admin is told,
+ * at most every five minutes. */
+void rg_cache_redis_error(struct rg_cache *, const char *command, const char *error);
+
 #endif

@@ -121,6 +121,29 @@ else
 		"john.doe@example.com ok ldap" "$T/nested.conf" john.doe@example.com
 fi
 
+# --- Redis answering with errors: still answers, says why, once ------------------
+start_redis || { not_ok "redis-server starts"; exit 1; }
+write_conf "$T/oom.conf"
+sed -i '/^LDAPFilter/d' "$T/oom.conf"
+redis_cli config set maxmemory-policy noeviction >/dev/null
+redis_cli config set maxmemory 1 >/dev/null
+ldap_admin ldapdelete -M "ou=remote,dc=example,dc=com" >/dev/null 2>&1
+q 0 "Redis refusing writes (OOM): the answer still comes, from LDAP" \
+	"john.doe@example.com ok ldap
+john.doe@example.com ok cache" "$T/oom.conf" john.doe@example.com john.doe@example.com
+if grep -q "warning: Redis refused SET: OOM" "$T/query.err"; then
+	ok "Redis refusing writes: the error reply is logged"
+else
+	not_ok "Redis refusing writes: the error reply is logged" "$(cat "$T/query.err")"
+fi
+if grep -q "Redis unreachable" "$T/query.err"; then
+	not_ok "an error reply is not taken for Redis being down"
+else
+	ok "an error reply is not taken for Redis being down"
+fi
+redis_cli config set maxmemory 0 >/dev/null
+stop_redis
+
 # --- too many unknown recipients on one connection: 421 ---------------------------
 write_conf "$T/limit.conf" "MaxUnknownRecipients 2" "Suggest off"
 sed -i '/^LDAPFilter/d' "$T/limit.conf"
