@@ -1,18 +1,24 @@
 /*
  * rcptguard-query - ask rcptguard about addresses without sending mail.
  *
- * rcptguard-query [-c FILE] [--json] [ADDRESS...]
+ * rcptguard-query [-c FILE] [--json] [--reply] [--mta postfix|sendmail]
+ *                 [--client IP] [--auth] [ADDRESS...]
  *
  * Runs the daemon's own check (rg_check) for each ADDRESS, or for each line
  * of standard input when none is given, and prints "ADDRESS VERDICT SOURCE"
- * per address (or one JSON object per line with --json).  Why a lookup
- * failed goes to standard error.  Exit status: 0 when every address is ok or
- * not ours, 1 when any is unknown, 75 when any lookup failed, 64 on a usage
- * error, 78 on a bad configuration.
+ * per address (or one JSON object per line with --json).  With --reply it
+ * also prints the reply lines an SMTP client gets through the MTA, built by
+ * the daemon's own rg_reply_build(), for a client at IP (default: one that
+ * is not trusted) that did or did not authenticate; --json always has them.
+ * Why a lookup failed goes to standard error.  Exit status follows the
+ * reply: 0 when every recipient would be let through, 1 when any would get
+ * a 5xx, 75 when any would get a 4xx; 64 on a usage error, 78 on a bad
+ * configuration.
  */
 #include "config.h"
 #include "rg_check.h"
 #include "rg_log.h"
+#include "rg_reply.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +27,9 @@
 #include <sysexits.h>
 
 static int json;
+static int show_reply;
+static enum rg_mta mta = RG_MTA_POSTFIX;
+static struct rg_asker client;  /* whose reply --reply shows */
 static int worst;               /* 0, 1 or EX_TEMPFAIL */
 
 /* Print S so that one address stays on one line: \xNN for what is not printable. */
@@ -50,72 +59,103 @@ print_json_string(const char *s)
 	putchar('"');
 }
 
+/* The reply lines, as "LINE\nLINE\n"; the exit status follows them. */
+static void
+reply_of(const struct rg_directory *d, const char *addr, const struct rg_answer *ans,
+    char *out, size_t outlen)
+{
+	const struct rg_config *cf = rg_directory_config(d);
+	struct rg_reply_facts facts = { mta, 0, rg_check_may_suggest(cf, &client) };
+	struct rg_reply r;
+
+	rg_reply_build(cf, ans, addr, &facts, &r);
+	if (rg_reply_format(&r, mta, addr, out, outlen) < 0)
+		snprintf(out, outlen, "%s\n", r.code ? r.code : "250");
+	if (r.action == RG_ACT_TEMPFAIL)
+		worst = EX_TEMPFAIL;
+	else if (r.action == RG_ACT_REJECT && worst == 0)
+		worst = 1;
+}
+
+static void
+print_json(const char *addr, const char *verdict, const struct rg_answer *ans,
+    const char *reply)
+{
+	printf("{\"address\":");
+	print_json_string(addr);
+	printf(",\"verdict\":\"%s\",\"source\":\"%s\"", verdict, rg_source_name(ans->source));
+	if (ans->suggestion[0] != '\0') {
+		printf(",\"suggestion\":");
+		print_json_string(ans->suggestion);
+	}
+	if (ans->why != NULL) {
+		printf(",\"reason\":");
+		print_json_string(ans->why);
+	}
+	if (ans->expansion != NULL && ans->expansion->n > 0) {
+		printf(",\"targets\":[");
+		for (size_t k = 0; k < ans->expansion->n; k++) {
+			const struct rg_expansion_item *it = &ans->expansion->items[k];
+			printf("%s{\"target\":", k ? "," : "");
+			print_json_string(it->target);
+			printf(",\"depth\":%d,\"verdict\":\"%s\"", it->depth, it->verdict);
+			if (it->problem[0] != '\0')
+				printf(",\"problem\":\"%s\"", it->problem);
+			putchar('}');
+		}
+		putchar(']');
+	}
+	printf(",\"reply\":[");
+	for (const char *p = reply; *p != '\0';) {
+		size_t n = strcspn(p, "\n");
+		char line[2 * RG_REPLY_TEXT_MAX];
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		if (p != reply)
+			putchar(',');
+		print_json_string(line);
+		p += n + (p[n] == '\n');
+	}
+	printf("]}\n");
+}
+
+static void
+print_plain_answer(const char *addr, const char *verdict, const struct rg_answer *ans,
+    const char *reply)
+{
+	print_plain(addr);
+	printf(" %s %s", verdict, rg_source_name(ans->source));
+	if (ans->suggestion[0] != '\0')
+		printf(" did-you-mean=<%s>", ans->suggestion);
+	putchar('\n');
+	/* the expansion of an alias, one target a line, indented by depth */
+	for (size_t k = 0; ans->expansion != NULL && k < ans->expansion->n; k++) {
+		const struct rg_expansion_item *it = &ans->expansion->items[k];
+		printf("%*s-> ", 2 * it->depth, "");
+		print_plain(it->target);
+		printf(" %s%s%s\n", it->verdict, it->problem[0] ? " " : "", it->problem);
+	}
+	if (show_reply)
+		fputs(reply, stdout);
+}
+
 static void
 query_one(struct rg_directory *d, const char *addr)
 {
 	static const struct rg_asker admin = { NULL, 0, 1 };
 	struct rg_answer ans;
-	const char *verdict;
+	char reply[4 * RG_REPLY_TEXT_MAX];
 
 	rg_check(d, addr, &admin, &ans);
 	/* a malformed address is one that cannot receive mail */
-	verdict = ans.verdict == RG_V_BAD_ADDRESS ? "unknown" : rg_verdict_name(ans.verdict);
-	switch (ans.verdict) {
-	case RG_V_OK:
-	case RG_V_NOT_OURS:
-		break;
-	case RG_V_UNKNOWN:
-	case RG_V_BAD_ADDRESS:
-	case RG_V_ALIAS_BROKEN:
-		if (worst == 0)
-			worst = 1;
-		break;
-	case RG_V_TEMPFAIL:
-		worst = EX_TEMPFAIL;
-		break;
-	}
+	const char *verdict = ans.verdict == RG_V_BAD_ADDRESS ? "unknown" :
+	    rg_verdict_name(ans.verdict);
+	reply_of(d, addr, &ans, reply, sizeof(reply));
 	if (ans.why != NULL)
 		fprintf(stderr, "rcptguard-query: %s: %s\n", addr, ans.why);
-	if (json) {
-		printf("{\"address\":");
-		print_json_string(addr);
-		printf(",\"verdict\":\"%s\",\"source\":\"%s\"", verdict, rg_source_name(ans.source));
-		if (ans.suggestion[0] != '\0') {
-			printf(",\"suggestion\":");
-			print_json_string(ans.suggestion);
-		}
-		if (ans.why != NULL) {
-			printf(",\"reason\":");
-			print_json_string(ans.why);
-		}
-		if (ans.expansion != NULL && ans.expansion->n > 0) {
-			printf(",\"targets\":[");
-			for (size_t k = 0; k < ans.expansion->n; k++) {
-				const struct rg_expansion_item *it = &ans.expansion->items[k];
-				printf("%s{\"target\":", k ? "," : "");
-				print_json_string(it->target);
-				printf(",\"depth\":%d,\"verdict\":\"%s\"", it->depth, it->verdict);
-				if (it->problem[0] != '\0')
-					printf(",\"problem\":\"%s\"", it->problem);
-				putchar('}');
-			}
-			putchar(']');
-		}
-		printf("}\n");
-	} else {
-		print_plain(addr);
-		printf(" %s %s", verdict, rg_source_name(ans.source));
-		if (ans.suggestion[0] != '\0')
-			printf(" did-you-mean=<%s>", ans.suggestion);
-		putchar('\n');
-		/* the expansion of an alias, one target a line, indented by depth */
-		for (size_t k = 0; ans.expansion != NULL && k < ans.expansion->n; k++) {
-			const struct rg_expansion_item *it = &ans.expansion->items[k];
-			printf("%*s-> ", 2 * it->depth, "");
-			print_plain(it->target);
-			printf(" %s%s%s\n", it->verdict, it->problem[0] ? " " : "", it->problem);
-		}
-	}
+	if (json)
+		print_json(addr, verdict, &ans, reply);
+	else
+		print_plain_answer(addr, verdict, &ans, reply);
 	fflush(stdout);
 	rg_answer_free(&ans);
 }
@@ -123,7 +163,8 @@ query_one(struct rg_directory *d, const char *addr)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rcptguard-query [-c FILE] [--json] [ADDRESS...]\n"
+	fprintf(stderr, "usage: rcptguard-query [-c FILE] [--json] [--reply] "
+	    "[--mta postfix|sendmail] [--client IP] [--auth] [ADDRESS...]\n"
 	    "       (addresses one a line on standard input when none are given)\n");
 	exit(EX_USAGE);
 }
@@ -143,6 +184,21 @@ main(int argc, char **argv)
 			file = argv[++i];
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--reply") == 0)
+			show_reply = 1;
+		else if (strcmp(argv[i], "--auth") == 0)
+			client.authenticated = 1;
+		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
+			client.client_ip = argv[++i];
+		else if (strcmp(argv[i], "--mta") == 0 && i + 1 < argc) {
+			i++;
+			if (strcmp(argv[i], "postfix") == 0)
+				mta = RG_MTA_POSTFIX;
+			else if (strcmp(argv[i], "sendmail") == 0)
+				mta = RG_MTA_SENDMAIL;
+			else
+				usage();
+		}
 		else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
 			printf("rcptguard-query %s\n", PACKAGE_VERSION);
 			return 0;

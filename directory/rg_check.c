@@ -594,8 +594,8 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 
 /* ---- the check ---- */
 
-static int
-may_suggest(const struct rg_config *cf, const struct rg_asker *who)
+int
+rg_check_may_suggest(const struct rg_config *cf, const struct rg_asker *who)
 {
 	if (who->admin)
 		return 1;
@@ -684,7 +684,7 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->why = ans->detail;
 		break;
 	}
-	if (ans->verdict == RG_V_UNKNOWN && d->index != NULL && may_suggest(d->cf, who)) {
+	if (ans->verdict == RG_V_UNKNOWN && d->index != NULL && rg_check_may_suggest(d->cf, who)) {
 		if (d->index_lazy) {
 			/* one load per run, and only when an address is unknown */
 			char err[RG_ERRLEN];

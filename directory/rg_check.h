@@ -76,6 +76,9 @@ const struct rg_config *rg_directory_config(const struct rg_directory *);
 void rg_check(struct rg_directory *, const char *rcpt, const struct rg_asker *who,
     struct rg_answer *ans);
 
+/* May WHO see a suggestion under CF (Suggest, TrustedNetworks)? */
+int rg_check_may_suggest(const struct rg_config *cf, const struct rg_asker *who);
+
 /* Release what rg_check() allocated in ANS (the expansion). */
 void rg_answer_free(struct rg_answer *ans);
 

@@ -75,3 +75,26 @@ rg_json_string(const char *s, char *out, size_t outlen)
 	out[o] = '\0';
 	return 0;
 }
+
+void
+rg_log_field(const char *s, size_t len, int spaces, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (outlen == 0)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		int plain = ch > 0x20 && ch < 0x7f && ch != '\\' && ch != '"' && ch != '<' &&
+		    ch != '>' && ch != '=';
+		if (ch == ' ' && spaces)
+			plain = 1;
+		if (o + (plain ? 1 : 4) >= outlen)
+			break;
+		if (plain)
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+	}
+	out[o] = '\0';
+}

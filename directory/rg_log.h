@@ -21,4 +21,14 @@ void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 #include <stddef.h>
 int rg_json_string(const char *s, char *out, size_t outlen);
 
+/*
+ * Copy the LEN bytes of S, which a client may have chosen, into OUT for a
+ * log line: a byte outside printable ASCII, "\\", a quote, "<", ">" or "="
+ * (and a space, unless SPACES is set: the field is then between quotes)
+ * becomes \xNN, so the field can never look like another field or line.
+ * A NUL in S is escaped too.  Cut short (never mid-escape) when OUTLEN is too
+ * small.
+ */
+void rg_log_field(const char *s, size_t len, int spaces, char *out, size_t outlen);
+
 #endif

@@ -7,21 +7,20 @@
  * in a global or a thread-local, since libmilter may serve several
  * connections on one thread.
  *
- * Replies (Postfix passes the text through unchanged; Sendmail puts
- * "<addr>... " in front of the first line of a 550, so there the address is
- * left out of a 550's text):
- *	unknown    550 5.1.1 <ADDR>: Recipient address rejected: User unknown
- *	           [550 5.1.1 Did you mean <SUGGESTION>?]
- *	tempfail   451 4.3.0 <ADDR>: Temporary lookup failure
- *	syntax     550 5.1.3 Recipient address rejected: Bad address syntax
- *	too many   421 4.7.0 Error: too many unknown recipients
+ * The reply itself is built by rg_reply_build() (directory/rg_reply.c),
+ * which rcptguard-query calls too.
  *
- * Every decision is logged on one line:
- *	conn=ID client=IP rcpt=<ADDR> verdict=V source=S ms=N [reply="..."]
+ * Every decision is logged on one line, the client address before anything
+ * the client chose; the recipient, suggestion and queue id are escaped with
+ * rg_log_field(), so a space, "<", ">", "=", a quote or a byte outside
+ * printable ASCII shows as \xNN and cannot pose as another field:
+ *	conn=ID [queue=QID] client=IP rcpt=<ADDR> verdict=V source=S ms=N
+ *	    reply="550 5.1.1"|reply=continue [suggestion=<S> | reason="..."]
  */
 #include "config.h"
 #include "mlfi.h"
 #include "rg_log.h"
+#include "rg_reply.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -124,65 +123,6 @@ mlfi_shutdown(void)
 		dir_close_thread(old);
 }
 
-/* Copy S into OUT with "%" doubled, as smfi_setreply() wants. */
-static void
-escape_percent(const char *s, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *s && o + 2 < outlen; s++) {
-		if (*s == '%')
-			out[o++] = '%';
-		out[o++] = *s;
-	}
-	out[o] = '\0';
-}
-
-/* The address as the client wrote it, without the angle brackets. */
-static void
-bare_address(const char *rcpt, char *out, size_t outlen)
-{
-	size_t n = strlen(rcpt);
-
-	if (n >= 2 && rcpt[0] == '<' && rcpt[n - 1] == '>') {
-		rcpt++;
-		n -= 2;
-	}
-	if (n >= outlen)
-		n = outlen - 1;
-	memcpy(out, rcpt, n);
-	out[n] = '\0';
-}
-
-/* For the log: one line whatever the input holds. */
-static void
-log_safe(const char *s, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < outlen; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
-		else
-			out[o++] = (char)*p;
-	}
-	out[o] = '\0';
-}
-
-/*
- * 451 4.3.0 <ADDR>: Temporary lookup failure.  The address stays in the text
- * for Sendmail too: it puts "<addr>... " only in front of 250, 450, 550
- * and 553 replies (and a few others), not of 451.
- */
-static void
-tempfail(SMFICTX *ctx, const char *esc)
-{
-	char line[2 * RG_ADDR_MAX + 200];
-
-	snprintf(line, sizeof(line), "<%s>: Temporary lookup failure", esc);
-	smfi_setreply(ctx, "451", "4.3.0", line);
-}
-
 static sfsistat
 mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
@@ -241,98 +181,89 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+/* Hand R to libmilter, with "%" doubled as smfi_setreply() wants. */
+static void
+set_reply(SMFICTX *ctx, const struct rg_reply *r)
+{
+	char t[RG_REPLY_LINES][2 * RG_REPLY_TEXT_MAX + 1];
+
+	for (int i = 0; i < r->nlines; i++)
+		rg_reply_percent(r->text[i], t[i], sizeof(t[i]));
+	if (r->nlines > 1)
+		smfi_setmlreply(ctx, r->code, r->xcode, t[0], t[1], NULL);
+	else
+		smfi_setreply(ctx, (char *)r->code, (char *)r->xcode, t[0]);
+}
+
+/*
+ * One line per decision.  The client address comes before anything the
+ * client chose, and every such field is escaped so that it cannot look like
+ * another field (see rg_log_field()).
+ */
+static void
+log_decision(SMFICTX *ctx, const struct conn *c, const char *rcpt,
+    const struct rg_answer *ans, const struct rg_reply *r)
+{
+	char addr[4 * RG_ADDR_MAX + 64], extra[4 * RG_ERRLEN + 64] = "", sum[16];
+	const char *qid = smfi_getsymval(ctx, "i");
+	char q[64] = "";
+	size_t n = strlen(rcpt);
+
+	if (n >= 2 && rcpt[0] == '<' && rcpt[n - 1] == '>') {
+		rcpt++;
+		n -= 2;
+	}
+	rg_log_field(rcpt, n, 0, addr, sizeof(addr));
+	if (qid != NULL) {
+		memcpy(q, " queue=", 8);
+		rg_log_field(qid, strlen(qid), 0, q + 7, sizeof(q) - 7);
+	}
+	if (ans->suggestion[0] != '\0') {
+		char s[4 * RG_ADDR_MAX + 4];
+		rg_log_field(ans->suggestion, strlen(ans->suggestion), 0, s, sizeof(s));
+		snprintf(extra, sizeof(extra), " suggestion=<%s>", s);
+	} else if (ans->why != NULL) {
+		char w[4 * RG_ERRLEN];
+		rg_log_field(ans->why, strlen(ans->why), 1, w, sizeof(w));
+		snprintf(extra, sizeof(extra), " reason=\"%s\"", w);
+	}
+	const char *summary = rg_reply_summary(r, sum, sizeof(sum));
+	rg_log(ans->verdict == RG_V_TEMPFAIL ? LOG_WARNING : LOG_INFO,
+	    "conn=%s%s client=%s rcpt=<%s> verdict=%s source=%s ms=%.0f reply=%s%s%s%s",
+	    c->id, q, c->client[0] ? c->client : "unknown", addr,
+	    rg_verdict_name(ans->verdict), rg_source_name(ans->source), ans->ms,
+	    r->code ? "\"" : "", summary, r->code ? "\"" : "", extra);
+}
+
 static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = smfi_getpriv(ctx);
 	struct rg_answer ans;
-	char shown[RG_ADDR_MAX + 64], esc[2 * sizeof(shown)], logaddr[4 * sizeof(shown)];
-	char line1[sizeof(esc) + 64], line2[2 * RG_ADDR_MAX + 64];
+	struct rg_reply r;
 	const char *rcpt = argv != NULL && argv[0] != NULL ? argv[0] : "";
-	sfsistat ret = SMFIS_CONTINUE;
-	const char *reply = NULL;
 
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
-	struct dirref *r = dir_take();
-	if (r == NULL)
+	struct dirref *d = dir_take();
+	if (d == NULL)
 		return SMFIS_TEMPFAIL;
-	const struct rg_config *cf = rg_directory_config(r->dir);
 	struct rg_asker who = { c->client[0] ? c->client : NULL, c->authenticated, 0 };
-	rg_check(r->dir, rcpt, &who, &ans);
-
-	bare_address(rcpt, shown, sizeof(shown));
-	escape_percent(shown, esc, sizeof(esc));
-	switch (ans.verdict) {
-	case RG_V_OK:
-	case RG_V_NOT_OURS:
-		break;
-	case RG_V_ALIAS_BROKEN:
-		if (cf->broken_alias_action == RG_BROKEN_ACCEPT)
-			break;
-		if (cf->broken_alias_action == RG_BROKEN_TEMPFAIL) {
-			tempfail(ctx, esc);
-			reply = "451 4.3.0";
-			ret = SMFIS_TEMPFAIL;
-			break;
-		}
-		/* FALLTHROUGH */
-	case RG_V_UNKNOWN:
-	case RG_V_BAD_ADDRESS:
-		c->unknown++;
-		if (cf->max_unknown > 0 && c->unknown > cf->max_unknown) {
-			smfi_setreply(ctx, "421", "4.7.0", "Error: too many unknown recipients");
-			reply = "421 4.7.0";
-			ret = SMFIS_TEMPFAIL;
-			break;
-		}
-		if (ans.verdict == RG_V_BAD_ADDRESS) {
-			smfi_setreply(ctx, "550", "5.1.3",
-			    "Recipient address rejected: Bad address syntax");
-			reply = "550 5.1.3";
-			ret = SMFIS_REJECT;
-			break;
-		}
-		snprintf(line1, sizeof(line1), "%s%s%sRecipient address rejected: User unknown",
-		    c->sendmail ? "" : "<", c->sendmail ? "" : esc, c->sendmail ? "" : ">: ");
-		if (ans.suggestion[0] != '\0') {
-			char sug[2 * RG_ADDR_MAX + 2];
-			escape_percent(ans.suggestion, sug, sizeof(sug));
-			snprintf(line2, sizeof(line2), "Did you mean <%s>?", sug);
-			smfi_setmlreply(ctx, "550", "5.1.1", line1, line2, NULL);
-		} else {
-			smfi_setreply(ctx, "550", "5.1.1", line1);
-		}
-		reply = "550 5.1.1";
-		ret = SMFIS_REJECT;
-		break;
-	case RG_V_TEMPFAIL:
-		if (cf->on_lookup_failure == RG_FAIL_ACCEPT)
-			break;
-		tempfail(ctx, esc);
-		reply = "451 4.3.0";
-		ret = SMFIS_TEMPFAIL;
-		break;
-	}
-
-	const char *qid = smfi_getsymval(ctx, "i");
-	log_safe(shown, logaddr, sizeof(logaddr));
-	char extra[RG_ERRLEN + 64] = "";
-	if (ans.suggestion[0] != '\0')
-		snprintf(extra, sizeof(extra), " suggestion=<%s>", ans.suggestion);
-	else if (ans.why != NULL) {
-		char w[RG_ERRLEN];
-		log_safe(ans.why, w, sizeof(w));
-		snprintf(extra, sizeof(extra), " reason=\"%s\"", w);
-	}
-	rg_log(ans.verdict == RG_V_TEMPFAIL ? LOG_WARNING : LOG_INFO,
-	    "conn=%s%s%s client=%s rcpt=<%s> verdict=%s source=%s ms=%.0f%s%s%s%s",
-	    c->id, qid ? " queue=" : "", qid ? qid : "", c->client[0] ? c->client : "unknown",
-	    logaddr, rg_verdict_name(ans.verdict), rg_source_name(ans.source), ans.ms,
-	    reply ? " reply=\"" : " reply=continue", reply ? reply : "", reply ? "\"" : "", extra);
+	rg_check(d->dir, rcpt, &who, &ans);
+	struct rg_reply_facts facts = {
+		.mta = c->sendmail ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX,
+		.unknown_before = c->unknown,
+		.may_suggest = 1,       /* rg_check() gave one only if it may */
+	};
+	rg_reply_build(rg_directory_config(d->dir), &ans, rcpt, &facts, &r);
+	c->unknown += r.counts_unknown;
+	if (r.action != RG_ACT_CONTINUE)
+		set_reply(ctx, &r);
+	log_decision(ctx, c, rcpt, &ans, &r);
 	rg_answer_free(&ans);
-	dir_give(r);
-	return ret;
+	dir_give(d);
+	return r.action == RG_ACT_REJECT ? SMFIS_REJECT :
+	    r.action == RG_ACT_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_CONTINUE;
 }
 
 static sfsistat

@@ -72,8 +72,8 @@ q 1 "invalid UTF-8 gets a defined answer" \
 # --- --json and standard input -----------------------------------------------
 
 q 0 "--json prints one object per address" \
-    '{"address":"john.doe@example.com","verdict":"ok","source":"cache"}
-{"address":"\"q\"@example.net","verdict":"not-ours","source":"none"}' \
+    '{"address":"john.doe@example.com","verdict":"ok","source":"cache","reply":["250 2.1.5 Ok"]}
+{"address":"\"q\"@example.net","verdict":"not-ours","source":"none","reply":["250 2.1.5 Ok"]}' \
     --json john.doe@example.com '"q"@example.net'
 
 rc=0

@@ -35,6 +35,18 @@ ok "postfix: starts with smtpd_milters = inet:127.0.0.1:$MILTER_PORT"
 
 mta_run_checks postfix "$POSTFIX_PORT" postfix
 
+# What rcptguard-query --reply prints is what Postfix answers, line for line.
+for ((i = 0; i < 50; i++)); do
+    grep -q 'suggestion index loaded' "$RCPTGUARD_LOG" && break
+    sleep 0.1
+done
+mta_query_agrees postfix "$POSTFIX_PORT" postfix "$T/rcptguard.conf" \
+    john.doe@example.com nobody@example.com jhon.doe@example.com JANE.SMITH@EXAMPLE.COM \
+    bob+news@example.com anyone@example.net '*@example.com'
+stop_slapd
+mta_query_agrees postfix "$POSTFIX_PORT" postfix "$T/rcptguard.conf" never.seen@example.com
+restart_slapd || not_ok "postfix: slapd restarts"
+
 # Postfix logged the milter's rejects itself too.
 if grep -q 'milter-reject: RCPT from .*550 5.1.1 <nobody@example.com>' "$POSTFIX_DIR/maillog"; then
     ok "postfix: its mail log shows the milter-reject of nobody@example.com"

@@ -52,4 +52,12 @@ expect_eq "sendmail: a typo from a trusted client gets the two-line reply" \
 550 5.1.1 Did you mean <john.doe@example.com>?" \
     "$(swaks_rcpt "$SENDMAIL_PORT" jhon.doe@example.com)"
 
+# What rcptguard-query --reply --mta sendmail prints is what Sendmail answers.
+mta_query_agrees sendmail "$SENDMAIL_PORT" sendmail "$T/rcptguard.conf" \
+    john.doe@example.com nobody@example.com jhon.doe@example.com JANE.SMITH@EXAMPLE.COM \
+    bob+news@example.com anyone@example.net '*@example.com'
+stop_slapd
+mta_query_agrees sendmail "$SENDMAIL_PORT" sendmail "$T/rcptguard.conf" never.seen@example.com
+restart_slapd || not_ok "sendmail: slapd restarts"
+
 tap_done

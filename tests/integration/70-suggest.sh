@@ -225,7 +225,7 @@ expect_eq "suggest: rcptguard-query $a (swapped, past the 500th entry)" \
     "$a unknown ldap did-you-mean=<zebulon.quartermaine@example.com>" "$(q $a)"
 got=$(q --json jhon.doe@example.com)
 expect_eq "suggest: rcptguard-query --json has the suggestion field" \
-    '{"address":"jhon.doe@example.com","verdict":"unknown","source":"ldap","suggestion":"john.doe@example.com"}' \
+    '{"address":"jhon.doe@example.com","verdict":"unknown","source":"ldap","suggestion":"john.doe@example.com","reply":["550 5.1.1 <jhon.doe@example.com>: Recipient address rejected: User unknown"]}' \
     "$got"
 a=anyone@example.net
 expect_eq "suggest: rcptguard-query, a domain not ours gets no suggestion" \

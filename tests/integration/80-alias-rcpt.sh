@@ -201,6 +201,13 @@ expect_eq "alias-rcpt: rcptguard-query dead@example.com: alias-broken and its ex
   -> gone@example.com unknown dangling-target
   -> vanished@example.com unknown dangling-target" "$got"
 expect_eq "alias-rcpt: rcptguard-query exits 1 on a broken alias" 1 "$rc"
+expect_eq "alias-rcpt: rcptguard-query --reply on the broken alias adds the 550" \
+    "dead@example.com alias-broken ldap
+  -> gone@example.com unknown dangling-target
+  -> vanished@example.com unknown dangling-target
+550 5.1.1 <dead@example.com>: Recipient address rejected: User unknown" \
+    "$("$QUERY" -c "$T/query.conf" --reply dead@example.com 2>/dev/null)"
+mta_query_agrees alias-rcpt "$POSTFIX_PORT" postfix "$T/query.conf" dead@example.com staff@example.com
 rc=0
 got=$("$QUERY" -c "$T/query.conf" staff@example.com 2>>"$T/query.err") || rc=$?
 expect_eq "alias-rcpt: rcptguard-query staff@example.com: ok, one target dead" \
@@ -218,6 +225,10 @@ expect_eq "alias-rcpt: BrokenAliasAction accept: $a gets 250" "$OK" "$(swaks_rcp
 a=nobody@example.com
 expect_eq "alias-rcpt: BrokenAliasAction accept: an unknown user still gets 550" \
     "$(unknown $a)" "$(swaks_rcpt "$POSTFIX_PORT" $a)"
+mta_query_agrees alias-rcpt "$POSTFIX_PORT" postfix "$T/accept.conf" dead@example.com nobody@example.com
+rc=0
+"$QUERY" -c "$T/accept.conf" dead@example.com >/dev/null 2>&1 || rc=$?
+expect_eq "alias-rcpt: BrokenAliasAction accept: rcptguard-query exits 0, as the MTA lets it through" 0 "$rc"
 
 write_conf "$T/tempfail.conf" "${ALIAS_CONF[@]}" "AlertLog $T/alerts.log" "BrokenAliasAction tempfail"
 restart_with "$T/tempfail.conf" || { not_ok "alias-rcpt: rcptguard restarts (tempfail)"; tap_done; }
@@ -227,6 +238,10 @@ expect_eq "alias-rcpt: BrokenAliasAction tempfail: $a gets 451 4.3.0" \
 a=staff@example.com
 expect_eq "alias-rcpt: BrokenAliasAction tempfail: an alias with a living target still gets 250" \
     "$OK" "$(swaks_rcpt "$POSTFIX_PORT" $a)"
+mta_query_agrees alias-rcpt "$POSTFIX_PORT" postfix "$T/tempfail.conf" dead@example.com staff@example.com
+rc=0
+"$QUERY" -c "$T/tempfail.conf" dead@example.com >/dev/null 2>&1 || rc=$?
+expect_eq "alias-rcpt: BrokenAliasAction tempfail: rcptguard-query exits 75" 75 "$rc"
 
 # --- Redis: the stream rcptguard:alerts, shared by two rcptguards -------------
 

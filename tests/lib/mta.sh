@@ -19,6 +19,9 @@
 #   mta_run_checks NAME PORT STYLE  the checks every MTA must pass (known,
 #                          unknown, case, subaddress, "*", not ours, several
 #                          RCPTs, log lines, LDAP down and back)
+#   mta_query_agrees NAME PORT STYLE CONF ADDR...
+#                          rcptguard-query --reply shows, for each ADDR, the
+#                          very lines the MTA answers
 #
 # Both MTAs relay example.com, example.org and example.net (the last one is not
 # in rcptguard's Domains: "not ours") and discard/queue whatever they accept.
@@ -449,4 +452,19 @@ mta_run_checks() {
     else
         not_ok "$mta: rcptguard still running (the same process)"
     fi
+}
+
+# mta_query_agrees NAME PORT STYLE CONF ADDR...: for each ADDR, the reply lines
+# that `rcptguard-query --reply --mta STYLE --client 127.0.0.1` prints with
+# CONF are exactly the lines the MTA on PORT answers to RCPT TO (swaks comes
+# from 127.0.0.1 too).  One test line per address.
+mta_query_agrees() {
+    local mta=$1 port=$2 style=$3 conf=$4 a want got
+    shift 4
+    for a in "$@"; do
+        got=$(swaks_rcpt "$port" "$a")
+        want=$("$QUERY" -c "$conf" --reply --mta "$style" --client 127.0.0.1 "$a" 2>/dev/null |
+            grep -E '^[2-5][0-9][0-9][ -]')
+        expect_eq "$mta: rcptguard-query --reply shows what the MTA answers for $a" "$want" "$got"
+    done
 }
