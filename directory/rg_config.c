@@ -102,26 +102,46 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Empty L: back to one NULL slot (v is never NULL after this). */
+static int
+strlist_clear(struct rg_strlist *l)
+{
+	if (l->v != NULL)
+		for (size_t i = 0; i < l->n; i++)
+			free(l->v[i]);
+	free(l->v);
+	l->n = 0;
+	l->v = calloc(1, sizeof(*l->v));
+	return l->v == NULL ? -1 : 0;
+}
+
+/* Release what L holds; L is left with no array at all. */
 static void
 strlist_free(struct rg_strlist *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
+	if (l->v != NULL)
+		for (size_t i = 0; i < l->n; i++)
+			free(l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
 }
 
+/* Append the LEN bytes at S to L, keeping v[n] NULL.  -1: out of memory. */
 static int
 strlist_add(struct rg_strlist *l, const char *s, size_t len)
 {
-	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (v == NULL)
+	char *copy = strndup(s, len);
+	if (copy == NULL)
 		return -1;
+	char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
+	if (v == NULL) {
+		free(copy);
+		return -1;
+	}
 	l->v = v;
-	if ((v[l->n] = strndup(s, len)) == NULL)
-		return -1;
-	l->n++;
+	v[l->n++] = copy;
+	v[l->n] = NULL;
 	return 0;
 }
 
@@ -344,7 +364,10 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 	}
 	case K_LIST: {
 		struct rg_strlist *l = (struct rg_strlist *)(base + k->off);
-		strlist_free(l);
+		if (strlist_clear(l) < 0) {
+			seterr(why, whylen, "out of memory");
+			return -1;
+		}
 		return read_words(value, l, why, whylen);
 	}
 	case K_ENUM: {

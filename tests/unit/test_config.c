@@ -220,6 +220,38 @@ test_fingerprint(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* Every list ends in NULL, the empty ones too: libldap takes them as they are. */
+static void
+test_lists_terminated(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED
+	    "LDAPAddressAttributes mail mailLocalAddress\n"
+	    "LDAPAliasAttributes rfc822MailMember, mailRoutingAddress\n"
+	    "LDAPMemberAttributes\n");
+	const struct rg_strlist *lists[] = { &cf->domains, &cf->address_attrs,
+	    &cf->alias_attrs, &cf->member_attrs, &cf->alias_classes };
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		assert_non_null(lists[i]->v);
+		assert_null(lists[i]->v[lists[i]->n]);
+	}
+	assert_int_equal(cf->address_attrs.n, 2);
+	assert_string_equal(cf->address_attrs.v[1], "mailLocalAddress");
+	assert_int_equal(cf->alias_attrs.n, 2);
+	assert_int_equal(cf->member_attrs.n, 0);
+	assert_int_equal(cf->alias_classes.n, 3);
+	rg_config_free(cf);
+	/* the defaults, one word and none */
+	cf = load_ok(REQUIRED);
+	assert_int_equal(cf->address_attrs.n, 1);
+	assert_null(cf->address_attrs.v[1]);
+	assert_int_equal(cf->alias_attrs.n, 0);
+	assert_non_null(cf->alias_attrs.v);
+	assert_null(cf->alias_attrs.v[0]);
+	rg_config_free(cf);
+}
+
 static void
 test_unknown_key(void **state)
 {
@@ -403,6 +435,7 @@ main(void)
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_lists_terminated),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_bad_value),
 		cmocka_unit_test(test_repeated_key),
