@@ -81,6 +81,7 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+#define LINE_MAX_LEN 4094               /* characters of a line, newline not counted */
 
 static const struct {
 	const char *name;
@@ -184,19 +185,29 @@ read_words(const char *value, struct rg_strlist *list, char *why, size_t whylen)
 		seterr(why, whylen, "cannot read %s: %s", value + 5, strerror(errno));
 		return -1;
 	}
-	char line[1024];
-	while (fgets(line, sizeof(line), fp) != NULL) {
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int rc = 0;
+	while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)len) != NULL) {
+			seterr(why, whylen, "%s:%u: NUL byte in line", value + 5, lineno);
+			rc = -1;
+			break;
+		}
 		char *hash = strchr(line, '#');
 		if (hash != NULL)
 			*hash = '\0';
 		if (split_words(line, list) < 0) {
-			fclose(fp);
 			seterr(why, whylen, "out of memory");
-			return -1;
+			rc = -1;
 		}
 	}
+	free(line);
 	fclose(fp);
-	return 0;
+	return rc;
 }
 
 int
@@ -643,6 +654,66 @@ make_fingerprint(struct rg_config *cf)
 	snprintf(cf->fingerprint, sizeof(cf->fingerprint), "%016llx", (unsigned long long)h);
 }
 
+/*
+ * One line of FILE, LEN bytes as read (a NUL among them is refused, not
+ * taken for the end of the line): a comment, a blank line, or "Key value",
+ * stored into CF.  SEEN[k] is the line key k was set on.  Returns 0, or -1
+ * with "FILE:LINE: problem" in err.
+ */
+static int
+read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, size_t len,
+    unsigned *seen, char *err, size_t errlen)
+{
+	char why[RG_ERRLEN];
+
+	if (memchr(line, '\0', len) != NULL) {
+		seterr(err, errlen, "%s:%u: NUL byte in line", file, lineno);
+		return -1;
+	}
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > LINE_MAX_LEN) {
+		seterr(err, errlen, "%s:%u: line longer than %d characters", file, lineno,
+		    LINE_MAX_LEN);
+		return -1;
+	}
+	char *s = trim(line);
+	if (*s == '#' || *s == '\0')
+		return 0;
+	char *name = s;
+	while (*s && !isspace((unsigned char)*s))
+		s++;
+	if (*s)
+		*s++ = '\0';
+	char *value = trim(s);
+	/* a "#" after blank space starts a comment, not inside a value */
+	for (char *h = value; *h; h++) {
+		if (*h == '#' && (h == value || isspace((unsigned char)h[-1]))) {
+			*h = '\0';
+			value = trim(value);
+			break;
+		}
+	}
+	size_t k;
+	for (k = 0; k < NKEYS; k++)
+		if (strcasecmp(name, keys[k].name) == 0)
+			break;
+	if (k == NKEYS) {
+		seterr(err, errlen, "%s:%u: unknown key \"%s\"", file, lineno, name);
+		return -1;
+	}
+	if (seen[k]) {
+		seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
+		return -1;
+	}
+	seen[k] = lineno;
+	if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
+		seterr(err, errlen, "%s:%u: %s", file, lineno, why);
+		return -1;
+	}
+	return 0;
+}
+
 struct rg_config *
 rg_config_load(const char *file, char *err, size_t errlen)
 {
@@ -668,55 +739,17 @@ rg_config_load(const char *file, char *err, size_t errlen)
 		seterr(err, errlen, "%s: cannot open: %s", file, strerror(errno));
 		goto fail;
 	}
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
 	unsigned lineno = 0;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
-		size_t len = strlen(line);
-		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-			seterr(err, errlen, "%s:%u: line longer than %zu characters", file, lineno,
-			    sizeof(line) - 2);
-			goto fail;
-		}
-		if (memchr(line, '\0', len) != NULL) {
-			seterr(err, errlen, "%s:%u: NUL byte in line", file, lineno);
-			goto fail;
-		}
-		char *s = trim(line);
-		if (*s == '#' || *s == '\0')
-			continue;
-		char *name = s;
-		while (*s && !isspace((unsigned char)*s))
-			s++;
-		if (*s)
-			*s++ = '\0';
-		char *value = trim(s);
-		/* a "#" after blank space starts a comment, not inside a value */
-		for (char *h = value; *h; h++) {
-			if (*h == '#' && (h == value || isspace((unsigned char)h[-1]))) {
-				*h = '\0';
-				value = trim(value);
-				break;
-			}
-		}
-		size_t k;
-		for (k = 0; k < NKEYS; k++)
-			if (strcasecmp(name, keys[k].name) == 0)
-				break;
-		if (k == NKEYS) {
-			seterr(err, errlen, "%s:%u: unknown key \"%s\"", file, lineno, name);
-			goto fail;
-		}
-		if (seen[k]) {
-			seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
-			goto fail;
-		}
-		seen[k] = lineno;
-		if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
-			seterr(err, errlen, "%s:%u: %s", file, lineno, why);
+	while ((len = getline(&line, &cap, fp)) >= 0) {
+		if (read_line(cf, file, ++lineno, line, (size_t)len, seen, err, errlen) < 0) {
+			free(line);
 			goto fail;
 		}
 	}
+	free(line);
 	if (ferror(fp)) {
 		seterr(err, errlen, "%s: read error: %s", file, strerror(errno));
 		goto fail;

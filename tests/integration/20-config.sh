@@ -56,6 +56,21 @@ write_conf "$T/filter2.conf" "LDAPFilter (mail=%x)"
 check "an LDAPFilter with an unknown %-sequence is refused, naming file and line" \
     $EX_CONFIG "$(qre "$T/filter2.conf"):$X:.*LDAPFilter" "$T/filter2.conf"
 
+# A NUL byte ends a C string: the rest of the line must not vanish unseen.
+write_conf "$T/nul.conf"
+printf 'CacheTTL 60\0 # the rest of the line\n' >>"$T/nul.conf"
+check "a NUL byte in a line is refused, naming file and line" $EX_CONFIG \
+    "$(qre "$T/nul.conf"):$X:.*NUL" "$T/nul.conf"
+write_conf "$T/nul2.conf"
+printf 'LDAPFilter (mail=%%s)\0(uid=%%u)' >>"$T/nul2.conf"
+check "a NUL byte in a last line without newline is refused, naming file and line" $EX_CONFIG \
+    "$(qre "$T/nul2.conf"):$X:.*NUL" "$T/nul2.conf"
+printf 'example.com\nexample.org\0example.net\n' >"$T/domains-nul"
+write_conf "$T/nul3.conf" "Domains file:$T/domains-nul"
+sed -i '/^Domains example/d' "$T/nul3.conf"
+check "a NUL byte in a Domains file is refused, naming that file and its line" $EX_CONFIG \
+    "$(qre "$T/nul3.conf"):$((X - 1)):.*$(qre "$T/domains-nul"):2:.*NUL" "$T/nul3.conf"
+
 write_conf "$T/missing.conf"
 sed -i '/^LDAPBase /d' "$T/missing.conf"
 check "a missing required key is refused, naming file and key" $EX_CONFIG \

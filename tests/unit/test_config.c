@@ -61,6 +61,21 @@ write_file(const char *name, const char *text)
 	return path;
 }
 
+/* Write the LEN bytes at BYTES into DIR/NAME and return the path (static buffer). */
+static const char *
+write_bytes(const char *name, const char *bytes, size_t len)
+{
+	static char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(bytes, 1, len, fp), len);
+	fclose(fp);
+	return path;
+}
+
 /* The three required keys. */
 #define REQUIRED \
 	"Domains example.com\n" \
@@ -414,6 +429,53 @@ test_bad_filter(void **state)
 	expect_error(REQUIRED "LDAPFilter (mail=%x)\n", 4, "LDAPFilter");
 }
 
+/* A NUL byte would cut the line short where C strings end: refused, by line. */
+static void
+test_nul_byte(void **state)
+{
+	(void)state;
+	static const char text[] = REQUIRED "CacheTTL 60\0 # what follows is lost\n";
+	static const char text2[] = REQUIRED "LDAPFilter (mail=%s)\0(uid=%u)\n";
+	char err[RG_ERRLEN] = "", prefix[300];
+	const char *path = write_bytes("nul.conf", text, sizeof(text) - 1);
+
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	snprintf(prefix, sizeof(prefix), "%s:4: ", path);
+	assert_memory_equal(err, prefix, strlen(prefix));
+	assert_non_null(strstr(err, "NUL"));
+	path = write_bytes("nul2.conf", text2, sizeof(text2) - 1);
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	snprintf(prefix, sizeof(prefix), "%s:4: ", path);
+	assert_memory_equal(err, prefix, strlen(prefix));
+	/* the last line, without a newline */
+	path = write_bytes("nul3.conf", REQUIRED "Syslog no\0", sizeof(REQUIRED) + 9);
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	assert_non_null(strstr(err, ":4: NUL"));
+	/* in a list read from a file: that file and its line are named */
+	char list[256], conf[600];
+	snprintf(list, sizeof(list), "%s", write_bytes("domains-nul",
+	    "example.com\nexample.org\0example.net\n", 36));
+	snprintf(conf, sizeof(conf), "LDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n"
+	    "Domains file:%s\n", list);
+	path = write_file("nul4.conf", conf);
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	snprintf(prefix, sizeof(prefix), "%s:3: ", path);
+	assert_memory_equal(err, prefix, strlen(prefix));
+	snprintf(prefix, sizeof(prefix), "%s:2: NUL", list);
+	if (strstr(err, prefix) == NULL)
+		fail_msg("message \"%s\" does not name %s", err, prefix);
+	/* a line of 4094 characters is fine, one more is not */
+	char *big = malloc(5000);
+	assert_non_null(big);
+	int n = snprintf(big, 5000, REQUIRED "LDAPBindDN ");
+	memset(big + n, 'x', 4094 - 11);
+	snprintf(big + n + 4094 - 11, 5000 - (size_t)n - 4083, "\nFoo 1\n");
+	expect_error(big, 5, "Foo");
+	snprintf(big + n + 4094 - 11, 5000 - (size_t)n - 4083, "x\n");
+	expect_error(big, 4, "longer than 4094");
+	free(big);
+}
+
 static void
 test_bad_whole_values(void **state)
 {
@@ -447,6 +509,7 @@ main(void)
 		cmocka_unit_test(test_password_file_unreadable),
 		cmocka_unit_test(test_bad_filter),
 		cmocka_unit_test(test_bad_whole_values),
+		cmocka_unit_test(test_nul_byte),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
