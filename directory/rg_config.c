@@ -9,8 +9,10 @@
  */
 #include "rg_config.h"
 #include "rg_clock.h"
+#include "rg_ldap.h"
 
 #include <arpa/inet.h>
+#include <lber.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -485,6 +487,214 @@ key_index(const char *name)
 /* Name the key at fault, so that the message can carry its line. */
 #define BADKEY(name) (*badkey = key_index(name))
 
+/*
+ * libldap's own filter encoder: ldap_search_ext() turns the filter string
+ * into BER with it, and a string it refuses ends the search with "Bad
+ * search filter".  libldap exports it (OpenLDAP 2.4 to 2.6) but declares it
+ * only in its private header ldap-int.h, which is not installed.  Returns 0,
+ * or -1 when STR is not a filter.
+ */
+int ldap_pvt_put_filter(BerElement *ber, const char *str);
+
+/* The address a filter template is expanded with to be checked. */
+#define SAMPLE_LOCAL "sample.user"
+
+/*
+ * The outer shape of filter F: one parenthesised filter, balanced, nothing
+ * after it ("\" quotes the character after it, as libldap reads it).
+ * Returns 0, or -1 with the problem in why.
+ */
+static int
+filter_shape(const char *f, char *why, size_t whylen)
+{
+	int depth = 0;
+
+	if (*f != '(') {
+		seterr(why, whylen, "must start with \"(\"");
+		return -1;
+	}
+	for (const char *p = f; *p; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')' && --depth == 0) {
+			if (p[1] != '\0') {
+				seterr(why, whylen, "has text after the filter: \"%s\" "
+				    "(several filters are joined with (&...) or (|...))", p + 1);
+				return -1;
+			}
+			return 0;
+		}
+	}
+	seterr(why, whylen, "has unbalanced parentheses");
+	return -1;
+}
+
+/* Does libldap take F as a search filter?  0 yes, -1 no (why says so). */
+static int
+filter_parses(const char *f, char *why, size_t whylen)
+{
+	BerElement *ber = ber_alloc_t(LBER_USE_DER);
+	if (ber == NULL) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	int rc = ldap_pvt_put_filter(ber, f);
+	ber_free(ber, 1);
+	if (rc < 0) {
+		seterr(why, whylen, "is not an LDAP search filter (RFC 4515): every "
+		    "lookup would fail with \"Bad search filter\"");
+		return -1;
+	}
+	return 0;
+}
+
+/* LDAPFilter's %-sequences: only %s %u %d %%.  0, or -1 with why. */
+static int
+filter_percents(const char *f, char *why, size_t whylen)
+{
+	for (const char *p = f; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] != 's' && p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
+			seterr(why, whylen, "\"%%%c\" is not one of %%s %%u %%d %%%%",
+			    p[1] ? p[1] : ' ');
+			return -1;
+		}
+		p++;
+	}
+	return 0;
+}
+
+/* Can LDAPFilter F, expanded for the longest address, exceed RG_FILTER_MAX? */
+static int
+filter_too_long(const char *f, const char *disabled)
+{
+	size_t worst = strlen(f) + strlen(disabled) + 8;
+
+	for (const char *p = f; *p; p++) {
+		if (*p == '%' && p[1] == 's')
+			worst += 3 * (64 + 255) + 1;
+		else if (*p == '%' && p[1] == 'u')
+			worst += 3 * 64;
+		else if (*p == '%' && p[1] == 'd')
+			worst += 3 * 255;
+		if (*p == '%' && p[1] != '\0')
+			p++;
+	}
+	return worst >= RG_FILTER_MAX;
+}
+
+/*
+ * Is NAME an attribute description of RFC 4512 2.5 (a name or a numeric
+ * OID, then ";option"s when OPTIONS)?  Class names take no options.
+ */
+static int
+attr_name_ok(const char *name, int options)
+{
+	const char *p = name;
+
+	if (isdigit((unsigned char)*p)) {
+		/* numericoid: number *( "." number ), no leading zeros */
+		for (;;) {
+			if (!isdigit((unsigned char)*p) || (*p == '0' && isdigit((unsigned char)p[1])))
+				return 0;
+			while (isdigit((unsigned char)*p))
+				p++;
+			if (*p != '.')
+				break;
+			p++;
+		}
+	} else {
+		if (!isalpha((unsigned char)*p))
+			return 0;
+		while (isalnum((unsigned char)*p) || *p == '-')
+			p++;
+	}
+	while (options && *p == ';') {
+		const char *o = ++p;
+		while (isalnum((unsigned char)*p) || *p == '-')
+			p++;
+		if (p == o)
+			return 0;
+	}
+	return *p == '\0';
+}
+
+/* The attribute and class names of the lists: each must be one. */
+static int
+check_names(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		int options;
+	} lists[] = {
+		{ "LDAPAddressAttributes", OFF(address_attrs), 1 },
+		{ "LDAPAliasAttributes", OFF(alias_attrs), 1 },
+		{ "LDAPMemberAttributes", OFF(member_attrs), 1 },
+		{ "LDAPAliasClasses", OFF(alias_classes), 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		const struct rg_strlist *l = (const void *)((char *)cf + lists[i].off);
+		for (size_t k = 0; k < l->n; k++) {
+			if (!attr_name_ok(l->v[k], lists[i].options)) {
+				seterr(why, whylen, "%s: \"%s\" is not an LDAP %s name", lists[i].key,
+				    l->v[k], lists[i].options ? "attribute" : "object class");
+				*badkey = key_index(lists[i].key);
+				return -1;
+			}
+		}
+	}
+	if (cf->address_attrs.n == 0) {
+		seterr(why, whylen, "LDAPAddressAttributes names no attribute");
+		*badkey = key_index("LDAPAddressAttributes");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPFilter and LDAPDisabledFilter must be filters the server takes:
+ * LDAPFilter is expanded for a sample address of the first of Domains and
+ * both are run through libldap's own filter encoder; the attribute names
+ * that the suggestion index builds its filter from are checked too.
+ */
+static int
+check_filters(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	char problem[RG_ERRLEN], expanded[RG_FILTER_MAX];
+	const char *f = cf->ldap_filter, *d = cf->ldap_disabled_filter;
+
+	*badkey = key_index("LDAPFilter");
+	if (filter_percents(f, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPFilter: %s", problem);
+		return -1;
+	}
+	if (filter_too_long(f, d)) {
+		seterr(why, whylen, "LDAPFilter \"%s\" can expand to more than %d characters",
+		    f, RG_FILTER_MAX - 1);
+		return -1;
+	}
+	snprintf(problem, sizeof(problem), "is too long once expanded");
+	if (filter_shape(f, problem, sizeof(problem)) < 0 ||
+	    rg_ldap_expand_filter(f, SAMPLE_LOCAL, cf->domains.v[0], expanded,
+	    sizeof(expanded)) < 0 || filter_parses(expanded, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPFilter \"%s\" %s", f, problem);
+		return -1;
+	}
+	*badkey = key_index("LDAPDisabledFilter");
+	if (d[0] != '\0' && (filter_shape(d, problem, sizeof(problem)) < 0 ||
+	    filter_parses(d, problem, sizeof(problem)) < 0)) {
+		seterr(why, whylen, "LDAPDisabledFilter \"%s\" %s", d, problem);
+		return -1;
+	}
+	*badkey = -1;
+	return check_names(cf, why, whylen, badkey);
+}
+
 /* Checks that involve more than one key, or a value's inner syntax. */
 static int
 check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
@@ -548,59 +758,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	free(cf->ldap_uri);
 	cf->ldap_uri = joined;
 
-	/* LDAPFilter: only %s %u %d %% and balanced parentheses */
-	int depth = 0;
-	const char *f = cf->ldap_filter;
-	if (*f != '(') {
-		seterr(why, whylen, "LDAPFilter \"%s\" must start with \"(\"", f);
-		BADKEY("LDAPFilter");
+	if (check_filters(cf, why, whylen, badkey) < 0)
 		return -1;
-	}
-	for (const char *p = f; *p; p++) {
-		if (*p == '%') {
-			if (p[1] != 's' && p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
-				seterr(why, whylen, "LDAPFilter: \"%%%c\" is not one of %%s %%u %%d %%%%",
-				    p[1] ? p[1] : ' ');
-				BADKEY("LDAPFilter");
-				return -1;
-			}
-			p++;
-		} else if (*p == '(') {
-			depth++;
-		} else if (*p == ')') {
-			if (--depth < 0)
-				break;
-		}
-	}
-	if (depth != 0) {
-		seterr(why, whylen, "LDAPFilter \"%s\" has unbalanced parentheses", f);
-		BADKEY("LDAPFilter");
-		return -1;
-	}
-	/* expanded for the longest address, every byte escaped, it must fit */
-	size_t worst = strlen(f) + strlen(cf->ldap_disabled_filter) + 8;
-	for (const char *p = f; *p; p++) {
-		if (*p == '%' && p[1] == 's')
-			worst += 3 * (64 + 255) + 1;
-		else if (*p == '%' && p[1] == 'u')
-			worst += 3 * 64;
-		else if (*p == '%' && p[1] == 'd')
-			worst += 3 * 255;
-		if (*p == '%' && p[1] != '\0')
-			p++;
-	}
-	if (worst >= RG_FILTER_MAX) {
-		seterr(why, whylen, "LDAPFilter \"%s\" can expand to more than %d characters",
-		    f, RG_FILTER_MAX - 1);
-		BADKEY("LDAPFilter");
-		return -1;
-	}
-	if (cf->ldap_disabled_filter[0] != '\0' && cf->ldap_disabled_filter[0] != '(') {
-		seterr(why, whylen, "LDAPDisabledFilter \"%s\" must start with \"(\"",
-		    cf->ldap_disabled_filter);
-		BADKEY("LDAPDisabledFilter");
-		return -1;
-	}
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
 	    strcmp(cf->redis_uri, "none") != 0) {
 		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "

@@ -56,6 +56,26 @@ write_conf "$T/filter2.conf" "LDAPFilter (mail=%x)"
 check "an LDAPFilter with an unknown %-sequence is refused, naming file and line" \
     $EX_CONFIG "$(qre "$T/filter2.conf"):$X:.*LDAPFilter" "$T/filter2.conf"
 
+# Filters are checked as libldap reads them: every lookup would otherwise
+# fail with "Bad search filter".
+bad_filter() {
+    local name=$1 line=$2 what=$3
+    write_conf "$T/$name.conf" "$line"
+    check "$what is refused, naming file, line and key" $EX_CONFIG \
+        "$(qre "$T/$name.conf"):$X:.*${line%% *}" "$T/$name.conf"
+}
+bad_filter fdis1 "LDAPDisabledFilter (description=disabled" "an unbalanced LDAPDisabledFilter"
+bad_filter fdis2 "LDAPDisabledFilter (a=b)(c=d)" "an LDAPDisabledFilter of two filters"
+bad_filter fdis3 "LDAPDisabledFilter (!(a=b)(c=d))" "an LDAPDisabledFilter that libldap cannot parse"
+bad_filter fltr1 "LDAPFilter (mail=%s)(uid=%u)" "an LDAPFilter of two filters"
+bad_filter fltr2 "LDAPFilter (mail=%s)#x" "an LDAPFilter with text after it"
+bad_filter fltr3 "LDAPFilter (ma il=%s)" "an LDAPFilter that libldap cannot parse"
+bad_filter fltr4 "LDAPFilter (mail=%s\\zz)" "an LDAPFilter with a bad escape"
+bad_filter fattr "LDAPAddressAttributes mail mail)" "an attribute name that is none"
+write_conf "$T/fgood.conf" "LDAPFilter (&(objectClass=inetOrgPerson)(|(mail=%s)(uid=%u))) # ok" \
+    "LDAPDisabledFilter (|(pwdAccountLockedTime=*)(description=disabled))"
+check "good LDAPFilter and LDAPDisabledFilter are accepted" 0 "" "$T/fgood.conf"
+
 # A NUL byte ends a C string: the rest of the line must not vanish unseen.
 write_conf "$T/nul.conf"
 printf 'CacheTTL 60\0 # the rest of the line\n' >>"$T/nul.conf"

@@ -427,6 +427,62 @@ test_bad_filter(void **state)
 	expect_error(REQUIRED "LDAPFilter (mail=%s))\n", 4, "LDAPFilter");
 	expect_error(REQUIRED "LDAPFilter mail=%s\n", 4, "LDAPFilter");
 	expect_error(REQUIRED "LDAPFilter (mail=%x)\n", 4, "LDAPFilter");
+	/* balanced, but not one filter: libldap or the server would refuse them */
+	expect_error(REQUIRED "LDAPFilter (mail=%s)(uid=%u)\n", 4, "text after the filter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s)#x\n", 4, "text after the filter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s) (uid=%u)\n", 4, "LDAPFilter");
+	expect_error(REQUIRED "LDAPFilter ((mail=%s))\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (ma il=%s)\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s\\zz)\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (!(mail=%s)(uid=%u))\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (&(mail=%s)(uid=%u)\n", 4, "unbalanced");
+	expect_error(REQUIRED "LDAPFilter (mail=%s)\n" "LDAPDisabledFilter (description=disabled\n",
+	    5, "LDAPDisabledFilter");
+	expect_error(REQUIRED "LDAPDisabledFilter (description=disabled))\n", 4, "LDAPDisabledFilter");
+	expect_error(REQUIRED "LDAPDisabledFilter description=disabled\n", 4, "LDAPDisabledFilter");
+	expect_error(REQUIRED "LDAPDisabledFilter (a=b)(c=d)\n", 4, "text after the filter");
+	expect_error(REQUIRED "LDAPDisabledFilter (!(a=b)(c=d))\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPDisabledFilter (a=b\\)\n", 4, "LDAPDisabledFilter");
+}
+
+/* Filters that the server takes are still accepted. */
+static void
+test_good_filters(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"LDAPFilter (mail=%s)\n",
+		"LDAPFilter (&(objectClass=inetOrgPerson)(|(mail=%s)(mailAlternateAddress=%u@%d)))\n",
+		"LDAPFilter (mail=%s) # a comment\n",
+		"LDAPFilter (&(mail=%s)(!(description=a\\28b\\29)))\n",
+		"LDAPFilter (mail=100%%-%s)\n",
+		"LDAPFilter (1.2.840.113556.1.4.1=%s)\n",
+		"LDAPDisabledFilter (|(pwdAccountLockedTime=*)(description=disabled))\n",
+		"LDAPDisabledFilter (accountStatus:caseIgnoreMatch:=DISABLED)\n",
+		"LDAPAddressAttributes mail mailLocalAddress;lang-en 0.9.2342.19200300.100.1.3\n",
+		"LDAPAliasClasses nisMailAlias 1.3.6.1.1.1.2.11\n",
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), REQUIRED "%s", good[i]);
+		rg_config_free(load_ok(text));
+	}
+}
+
+/* Attribute and class names end up in filters and attribute lists. */
+static void
+test_bad_names(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED "LDAPAddressAttributes mail mail)\n", 4, "mail)");
+	expect_error(REQUIRED "LDAPAddressAttributes mail=*\n", 4, "LDAPAddressAttributes");
+	expect_error(REQUIRED "LDAPAddressAttributes\n", 4, "LDAPAddressAttributes");
+	expect_error(REQUIRED "LDAPAliasAttributes rfc822MailMember 2mail\n", 4, "2mail");
+	expect_error(REQUIRED "LDAPMemberAttributes member;\n", 4, "member;");
+	expect_error(REQUIRED "LDAPMemberAttributes 1.2..3\n", 4, "1.2..3");
+	expect_error(REQUIRED "LDAPAliasClasses nisMailAlias group(OfNames\n", 4, "group(OfNames");
+	expect_error(REQUIRED "LDAPAliasClasses top;x\n", 4, "LDAPAliasClasses");
 }
 
 /* A NUL byte would cut the line short where C strings end: refused, by line. */
@@ -508,6 +564,8 @@ main(void)
 		cmocka_unit_test(test_bind_dn_without_password),
 		cmocka_unit_test(test_password_file_unreadable),
 		cmocka_unit_test(test_bad_filter),
+		cmocka_unit_test(test_good_filters),
+		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
 	};
