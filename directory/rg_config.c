@@ -796,20 +796,62 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	return 0;
 }
 
+/*
+ * The keys whose values can change an answer that the cache keeps (ok,
+ * unknown, disabled, alias-broken): which server and entries are asked, as
+ * whom, with which filter; what makes an entry an alias and its targets
+ * living or dead; which domains are ours; how an address is split.  Keys
+ * that only change what is done with an answer (the reply, the TTLs, the
+ * suggestions) stay out, so that MTAs that differ only in them share Redis.
+ */
+static const char *const answer_keys[] = {
+	"Domains", "RecipientDelimiter",
+	"LDAPURI", "LDAPBase", "LDAPFilter", "LDAPBindDN", "LDAPDisabledFilter",
+	"LDAPAddressAttributes", "LDAPAliasAttributes", "LDAPMemberAttributes",
+	"LDAPAliasClasses", "AliasMaxDepth", "AliasMaxTargets",
+};
+
+/* Hash the name and the value of key K of CF into *H. */
+static void
+fingerprint_key(uint64_t *h, const struct rg_config *cf, const struct key *k)
+{
+	const char *base = (const char *)cf;
+	char num[32];
+
+	fnv1a(h, k->name);
+	switch (k->kind) {
+	case K_STR:
+		fnv1a(h, *(char *const *)(base + k->off));
+		break;
+	case K_LIST: {
+		const struct rg_strlist *l = (const struct rg_strlist *)(base + k->off);
+		for (size_t i = 0; i < l->n; i++)
+			fnv1a(h, l->v[i]);
+		break;
+	}
+	case K_INT:
+	case K_BOOL:
+	case K_ENUM:
+		snprintf(num, sizeof(num), "%d", *(const int *)(base + k->off));
+		fnv1a(h, num);
+		break;
+	default:
+		break;          /* no other kind is in answer_keys */
+	}
+	fnv1a(h, "");           /* the end of the value: no list runs into the next key */
+}
+
+/* FNV-1a over the answer keys, in hex: part of every cache key. */
 static void
 make_fingerprint(struct rg_config *cf)
 {
 	uint64_t h = RG_FNV_START;
 
-	fnv1a(&h, cf->ldap_uri);
-	fnv1a(&h, cf->ldap_base);
-	fnv1a(&h, cf->ldap_filter);
-	fnv1a(&h, cf->ldap_disabled_filter);
-	for (size_t i = 0; i < cf->alias_attrs.n; i++)
-		fnv1a(&h, cf->alias_attrs.v[i]);
-	fnv1a(&h, "|");
-	for (size_t i = 0; i < cf->member_attrs.n; i++)
-		fnv1a(&h, cf->member_attrs.v[i]);
+	for (size_t i = 0; i < sizeof(answer_keys) / sizeof(answer_keys[0]); i++) {
+		int k = key_index(answer_keys[i]);
+		if (k >= 0)             /* always: test_fingerprint changes each one */
+			fingerprint_key(&h, cf, &keys[k]);
+	}
 	snprintf(cf->fingerprint, sizeof(cf->fingerprint), "%016llx", (unsigned long long)h);
 }
 

@@ -89,7 +89,8 @@ struct rg_config {
 	char *alert_log;
 	int alert_interval;
 
-	/* FNV-1a of the lookup settings, in hex; part of every cache key */
+	/* FNV-1a of every setting that can change a cached answer, in hex;
+	 * part of every cache key */
 	char fingerprint[17];
 };
 

@@ -209,30 +209,92 @@ test_defaults(void **state)
 	rg_config_free(cf);
 }
 
-/* The fingerprint follows the lookup settings, and only them. */
+/* The fingerprint of REQUIRED plus EXTRA (static buffer). */
+static const char *
+fingerprint_of(const char *extra)
+{
+	static char fp[17];
+	char text[1024];
+	struct rg_config *cf;
+
+	snprintf(text, sizeof(text), "%s%s", REQUIRED, extra);
+	cf = load_ok(text);
+	memcpy(fp, cf->fingerprint, sizeof(fp));
+	rg_config_free(cf);
+	return fp;
+}
+
+/*
+ * The fingerprint follows every setting that can change a cached answer,
+ * and only them: MTAs that differ in nothing else share the cache.
+ */
 static void
 test_fingerprint(void **state)
 {
 	(void)state;
-	char a[17], b[17];
-	struct rg_config *cf;
+	static const char *const changes[] = {
+		"LDAPFilter (uid=%u)\n",
+		"LDAPDisabledFilter (description=disabled)\n",
+		"LDAPAliasClasses nisMailAlias\n",
+		"LDAPAliasClasses\n",
+		"LDAPAddressAttributes mail mailLocalAddress\n",
+		"LDAPAliasAttributes rfc822MailMember\n",
+		"LDAPMemberAttributes member\n",
+		"RecipientDelimiter -\n",
+		"AliasMaxDepth 3\n",
+		"AliasMaxTargets 10\n",
+		"LDAPBindDN cn=reader,dc=example,dc=com\nLDAPBindPasswordFile PW\n",
+	};
+	static const char *const same[] = {
+		"CacheTTL 5\nSyslog no\n",
+		"NegativeCacheTTL 5\nLocalCacheSize 10\n",
+		"LDAPTimeout 1\nLDAPPoolSize 2\nLDAPStartTLS yes\n",
+		"Suggest off\nSuggestMaxDistance 1\nTrustedNetworks 10.0.0.0/8\n",
+		"BrokenAliasAction accept\nOnLookupFailure accept\n",
+		"RedisURI redis://127.0.0.1:6379\nMaxUnknownRecipients 3\n",
+		"AlertInterval 60\nSocket inet:1@127.0.0.1\n",
+		/* the defaults written out */
+		"LDAPFilter (mail=%s)\nLDAPAliasClasses nisMailAlias groupOfNames groupOfUniqueNames\n",
+	};
+	char a[17], text[512], seen[20][17];
+	size_t nseen = 0;
 
-	cf = load_ok(REQUIRED);
-	memcpy(a, cf->fingerprint, sizeof(a));
+	memcpy(a, fingerprint_of(""), sizeof(a));
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		if (strcmp(a, fingerprint_of(same[i])) != 0)
+			fail_msg("the fingerprint changed with: %s", same[i]);
+	memcpy(seen[nseen++], a, sizeof(a));
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		const char *c = changes[i], *pw = strstr(c, "PW\n");
+		if (pw != NULL) {
+			snprintf(text, sizeof(text), "%.*s%s\n", (int)(pw - c), c, pwfile);
+			c = text;
+		}
+		const char *b = fingerprint_of(c);
+		for (size_t j = 0; j < nseen; j++)
+			if (strcmp(b, seen[j]) == 0)
+				fail_msg("the fingerprint did not change with: %s", c);
+		memcpy(seen[nseen++], b, 17);
+	}
+	/* Domains, LDAPURI, LDAPBase are required keys: another value of each */
+	struct rg_config *cf = load_ok("Domains example.com example.org\n"
+	    "LDAPURI ldap://127.0.0.1:389\nLDAPBase dc=example,dc=com\n");
+	assert_string_not_equal(a, cf->fingerprint);
 	rg_config_free(cf);
-	cf = load_ok(REQUIRED "CacheTTL 5\nSyslog no\n");
-	memcpy(b, cf->fingerprint, sizeof(b));
-	rg_config_free(cf);
-	assert_string_equal(a, b);
-	cf = load_ok(REQUIRED "LDAPFilter (uid=%u)\n");
-	memcpy(b, cf->fingerprint, sizeof(b));
-	rg_config_free(cf);
-	assert_string_not_equal(a, b);
 	cf = load_ok("Domains example.com\nLDAPURI ldap://127.0.0.1:390\n"
 	    "LDAPBase dc=example,dc=com\n");
-	memcpy(b, cf->fingerprint, sizeof(b));
+	assert_string_not_equal(a, cf->fingerprint);
 	rg_config_free(cf);
-	assert_string_not_equal(a, b);
+	cf = load_ok("Domains example.com\nLDAPURI ldap://127.0.0.1:389\n"
+	    "LDAPBase dc=example,dc=org\n");
+	assert_string_not_equal(a, cf->fingerprint);
+	rg_config_free(cf);
+	/* two words are not one: the values are kept apart */
+	char one[17];
+	memcpy(one, fingerprint_of("LDAPAliasAttributes ab\n"), sizeof(one));
+	assert_string_not_equal(one, fingerprint_of("LDAPAliasAttributes a b\n"));
+	memcpy(one, fingerprint_of("LDAPAliasAttributes a\nLDAPMemberAttributes b\n"), sizeof(one));
+	assert_string_not_equal(one, fingerprint_of("LDAPAliasAttributes a b\n"));
 }
 
 /* Every list ends in NULL, the empty ones too: libldap takes them as they are. */
