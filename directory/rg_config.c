@@ -319,6 +319,28 @@ parse_nets(struct rg_config *cf, const char *value, char *why, size_t whylen)
 	return 0;
 }
 
+/* Store the index of VALUE among K's choices; on error write why and return -1. */
+static int
+set_enum(struct rg_config *cf, const struct key *k, const char *value, char *why,
+    size_t whylen)
+{
+	char *base = (char *)cf;
+
+	for (int i = 0; k->choices[i] != NULL; i++) {
+		if (strcasecmp(value, k->choices[i]) == 0) {
+			*(int *)(base + k->off) = i;
+			return 0;
+		}
+	}
+	char list[128] = "";
+	for (int i = 0; k->choices[i] != NULL; i++) {
+		strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+		strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
+	}
+	seterr(why, whylen, "%s wants one of %s, not \"%s\"", k->name, list, value);
+	return -1;
+}
+
 /* Store VALUE for key K; on error write why and return -1. */
 static int
 set_value(struct rg_config *cf, const struct key *k, const char *value,
@@ -383,21 +405,8 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 		}
 		return read_words(value, l, why, whylen);
 	}
-	case K_ENUM: {
-		for (int i = 0; k->choices[i] != NULL; i++) {
-			if (strcasecmp(value, k->choices[i]) == 0) {
-				*(int *)(base + k->off) = i;
-				return 0;
-			}
-		}
-		char list[128] = "";
-		for (int i = 0; k->choices[i] != NULL; i++) {
-			strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
-			strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
-		}
-		seterr(why, whylen, "%s wants one of %s, not \"%s\"", k->name, list, value);
-		return -1;
-	}
+	case K_ENUM:
+		return set_enum(cf, k, value, why, whylen);
 	case K_NETS:
 		return parse_nets(cf, value, why, whylen);
 	case K_FACILITY:
@@ -695,6 +704,51 @@ check_filters(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	return check_names(cf, why, whylen, badkey);
 }
 
+/*
+ * LDAPURI: every word must be an ldap://, ldaps:// or ldapi:// URI; they are
+ * stored space-separated, the form ldap_initialize() takes.
+ */
+static int
+check_uris(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	struct rg_strlist uris = { NULL, 0 };
+	if (split_words(cf->ldap_uri, &uris) < 0) {
+		strlist_free(&uris);
+		seterr(why, whylen, "out of memory");
+		BADKEY("LDAPURI");
+		return -1;
+	}
+	for (size_t i = 0; i < uris.n; i++) {
+		if (strncasecmp(uris.v[i], "ldap://", 7) && strncasecmp(uris.v[i], "ldaps://", 8) &&
+		    strncasecmp(uris.v[i], "ldapi://", 8)) {
+			seterr(why, whylen, "LDAPURI: \"%s\" is not an ldap://, ldaps:// or ldapi:// URI",
+			    uris.v[i]);
+			strlist_free(&uris);
+			BADKEY("LDAPURI");
+			return -1;
+		}
+	}
+	size_t len = 1;
+	for (size_t i = 0; i < uris.n; i++)
+		len += strlen(uris.v[i]) + 1;
+	char *joined = calloc(1, len);
+	if (joined == NULL) {
+		strlist_free(&uris);
+		seterr(why, whylen, "out of memory");
+		BADKEY("LDAPURI");
+		return -1;
+	}
+	for (size_t i = 0; i < uris.n; i++) {
+		if (i)
+			strcat(joined, " ");
+		strcat(joined, uris.v[i]);
+	}
+	strlist_free(&uris);
+	free(cf->ldap_uri);
+	cf->ldap_uri = joined;
+	return 0;
+}
+
 /* Checks that involve more than one key, or a value's inner syntax. */
 static int
 check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
@@ -725,39 +779,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		BADKEY("Socket");
 		return -1;
 	}
-	/* LDAPURI: every word must be an ldap URI */
-	struct rg_strlist uris = { NULL, 0 };
-	split_words(cf->ldap_uri, &uris);
-	for (size_t i = 0; i < uris.n; i++) {
-		if (strncasecmp(uris.v[i], "ldap://", 7) && strncasecmp(uris.v[i], "ldaps://", 8) &&
-		    strncasecmp(uris.v[i], "ldapi://", 8)) {
-			seterr(why, whylen, "LDAPURI: \"%s\" is not an ldap://, ldaps:// or ldapi:// URI",
-			    uris.v[i]);
-			strlist_free(&uris);
-			BADKEY("LDAPURI");
-			return -1;
-		}
-	}
-	/* store them space-separated, the form ldap_initialize() takes */
-	size_t len = 1;
-	for (size_t i = 0; i < uris.n; i++)
-		len += strlen(uris.v[i]) + 1;
-	char *joined = calloc(1, len);
-	if (joined == NULL) {
-		strlist_free(&uris);
-		seterr(why, whylen, "out of memory");
-		BADKEY("LDAPURI");
+	if (check_uris(cf, why, whylen, badkey) < 0)
 		return -1;
-	}
-	for (size_t i = 0; i < uris.n; i++) {
-		if (i)
-			strcat(joined, " ");
-		strcat(joined, uris.v[i]);
-	}
-	strlist_free(&uris);
-	free(cf->ldap_uri);
-	cf->ldap_uri = joined;
-
 	if (check_filters(cf, why, whylen, badkey) < 0)
 		return -1;
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
