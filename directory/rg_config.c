@@ -9,8 +9,10 @@
  */
 #include "rg_config.h"
 #include "rg_clock.h"
+#include "rg_ldap.h"
 
 #include <arpa/inet.h>
+#include <lber.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -81,6 +83,7 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+#define LINE_MAX_LEN 4094               /* characters of a line, newline not counted */
 
 static const struct {
 	const char *name;
@@ -102,26 +105,46 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Empty L: back to one NULL slot (v is never NULL after this). */
+static int
+strlist_clear(struct rg_strlist *l)
+{
+	if (l->v != NULL)
+		for (size_t i = 0; i < l->n; i++)
+			free(l->v[i]);
+	free(l->v);
+	l->n = 0;
+	l->v = calloc(1, sizeof(*l->v));
+	return l->v == NULL ? -1 : 0;
+}
+
+/* Release what L holds; L is left with no array at all. */
 static void
 strlist_free(struct rg_strlist *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
+	if (l->v != NULL)
+		for (size_t i = 0; i < l->n; i++)
+			free(l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
 }
 
+/* Append the LEN bytes at S to L, keeping v[n] NULL.  -1: out of memory. */
 static int
 strlist_add(struct rg_strlist *l, const char *s, size_t len)
 {
-	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (v == NULL)
+	char *copy = strndup(s, len);
+	if (copy == NULL)
 		return -1;
+	char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
+	if (v == NULL) {
+		free(copy);
+		return -1;
+	}
 	l->v = v;
-	if ((v[l->n] = strndup(s, len)) == NULL)
-		return -1;
-	l->n++;
+	v[l->n++] = copy;
+	v[l->n] = NULL;
 	return 0;
 }
 
@@ -164,19 +187,29 @@ read_words(const char *value, struct rg_strlist *list, char *why, size_t whylen)
 		seterr(why, whylen, "cannot read %s: %s", value + 5, strerror(errno));
 		return -1;
 	}
-	char line[1024];
-	while (fgets(line, sizeof(line), fp) != NULL) {
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int rc = 0;
+	while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)len) != NULL) {
+			seterr(why, whylen, "%s:%u: NUL byte in line", value + 5, lineno);
+			rc = -1;
+			break;
+		}
 		char *hash = strchr(line, '#');
 		if (hash != NULL)
 			*hash = '\0';
 		if (split_words(line, list) < 0) {
-			fclose(fp);
 			seterr(why, whylen, "out of memory");
-			return -1;
+			rc = -1;
 		}
 	}
+	free(line);
 	fclose(fp);
-	return 0;
+	return rc;
 }
 
 int
@@ -286,6 +319,28 @@ parse_nets(struct rg_config *cf, const char *value, char *why, size_t whylen)
 	return 0;
 }
 
+/* Store the index of VALUE among K's choices; on error write why and return -1. */
+static int
+set_enum(struct rg_config *cf, const struct key *k, const char *value, char *why,
+    size_t whylen)
+{
+	char *base = (char *)cf;
+
+	for (int i = 0; k->choices[i] != NULL; i++) {
+		if (strcasecmp(value, k->choices[i]) == 0) {
+			*(int *)(base + k->off) = i;
+			return 0;
+		}
+	}
+	char list[128] = "";
+	for (int i = 0; k->choices[i] != NULL; i++) {
+		strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+		strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
+	}
+	seterr(why, whylen, "%s wants one of %s, not \"%s\"", k->name, list, value);
+	return -1;
+}
+
 /* Store VALUE for key K; on error write why and return -1. */
 static int
 set_value(struct rg_config *cf, const struct key *k, const char *value,
@@ -344,24 +399,14 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 	}
 	case K_LIST: {
 		struct rg_strlist *l = (struct rg_strlist *)(base + k->off);
-		strlist_free(l);
+		if (strlist_clear(l) < 0) {
+			seterr(why, whylen, "out of memory");
+			return -1;
+		}
 		return read_words(value, l, why, whylen);
 	}
-	case K_ENUM: {
-		for (int i = 0; k->choices[i] != NULL; i++) {
-			if (strcasecmp(value, k->choices[i]) == 0) {
-				*(int *)(base + k->off) = i;
-				return 0;
-			}
-		}
-		char list[128] = "";
-		for (int i = 0; k->choices[i] != NULL; i++) {
-			strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
-			strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
-		}
-		seterr(why, whylen, "%s wants one of %s, not \"%s\"", k->name, list, value);
-		return -1;
-	}
+	case K_ENUM:
+		return set_enum(cf, k, value, why, whylen);
 	case K_NETS:
 		return parse_nets(cf, value, why, whylen);
 	case K_FACILITY:
@@ -451,6 +496,259 @@ key_index(const char *name)
 /* Name the key at fault, so that the message can carry its line. */
 #define BADKEY(name) (*badkey = key_index(name))
 
+/*
+ * libldap's own filter encoder: ldap_search_ext() turns the filter string
+ * into BER with it, and a string it refuses ends the search with "Bad
+ * search filter".  libldap exports it (OpenLDAP 2.4 to 2.6) but declares it
+ * only in its private header ldap-int.h, which is not installed.  Returns 0,
+ * or -1 when STR is not a filter.
+ */
+int ldap_pvt_put_filter(BerElement *ber, const char *str);
+
+/* The address a filter template is expanded with to be checked. */
+#define SAMPLE_LOCAL "sample.user"
+
+/*
+ * The outer shape of filter F: one parenthesised filter, balanced, nothing
+ * after it ("\" quotes the character after it, as libldap reads it).
+ * Returns 0, or -1 with the problem in why.
+ */
+static int
+filter_shape(const char *f, char *why, size_t whylen)
+{
+	int depth = 0;
+
+	if (*f != '(') {
+		seterr(why, whylen, "must start with \"(\"");
+		return -1;
+	}
+	for (const char *p = f; *p; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')' && --depth == 0) {
+			if (p[1] != '\0') {
+				seterr(why, whylen, "has text after the filter: \"%s\" "
+				    "(several filters are joined with (&...) or (|...))", p + 1);
+				return -1;
+			}
+			return 0;
+		}
+	}
+	seterr(why, whylen, "has unbalanced parentheses");
+	return -1;
+}
+
+/* Does libldap take F as a search filter?  0 yes, -1 no (why says so). */
+static int
+filter_parses(const char *f, char *why, size_t whylen)
+{
+	BerElement *ber = ber_alloc_t(LBER_USE_DER);
+	if (ber == NULL) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	int rc = ldap_pvt_put_filter(ber, f);
+	ber_free(ber, 1);
+	if (rc < 0) {
+		seterr(why, whylen, "is not an LDAP search filter (RFC 4515): every "
+		    "lookup would fail with \"Bad search filter\"");
+		return -1;
+	}
+	return 0;
+}
+
+/* LDAPFilter's %-sequences: only %s %u %d %%.  0, or -1 with why. */
+static int
+filter_percents(const char *f, char *why, size_t whylen)
+{
+	for (const char *p = f; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] != 's' && p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
+			seterr(why, whylen, "\"%%%c\" is not one of %%s %%u %%d %%%%",
+			    p[1] ? p[1] : ' ');
+			return -1;
+		}
+		p++;
+	}
+	return 0;
+}
+
+/* Can LDAPFilter F, expanded for the longest address, exceed RG_FILTER_MAX? */
+static int
+filter_too_long(const char *f, const char *disabled)
+{
+	size_t worst = strlen(f) + strlen(disabled) + 8;
+
+	for (const char *p = f; *p; p++) {
+		if (*p == '%' && p[1] == 's')
+			worst += 3 * (64 + 255) + 1;
+		else if (*p == '%' && p[1] == 'u')
+			worst += 3 * 64;
+		else if (*p == '%' && p[1] == 'd')
+			worst += 3 * 255;
+		if (*p == '%' && p[1] != '\0')
+			p++;
+	}
+	return worst >= RG_FILTER_MAX;
+}
+
+/*
+ * Is NAME an attribute description of RFC 4512 2.5 (a name or a numeric
+ * OID, then ";option"s when OPTIONS)?  Class names take no options.
+ */
+static int
+attr_name_ok(const char *name, int options)
+{
+	const char *p = name;
+
+	if (isdigit((unsigned char)*p)) {
+		/* numericoid: number *( "." number ), no leading zeros */
+		for (;;) {
+			if (!isdigit((unsigned char)*p) || (*p == '0' && isdigit((unsigned char)p[1])))
+				return 0;
+			while (isdigit((unsigned char)*p))
+				p++;
+			if (*p != '.')
+				break;
+			p++;
+		}
+	} else {
+		if (!isalpha((unsigned char)*p))
+			return 0;
+		while (isalnum((unsigned char)*p) || *p == '-')
+			p++;
+	}
+	while (options && *p == ';') {
+		const char *o = ++p;
+		while (isalnum((unsigned char)*p) || *p == '-')
+			p++;
+		if (p == o)
+			return 0;
+	}
+	return *p == '\0';
+}
+
+/* The attribute and class names of the lists: each must be one. */
+static int
+check_names(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		int options;
+	} lists[] = {
+		{ "LDAPAddressAttributes", OFF(address_attrs), 1 },
+		{ "LDAPAliasAttributes", OFF(alias_attrs), 1 },
+		{ "LDAPMemberAttributes", OFF(member_attrs), 1 },
+		{ "LDAPAliasClasses", OFF(alias_classes), 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		const struct rg_strlist *l = (const void *)((char *)cf + lists[i].off);
+		for (size_t k = 0; k < l->n; k++) {
+			if (!attr_name_ok(l->v[k], lists[i].options)) {
+				seterr(why, whylen, "%s: \"%s\" is not an LDAP %s name", lists[i].key,
+				    l->v[k], lists[i].options ? "attribute" : "object class");
+				*badkey = key_index(lists[i].key);
+				return -1;
+			}
+		}
+	}
+	if (cf->address_attrs.n == 0) {
+		seterr(why, whylen, "LDAPAddressAttributes names no attribute");
+		*badkey = key_index("LDAPAddressAttributes");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPFilter and LDAPDisabledFilter must be filters the server takes:
+ * LDAPFilter is expanded for a sample address of the first of Domains and
+ * both are run through libldap's own filter encoder; the attribute names
+ * that the suggestion index builds its filter from are checked too.
+ */
+static int
+check_filters(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	char problem[RG_ERRLEN], expanded[RG_FILTER_MAX];
+	const char *f = cf->ldap_filter, *d = cf->ldap_disabled_filter;
+
+	*badkey = key_index("LDAPFilter");
+	if (filter_percents(f, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPFilter: %s", problem);
+		return -1;
+	}
+	if (filter_too_long(f, d)) {
+		seterr(why, whylen, "LDAPFilter \"%s\" can expand to more than %d characters",
+		    f, RG_FILTER_MAX - 1);
+		return -1;
+	}
+	snprintf(problem, sizeof(problem), "is too long once expanded");
+	if (filter_shape(f, problem, sizeof(problem)) < 0 ||
+	    rg_ldap_expand_filter(f, SAMPLE_LOCAL, cf->domains.v[0], expanded,
+	    sizeof(expanded)) < 0 || filter_parses(expanded, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPFilter \"%s\" %s", f, problem);
+		return -1;
+	}
+	*badkey = key_index("LDAPDisabledFilter");
+	if (d[0] != '\0' && (filter_shape(d, problem, sizeof(problem)) < 0 ||
+	    filter_parses(d, problem, sizeof(problem)) < 0)) {
+		seterr(why, whylen, "LDAPDisabledFilter \"%s\" %s", d, problem);
+		return -1;
+	}
+	*badkey = -1;
+	return check_names(cf, why, whylen, badkey);
+}
+
+/*
+ * LDAPURI: every word must be an ldap://, ldaps:// or ldapi:// URI; they are
+ * stored space-separated, the form ldap_initialize() takes.
+ */
+static int
+check_uris(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	struct rg_strlist uris = { NULL, 0 };
+	if (split_words(cf->ldap_uri, &uris) < 0) {
+		strlist_free(&uris);
+		seterr(why, whylen, "out of memory");
+		BADKEY("LDAPURI");
+		return -1;
+	}
+	for (size_t i = 0; i < uris.n; i++) {
+		if (strncasecmp(uris.v[i], "ldap://", 7) && strncasecmp(uris.v[i], "ldaps://", 8) &&
+		    strncasecmp(uris.v[i], "ldapi://", 8)) {
+			seterr(why, whylen, "LDAPURI: \"%s\" is not an ldap://, ldaps:// or ldapi:// URI",
+			    uris.v[i]);
+			strlist_free(&uris);
+			BADKEY("LDAPURI");
+			return -1;
+		}
+	}
+	size_t len = 1;
+	for (size_t i = 0; i < uris.n; i++)
+		len += strlen(uris.v[i]) + 1;
+	char *joined = calloc(1, len);
+	if (joined == NULL) {
+		strlist_free(&uris);
+		seterr(why, whylen, "out of memory");
+		BADKEY("LDAPURI");
+		return -1;
+	}
+	for (size_t i = 0; i < uris.n; i++) {
+		if (i)
+			strcat(joined, " ");
+		strcat(joined, uris.v[i]);
+	}
+	strlist_free(&uris);
+	free(cf->ldap_uri);
+	cf->ldap_uri = joined;
+	return 0;
+}
+
 /* Checks that involve more than one key, or a value's inner syntax. */
 static int
 check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
@@ -481,92 +779,10 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		BADKEY("Socket");
 		return -1;
 	}
-	/* LDAPURI: every word must be an ldap URI */
-	struct rg_strlist uris = { NULL, 0 };
-	split_words(cf->ldap_uri, &uris);
-	for (size_t i = 0; i < uris.n; i++) {
-		if (strncasecmp(uris.v[i], "ldap://", 7) && strncasecmp(uris.v[i], "ldaps://", 8) &&
-		    strncasecmp(uris.v[i], "ldapi://", 8)) {
-			seterr(why, whylen, "LDAPURI: \"%s\" is not an ldap://, ldaps:// or ldapi:// URI",
-			    uris.v[i]);
-			strlist_free(&uris);
-			BADKEY("LDAPURI");
-			return -1;
-		}
-	}
-	/* store them space-separated, the form ldap_initialize() takes */
-	size_t len = 1;
-	for (size_t i = 0; i < uris.n; i++)
-		len += strlen(uris.v[i]) + 1;
-	char *joined = calloc(1, len);
-	if (joined == NULL) {
-		strlist_free(&uris);
-		seterr(why, whylen, "out of memory");
-		BADKEY("LDAPURI");
+	if (check_uris(cf, why, whylen, badkey) < 0)
 		return -1;
-	}
-	for (size_t i = 0; i < uris.n; i++) {
-		if (i)
-			strcat(joined, " ");
-		strcat(joined, uris.v[i]);
-	}
-	strlist_free(&uris);
-	free(cf->ldap_uri);
-	cf->ldap_uri = joined;
-
-	/* LDAPFilter: only %s %u %d %% and balanced parentheses */
-	int depth = 0;
-	const char *f = cf->ldap_filter;
-	if (*f != '(') {
-		seterr(why, whylen, "LDAPFilter \"%s\" must start with \"(\"", f);
-		BADKEY("LDAPFilter");
+	if (check_filters(cf, why, whylen, badkey) < 0)
 		return -1;
-	}
-	for (const char *p = f; *p; p++) {
-		if (*p == '%') {
-			if (p[1] != 's' && p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
-				seterr(why, whylen, "LDAPFilter: \"%%%c\" is not one of %%s %%u %%d %%%%",
-				    p[1] ? p[1] : ' ');
-				BADKEY("LDAPFilter");
-				return -1;
-			}
-			p++;
-		} else if (*p == '(') {
-			depth++;
-		} else if (*p == ')') {
-			if (--depth < 0)
-				break;
-		}
-	}
-	if (depth != 0) {
-		seterr(why, whylen, "LDAPFilter \"%s\" has unbalanced parentheses", f);
-		BADKEY("LDAPFilter");
-		return -1;
-	}
-	/* expanded for the longest address, every byte escaped, it must fit */
-	size_t worst = strlen(f) + strlen(cf->ldap_disabled_filter) + 8;
-	for (const char *p = f; *p; p++) {
-		if (*p == '%' && p[1] == 's')
-			worst += 3 * (64 + 255) + 1;
-		else if (*p == '%' && p[1] == 'u')
-			worst += 3 * 64;
-		else if (*p == '%' && p[1] == 'd')
-			worst += 3 * 255;
-		if (*p == '%' && p[1] != '\0')
-			p++;
-	}
-	if (worst >= RG_FILTER_MAX) {
-		seterr(why, whylen, "LDAPFilter \"%s\" can expand to more than %d characters",
-		    f, RG_FILTER_MAX - 1);
-		BADKEY("LDAPFilter");
-		return -1;
-	}
-	if (cf->ldap_disabled_filter[0] != '\0' && cf->ldap_disabled_filter[0] != '(') {
-		seterr(why, whylen, "LDAPDisabledFilter \"%s\" must start with \"(\"",
-		    cf->ldap_disabled_filter);
-		BADKEY("LDAPDisabledFilter");
-		return -1;
-	}
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
 	    strcmp(cf->redis_uri, "none") != 0) {
 		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
@@ -603,21 +819,123 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	return 0;
 }
 
+/*
+ * The keys whose values can change an answer that the cache keeps (ok,
+ * unknown, disabled, alias-broken): which server and entries are asked, as
+ * whom, with which filter; what makes an entry an alias and its targets
+ * living or dead; which domains are ours; how an address is split.  Keys
+ * that only change what is done with an answer (the reply, the TTLs, the
+ * suggestions) stay out, so that MTAs that differ only in them share Redis.
+ */
+static const char *const answer_keys[] = {
+	"Domains", "RecipientDelimiter",
+	"LDAPURI", "LDAPBase", "LDAPFilter", "LDAPBindDN", "LDAPDisabledFilter",
+	"LDAPAddressAttributes", "LDAPAliasAttributes", "LDAPMemberAttributes",
+	"LDAPAliasClasses", "AliasMaxDepth", "AliasMaxTargets",
+};
+
+/* Hash the name and the value of key K of CF into *H. */
+static void
+fingerprint_key(uint64_t *h, const struct rg_config *cf, const struct key *k)
+{
+	const char *base = (const char *)cf;
+	char num[32];
+
+	fnv1a(h, k->name);
+	switch (k->kind) {
+	case K_STR:
+		fnv1a(h, *(char *const *)(base + k->off));
+		break;
+	case K_LIST: {
+		const struct rg_strlist *l = (const struct rg_strlist *)(base + k->off);
+		for (size_t i = 0; i < l->n; i++)
+			fnv1a(h, l->v[i]);
+		break;
+	}
+	case K_INT:
+	case K_BOOL:
+	case K_ENUM:
+		snprintf(num, sizeof(num), "%d", *(const int *)(base + k->off));
+		fnv1a(h, num);
+		break;
+	default:
+		break;          /* no other kind is in answer_keys */
+	}
+	fnv1a(h, "");           /* the end of the value: no list runs into the next key */
+}
+
+/* FNV-1a over the answer keys, in hex: part of every cache key. */
 static void
 make_fingerprint(struct rg_config *cf)
 {
 	uint64_t h = RG_FNV_START;
 
-	fnv1a(&h, cf->ldap_uri);
-	fnv1a(&h, cf->ldap_base);
-	fnv1a(&h, cf->ldap_filter);
-	fnv1a(&h, cf->ldap_disabled_filter);
-	for (size_t i = 0; i < cf->alias_attrs.n; i++)
-		fnv1a(&h, cf->alias_attrs.v[i]);
-	fnv1a(&h, "|");
-	for (size_t i = 0; i < cf->member_attrs.n; i++)
-		fnv1a(&h, cf->member_attrs.v[i]);
+	for (size_t i = 0; i < sizeof(answer_keys) / sizeof(answer_keys[0]); i++) {
+		int k = key_index(answer_keys[i]);
+		if (k >= 0)             /* always: test_fingerprint changes each one */
+			fingerprint_key(&h, cf, &keys[k]);
+	}
 	snprintf(cf->fingerprint, sizeof(cf->fingerprint), "%016llx", (unsigned long long)h);
+}
+
+/*
+ * One line of FILE, LEN bytes as read (a NUL among them is refused, not
+ * taken for the end of the line): a comment, a blank line, or "Key value",
+ * stored into CF.  SEEN[k] is the line key k was set on.  Returns 0, or -1
+ * with "FILE:LINE: problem" in err.
+ */
+static int
+read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, size_t len,
+    unsigned *seen, char *err, size_t errlen)
+{
+	char why[RG_ERRLEN];
+
+	if (memchr(line, '\0', len) != NULL) {
+		seterr(err, errlen, "%s:%u: NUL byte in line", file, lineno);
+		return -1;
+	}
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > LINE_MAX_LEN) {
+		seterr(err, errlen, "%s:%u: line longer than %d characters", file, lineno,
+		    LINE_MAX_LEN);
+		return -1;
+	}
+	char *s = trim(line);
+	if (*s == '#' || *s == '\0')
+		return 0;
+	char *name = s;
+	while (*s && !isspace((unsigned char)*s))
+		s++;
+	if (*s)
+		*s++ = '\0';
+	char *value = trim(s);
+	/* a "#" after blank space starts a comment, not inside a value */
+	for (char *h = value; *h; h++) {
+		if (*h == '#' && (h == value || isspace((unsigned char)h[-1]))) {
+			*h = '\0';
+			value = trim(value);
+			break;
+		}
+	}
+	size_t k;
+	for (k = 0; k < NKEYS; k++)
+		if (strcasecmp(name, keys[k].name) == 0)
+			break;
+	if (k == NKEYS) {
+		seterr(err, errlen, "%s:%u: unknown key \"%s\"", file, lineno, name);
+		return -1;
+	}
+	if (seen[k]) {
+		seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
+		return -1;
+	}
+	seen[k] = lineno;
+	if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
+		seterr(err, errlen, "%s:%u: %s", file, lineno, why);
+		return -1;
+	}
+	return 0;
 }
 
 struct rg_config *
@@ -645,55 +963,17 @@ rg_config_load(const char *file, char *err, size_t errlen)
 		seterr(err, errlen, "%s: cannot open: %s", file, strerror(errno));
 		goto fail;
 	}
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
 	unsigned lineno = 0;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
-		size_t len = strlen(line);
-		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-			seterr(err, errlen, "%s:%u: line longer than %zu characters", file, lineno,
-			    sizeof(line) - 2);
-			goto fail;
-		}
-		if (memchr(line, '\0', len) != NULL) {
-			seterr(err, errlen, "%s:%u: NUL byte in line", file, lineno);
-			goto fail;
-		}
-		char *s = trim(line);
-		if (*s == '#' || *s == '\0')
-			continue;
-		char *name = s;
-		while (*s && !isspace((unsigned char)*s))
-			s++;
-		if (*s)
-			*s++ = '\0';
-		char *value = trim(s);
-		/* a "#" after blank space starts a comment, not inside a value */
-		for (char *h = value; *h; h++) {
-			if (*h == '#' && (h == value || isspace((unsigned char)h[-1]))) {
-				*h = '\0';
-				value = trim(value);
-				break;
-			}
-		}
-		size_t k;
-		for (k = 0; k < NKEYS; k++)
-			if (strcasecmp(name, keys[k].name) == 0)
-				break;
-		if (k == NKEYS) {
-			seterr(err, errlen, "%s:%u: unknown key \"%s\"", file, lineno, name);
-			goto fail;
-		}
-		if (seen[k]) {
-			seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
-			goto fail;
-		}
-		seen[k] = lineno;
-		if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
-			seterr(err, errlen, "%s:%u: %s", file, lineno, why);
+	while ((len = getline(&line, &cap, fp)) >= 0) {
+		if (read_line(cf, file, ++lineno, line, (size_t)len, seen, err, errlen) < 0) {
+			free(line);
 			goto fail;
 		}
 	}
+	free(line);
 	if (ferror(fp)) {
 		seterr(err, errlen, "%s: read error: %s", file, strerror(errno));
 		goto fail;

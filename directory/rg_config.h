@@ -18,7 +18,12 @@ enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
 enum rg_broken_action { RG_BROKEN_REJECT, RG_BROKEN_ACCEPT, RG_BROKEN_TEMPFAIL };
 
-/* A list of strings, owned by the configuration. */
+/*
+ * A list of strings, owned by the configuration.  v[n] is always NULL, and
+ * in a loaded configuration v is never NULL (an empty list is { NULL }), so
+ * v may be handed as it is to C APIs that want a NULL-terminated array, such
+ * as the attribute list of ldap_search_ext().
+ */
 struct rg_strlist {
 	char **v;
 	size_t n;
@@ -84,7 +89,8 @@ struct rg_config {
 	char *alert_log;
 	int alert_interval;
 
-	/* FNV-1a of the lookup settings, in hex; part of every cache key */
+	/* FNV-1a of every setting that can change a cached answer, in hex;
+	 * part of every cache key */
 	char fingerprint[17];
 };
 

@@ -56,6 +56,41 @@ write_conf "$T/filter2.conf" "LDAPFilter (mail=%x)"
 check "an LDAPFilter with an unknown %-sequence is refused, naming file and line" \
     $EX_CONFIG "$(qre "$T/filter2.conf"):$X:.*LDAPFilter" "$T/filter2.conf"
 
+# Filters are checked as libldap reads them: every lookup would otherwise
+# fail with "Bad search filter".
+bad_filter() {
+    local name=$1 line=$2 what=$3
+    write_conf "$T/$name.conf" "$line"
+    check "$what is refused, naming file, line and key" $EX_CONFIG \
+        "$(qre "$T/$name.conf"):$X:.*${line%% *}" "$T/$name.conf"
+}
+bad_filter fdis1 "LDAPDisabledFilter (description=disabled" "an unbalanced LDAPDisabledFilter"
+bad_filter fdis2 "LDAPDisabledFilter (a=b)(c=d)" "an LDAPDisabledFilter of two filters"
+bad_filter fdis3 "LDAPDisabledFilter (!(a=b)(c=d))" "an LDAPDisabledFilter that libldap cannot parse"
+bad_filter fltr1 "LDAPFilter (mail=%s)(uid=%u)" "an LDAPFilter of two filters"
+bad_filter fltr2 "LDAPFilter (mail=%s)#x" "an LDAPFilter with text after it"
+bad_filter fltr3 "LDAPFilter (ma il=%s)" "an LDAPFilter that libldap cannot parse"
+bad_filter fltr4 "LDAPFilter (mail=%s\\zz)" "an LDAPFilter with a bad escape"
+bad_filter fattr "LDAPAddressAttributes mail mail)" "an attribute name that is none"
+write_conf "$T/fgood.conf" "LDAPFilter (&(objectClass=inetOrgPerson)(|(mail=%s)(uid=%u))) # ok" \
+    "LDAPDisabledFilter (|(pwdAccountLockedTime=*)(description=disabled))"
+check "good LDAPFilter and LDAPDisabledFilter are accepted" 0 "" "$T/fgood.conf"
+
+# A NUL byte ends a C string: the rest of the line must not vanish unseen.
+write_conf "$T/nul.conf"
+printf 'CacheTTL 60\0 # the rest of the line\n' >>"$T/nul.conf"
+check "a NUL byte in a line is refused, naming file and line" $EX_CONFIG \
+    "$(qre "$T/nul.conf"):$X:.*NUL" "$T/nul.conf"
+write_conf "$T/nul2.conf"
+printf 'LDAPFilter (mail=%%s)\0(uid=%%u)' >>"$T/nul2.conf"
+check "a NUL byte in a last line without newline is refused, naming file and line" $EX_CONFIG \
+    "$(qre "$T/nul2.conf"):$X:.*NUL" "$T/nul2.conf"
+printf 'example.com\nexample.org\0example.net\n' >"$T/domains-nul"
+write_conf "$T/nul3.conf" "Domains file:$T/domains-nul"
+sed -i '/^Domains example/d' "$T/nul3.conf"
+check "a NUL byte in a Domains file is refused, naming that file and its line" $EX_CONFIG \
+    "$(qre "$T/nul3.conf"):$((X - 1)):.*$(qre "$T/domains-nul"):2:.*NUL" "$T/nul3.conf"
+
 write_conf "$T/missing.conf"
 sed -i '/^LDAPBase /d' "$T/missing.conf"
 check "a missing required key is refused, naming file and key" $EX_CONFIG \

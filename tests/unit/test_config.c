@@ -61,6 +61,21 @@ write_file(const char *name, const char *text)
 	return path;
 }
 
+/* Write the LEN bytes at BYTES into DIR/NAME and return the path (static buffer). */
+static const char *
+write_bytes(const char *name, const char *bytes, size_t len)
+{
+	static char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(bytes, 1, len, fp), len);
+	fclose(fp);
+	return path;
+}
+
 /* The three required keys. */
 #define REQUIRED \
 	"Domains example.com\n" \
@@ -194,30 +209,124 @@ test_defaults(void **state)
 	rg_config_free(cf);
 }
 
-/* The fingerprint follows the lookup settings, and only them. */
+/* The fingerprint of REQUIRED plus EXTRA (static buffer). */
+static const char *
+fingerprint_of(const char *extra)
+{
+	static char fp[17];
+	char text[1024];
+	struct rg_config *cf;
+
+	snprintf(text, sizeof(text), "%s%s", REQUIRED, extra);
+	cf = load_ok(text);
+	memcpy(fp, cf->fingerprint, sizeof(fp));
+	rg_config_free(cf);
+	return fp;
+}
+
+/*
+ * The fingerprint follows every setting that can change a cached answer,
+ * and only them: MTAs that differ in nothing else share the cache.
+ */
 static void
 test_fingerprint(void **state)
 {
 	(void)state;
-	char a[17], b[17];
-	struct rg_config *cf;
+	static const char *const changes[] = {
+		"LDAPFilter (uid=%u)\n",
+		"LDAPDisabledFilter (description=disabled)\n",
+		"LDAPAliasClasses nisMailAlias\n",
+		"LDAPAliasClasses\n",
+		"LDAPAddressAttributes mail mailLocalAddress\n",
+		"LDAPAliasAttributes rfc822MailMember\n",
+		"LDAPMemberAttributes member\n",
+		"RecipientDelimiter -\n",
+		"AliasMaxDepth 3\n",
+		"AliasMaxTargets 10\n",
+		"LDAPBindDN cn=reader,dc=example,dc=com\nLDAPBindPasswordFile PW\n",
+	};
+	static const char *const same[] = {
+		"CacheTTL 5\nSyslog no\n",
+		"NegativeCacheTTL 5\nLocalCacheSize 10\n",
+		"LDAPTimeout 1\nLDAPPoolSize 2\nLDAPStartTLS yes\n",
+		"Suggest off\nSuggestMaxDistance 1\nTrustedNetworks 10.0.0.0/8\n",
+		"BrokenAliasAction accept\nOnLookupFailure accept\n",
+		"RedisURI redis://127.0.0.1:6379\nMaxUnknownRecipients 3\n",
+		"AlertInterval 60\nSocket inet:1@127.0.0.1\n",
+		/* the defaults written out */
+		"LDAPFilter (mail=%s)\nLDAPAliasClasses nisMailAlias groupOfNames groupOfUniqueNames\n",
+	};
+	char a[17], text[512], seen[20][17];
+	size_t nseen = 0;
 
-	cf = load_ok(REQUIRED);
-	memcpy(a, cf->fingerprint, sizeof(a));
+	memcpy(a, fingerprint_of(""), sizeof(a));
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		if (strcmp(a, fingerprint_of(same[i])) != 0)
+			fail_msg("the fingerprint changed with: %s", same[i]);
+	memcpy(seen[nseen++], a, sizeof(a));
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		const char *c = changes[i], *pw = strstr(c, "PW\n");
+		if (pw != NULL) {
+			snprintf(text, sizeof(text), "%.*s%s\n", (int)(pw - c), c, pwfile);
+			c = text;
+		}
+		const char *b = fingerprint_of(c);
+		for (size_t j = 0; j < nseen; j++)
+			if (strcmp(b, seen[j]) == 0)
+				fail_msg("the fingerprint did not change with: %s", c);
+		memcpy(seen[nseen++], b, 17);
+	}
+	/* Domains, LDAPURI, LDAPBase are required keys: another value of each */
+	struct rg_config *cf = load_ok("Domains example.com example.org\n"
+	    "LDAPURI ldap://127.0.0.1:389\nLDAPBase dc=example,dc=com\n");
+	assert_string_not_equal(a, cf->fingerprint);
 	rg_config_free(cf);
-	cf = load_ok(REQUIRED "CacheTTL 5\nSyslog no\n");
-	memcpy(b, cf->fingerprint, sizeof(b));
-	rg_config_free(cf);
-	assert_string_equal(a, b);
-	cf = load_ok(REQUIRED "LDAPFilter (uid=%u)\n");
-	memcpy(b, cf->fingerprint, sizeof(b));
-	rg_config_free(cf);
-	assert_string_not_equal(a, b);
 	cf = load_ok("Domains example.com\nLDAPURI ldap://127.0.0.1:390\n"
 	    "LDAPBase dc=example,dc=com\n");
-	memcpy(b, cf->fingerprint, sizeof(b));
+	assert_string_not_equal(a, cf->fingerprint);
 	rg_config_free(cf);
-	assert_string_not_equal(a, b);
+	cf = load_ok("Domains example.com\nLDAPURI ldap://127.0.0.1:389\n"
+	    "LDAPBase dc=example,dc=org\n");
+	assert_string_not_equal(a, cf->fingerprint);
+	rg_config_free(cf);
+	/* two words are not one: the values are kept apart */
+	char one[17];
+	memcpy(one, fingerprint_of("LDAPAliasAttributes ab\n"), sizeof(one));
+	assert_string_not_equal(one, fingerprint_of("LDAPAliasAttributes a b\n"));
+	memcpy(one, fingerprint_of("LDAPAliasAttributes a\nLDAPMemberAttributes b\n"), sizeof(one));
+	assert_string_not_equal(one, fingerprint_of("LDAPAliasAttributes a b\n"));
+}
+
+/* Every list ends in NULL, the empty ones too: libldap takes them as they are. */
+static void
+test_lists_terminated(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED
+	    "LDAPAddressAttributes mail mailLocalAddress\n"
+	    "LDAPAliasAttributes rfc822MailMember, mailRoutingAddress\n"
+	    "LDAPMemberAttributes\n");
+	const struct rg_strlist *lists[] = { &cf->domains, &cf->address_attrs,
+	    &cf->alias_attrs, &cf->member_attrs, &cf->alias_classes };
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		assert_non_null(lists[i]->v);
+		assert_null(lists[i]->v[lists[i]->n]);
+	}
+	assert_int_equal(cf->address_attrs.n, 2);
+	assert_string_equal(cf->address_attrs.v[1], "mailLocalAddress");
+	assert_int_equal(cf->alias_attrs.n, 2);
+	assert_int_equal(cf->member_attrs.n, 0);
+	assert_int_equal(cf->alias_classes.n, 3);
+	rg_config_free(cf);
+	/* the defaults, one word and none */
+	cf = load_ok(REQUIRED);
+	assert_int_equal(cf->address_attrs.n, 1);
+	assert_null(cf->address_attrs.v[1]);
+	assert_int_equal(cf->alias_attrs.n, 0);
+	assert_non_null(cf->alias_attrs.v);
+	assert_null(cf->alias_attrs.v[0]);
+	rg_config_free(cf);
 }
 
 static void
@@ -380,6 +489,109 @@ test_bad_filter(void **state)
 	expect_error(REQUIRED "LDAPFilter (mail=%s))\n", 4, "LDAPFilter");
 	expect_error(REQUIRED "LDAPFilter mail=%s\n", 4, "LDAPFilter");
 	expect_error(REQUIRED "LDAPFilter (mail=%x)\n", 4, "LDAPFilter");
+	/* balanced, but not one filter: libldap or the server would refuse them */
+	expect_error(REQUIRED "LDAPFilter (mail=%s)(uid=%u)\n", 4, "text after the filter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s)#x\n", 4, "text after the filter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s) (uid=%u)\n", 4, "LDAPFilter");
+	expect_error(REQUIRED "LDAPFilter ((mail=%s))\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (ma il=%s)\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s\\zz)\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (!(mail=%s)(uid=%u))\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPFilter (&(mail=%s)(uid=%u)\n", 4, "unbalanced");
+	expect_error(REQUIRED "LDAPFilter (mail=%s)\n" "LDAPDisabledFilter (description=disabled\n",
+	    5, "LDAPDisabledFilter");
+	expect_error(REQUIRED "LDAPDisabledFilter (description=disabled))\n", 4, "LDAPDisabledFilter");
+	expect_error(REQUIRED "LDAPDisabledFilter description=disabled\n", 4, "LDAPDisabledFilter");
+	expect_error(REQUIRED "LDAPDisabledFilter (a=b)(c=d)\n", 4, "text after the filter");
+	expect_error(REQUIRED "LDAPDisabledFilter (!(a=b)(c=d))\n", 4, "Bad search filter");
+	expect_error(REQUIRED "LDAPDisabledFilter (a=b\\)\n", 4, "LDAPDisabledFilter");
+}
+
+/* Filters that the server takes are still accepted. */
+static void
+test_good_filters(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"LDAPFilter (mail=%s)\n",
+		"LDAPFilter (&(objectClass=inetOrgPerson)(|(mail=%s)(mailAlternateAddress=%u@%d)))\n",
+		"LDAPFilter (mail=%s) # a comment\n",
+		"LDAPFilter (&(mail=%s)(!(description=a\\28b\\29)))\n",
+		"LDAPFilter (mail=100%%-%s)\n",
+		"LDAPFilter (1.2.840.113556.1.4.1=%s)\n",
+		"LDAPDisabledFilter (|(pwdAccountLockedTime=*)(description=disabled))\n",
+		"LDAPDisabledFilter (accountStatus:caseIgnoreMatch:=DISABLED)\n",
+		"LDAPAddressAttributes mail mailLocalAddress;lang-en 0.9.2342.19200300.100.1.3\n",
+		"LDAPAliasClasses nisMailAlias 1.3.6.1.1.1.2.11\n",
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), REQUIRED "%s", good[i]);
+		rg_config_free(load_ok(text));
+	}
+}
+
+/* Attribute and class names end up in filters and attribute lists. */
+static void
+test_bad_names(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED "LDAPAddressAttributes mail mail)\n", 4, "mail)");
+	expect_error(REQUIRED "LDAPAddressAttributes mail=*\n", 4, "LDAPAddressAttributes");
+	expect_error(REQUIRED "LDAPAddressAttributes\n", 4, "LDAPAddressAttributes");
+	expect_error(REQUIRED "LDAPAliasAttributes rfc822MailMember 2mail\n", 4, "2mail");
+	expect_error(REQUIRED "LDAPMemberAttributes member;\n", 4, "member;");
+	expect_error(REQUIRED "LDAPMemberAttributes 1.2..3\n", 4, "1.2..3");
+	expect_error(REQUIRED "LDAPAliasClasses nisMailAlias group(OfNames\n", 4, "group(OfNames");
+	expect_error(REQUIRED "LDAPAliasClasses top;x\n", 4, "LDAPAliasClasses");
+}
+
+/* A NUL byte would cut the line short where C strings end: refused, by line. */
+static void
+test_nul_byte(void **state)
+{
+	(void)state;
+	static const char text[] = REQUIRED "CacheTTL 60\0 # what follows is lost\n";
+	static const char text2[] = REQUIRED "LDAPFilter (mail=%s)\0(uid=%u)\n";
+	char err[RG_ERRLEN] = "", prefix[300];
+	const char *path = write_bytes("nul.conf", text, sizeof(text) - 1);
+
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	snprintf(prefix, sizeof(prefix), "%s:4: ", path);
+	assert_memory_equal(err, prefix, strlen(prefix));
+	assert_non_null(strstr(err, "NUL"));
+	path = write_bytes("nul2.conf", text2, sizeof(text2) - 1);
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	snprintf(prefix, sizeof(prefix), "%s:4: ", path);
+	assert_memory_equal(err, prefix, strlen(prefix));
+	/* the last line, without a newline */
+	path = write_bytes("nul3.conf", REQUIRED "Syslog no\0", sizeof(REQUIRED) + 9);
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	assert_non_null(strstr(err, ":4: NUL"));
+	/* in a list read from a file: that file and its line are named */
+	char list[256], conf[600];
+	snprintf(list, sizeof(list), "%s", write_bytes("domains-nul",
+	    "example.com\nexample.org\0example.net\n", 36));
+	snprintf(conf, sizeof(conf), "LDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n"
+	    "Domains file:%s\n", list);
+	path = write_file("nul4.conf", conf);
+	assert_null(rg_config_load(path, err, sizeof(err)));
+	snprintf(prefix, sizeof(prefix), "%s:3: ", path);
+	assert_memory_equal(err, prefix, strlen(prefix));
+	snprintf(prefix, sizeof(prefix), "%s:2: NUL", list);
+	if (strstr(err, prefix) == NULL)
+		fail_msg("message \"%s\" does not name %s", err, prefix);
+	/* a line of 4094 characters is fine, one more is not */
+	char *big = malloc(5000);
+	assert_non_null(big);
+	int n = snprintf(big, 5000, REQUIRED "LDAPBindDN ");
+	memset(big + n, 'x', 4094 - 11);
+	snprintf(big + n + 4094 - 11, 5000 - (size_t)n - 4083, "\nFoo 1\n");
+	expect_error(big, 5, "Foo");
+	snprintf(big + n + 4094 - 11, 5000 - (size_t)n - 4083, "x\n");
+	expect_error(big, 4, "longer than 4094");
+	free(big);
 }
 
 static void
@@ -403,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_lists_terminated),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_bad_value),
 		cmocka_unit_test(test_repeated_key),
@@ -413,7 +626,10 @@ main(void)
 		cmocka_unit_test(test_bind_dn_without_password),
 		cmocka_unit_test(test_password_file_unreadable),
 		cmocka_unit_test(test_bad_filter),
+		cmocka_unit_test(test_good_filters),
+		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_bad_whole_values),
+		cmocka_unit_test(test_nul_byte),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
