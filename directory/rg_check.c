@@ -385,6 +385,8 @@ resolve_member(struct resolve *r, const char *alias, const char *dn, const char 
 	enum rg_found f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, &res, r->why,
 	    r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
+		/* a result cut short (out of memory) may hold what was copied */
+		rg_ldap_result_free(&res);
 		report_at(r, r->depth + 1, mdn, "tempfail", NULL);
 		return ST_FAIL;
 	}
@@ -528,6 +530,9 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
 	    LOOKUP_MAX_ENTRIES, r->until, d->aliases ? &res : NULL, r->why, r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
+		/* a result cut short (out of memory) may hold what was copied */
+		if (d->aliases)
+			rg_ldap_result_free(&res);
 		if (r->depth > 0)
 			report_at(r, r->depth, full, "tempfail", NULL);
 		return ST_FAIL;
