@@ -9,15 +9,22 @@
  * filter never reads an answer given under the old ones.
  *
  * Redis is a help, not a need: every command has RedisTimeout; a context
- * that failed is dropped, "Redis unreachable" is logged once, lookups go to
- * LDAP meanwhile, and contexts are re-opened with backoff (from a thread of
- * their own in the daemon, on demand in the command-line tools).
+ * that failed is dropped with every idle one (they reach the same server),
+ * "Redis unreachable" is logged once, lookups go to LDAP meanwhile, and
+ * contexts are re-opened with a short backoff (at most REDIS_BACKOFF_MAX,
+ * so that Redis is used again within a second of its return) from a thread
+ * of their own in the daemon, on demand in the command-line tools.  A new
+ * context must answer PING before it is handed out, so that a hung server
+ * costs the reconnecting thread its timeout, not an RCPT; and the thread
+ * closes idle contexts whose server hung up.  Nothing is logged while a
+ * mutex is held.
  */
 #include "rg_cache.h"
 #include "rg_clock.h"
 #include "rg_log.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,8 +32,9 @@
 #include <string.h>
 
 #define REDIS_SLOTS 4
-#define REDIS_BACKOFF_MIN 1.0
-#define REDIS_BACKOFF_MAX 30.0
+#define REDIS_BACKOFF_MIN 0.1       /* seconds before the first reconnect */
+#define REDIS_BACKOFF_MAX 0.5       /* and at most, however long it is down */
+#define REDIS_TICK 0.25             /* the reconnecting thread looks this often */
 #define REDIS_ERROR_LOG_EVERY 300       /* seconds between logs of error replies */
 
 struct node {
@@ -220,6 +228,12 @@ redis_tv(const struct rg_cache *c)
 	return tv;
 }
 
+/*
+ * Connect, set the timeout, select the database, and PING: a server that
+ * accepts the connection but does not answer (hung, stopped) fails here,
+ * within RedisTimeout, and not later in the hands of an RCPT.  An error
+ * reply to PING (NOAUTH, NOPERM) is a live server: the context is kept.
+ */
 static redisContext *
 redis_open(struct rg_cache *c, char *why, size_t whylen)
 {
@@ -237,8 +251,15 @@ redis_open(struct rg_cache *c, char *why, size_t whylen)
 		return NULL;
 	}
 	redisSetTimeout(rc, tv);
+	redisReply *r = redisCommand(rc, "PING");
+	if (r == NULL) {
+		snprintf(why, whylen, "PING: %s", rc->err ? rc->errstr : "no answer");
+		redisFree(rc);
+		return NULL;
+	}
+	freeReplyObject(r);
 	if (c->db != 0) {
-		redisReply *r = redisCommand(rc, "SELECT %d", c->db);
+		r = redisCommand(rc, "SELECT %d", c->db);
 		int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
 		if (bad)
 			snprintf(why, whylen, "SELECT %d: %s", c->db, r ? r->str : rc->errstr);
@@ -252,24 +273,40 @@ redis_open(struct rg_cache *c, char *why, size_t whylen)
 	return rc;
 }
 
+/* A change of Redis's state, logged once the mutex is released. */
+struct rnote {
+	int down, back;
+	char why[256];
+};
+
+static void
+redis_note_log(const struct rnote *n)
+{
+	if (n->down)
+		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
+		    n->why);
+	if (n->back)
+		rg_log(LOG_INFO, "Redis reachable again");
+}
+
 /* Called with rmu held: note a failure and when to try again. */
 static void
-redis_failed(struct rg_cache *c, const char *why)
+redis_failed(struct rg_cache *c, const char *why, struct rnote *note)
 {
 	c->retry_at = rg_now() + c->backoff;
 	c->backoff = c->backoff * 2 > REDIS_BACKOFF_MAX ? REDIS_BACKOFF_MAX : c->backoff * 2;
 	if (!c->down_logged) {
 		c->down_logged = 1;
-		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
-		    why);
+		note->down = 1;
+		snprintf(note->why, sizeof(note->why), "%s", why);
 	}
 }
 
+/* Called with rmu held. */
 static void
-redis_ok(struct rg_cache *c)
+redis_ok(struct rg_cache *c, struct rnote *note)
 {
-	if (c->down_logged)
-		rg_log(LOG_INFO, "Redis reachable again");
+	note->back = c->down_logged;
 	c->down_logged = 0;
 	c->backoff = REDIS_BACKOFF_MIN;
 	c->retry_at = 0;
@@ -280,6 +317,7 @@ static void
 redis_fill(struct rg_cache *c, int max)
 {
 	for (int i = 0; i < REDIS_SLOTS && max > 0; i++) {
+		struct rnote note = { 0, 0, "" };
 		pthread_mutex_lock(&c->rmu);
 		int want = c->rslots[i].c == NULL && !c->rslots[i].busy && rg_now() >= c->retry_at;
 		if (want)
@@ -293,14 +331,43 @@ redis_fill(struct rg_cache *c, int max)
 		c->rslots[i].c = rc;
 		c->rslots[i].busy = 0;
 		if (rc == NULL)
-			redis_failed(c, why);
+			redis_failed(c, why, &note);
 		else
-			redis_ok(c);
+			redis_ok(c, &note);
 		pthread_mutex_unlock(&c->rmu);
+		redis_note_log(&note);
 		if (rc == NULL)
 			return;
 		max--;
 	}
+}
+
+/*
+ * Close idle contexts whose server went away: an idle connection has
+ * nothing to read, so one that polls readable has met its end (EOF, reset).
+ * No I/O, no waiting; a killed Redis is seen here within REDIS_TICK, before
+ * an RCPT takes a dead context.
+ */
+static void
+redis_sweep(struct rg_cache *c)
+{
+	redisContext *drop[REDIS_SLOTS];
+	size_t ndrop = 0;
+
+	pthread_mutex_lock(&c->rmu);
+	for (int i = 0; i < REDIS_SLOTS; i++) {
+		redisContext *rc = c->rslots[i].c;
+		if (rc == NULL || c->rslots[i].busy)
+			continue;
+		struct pollfd pfd = { .fd = rc->fd, .events = POLLIN };
+		if (poll(&pfd, 1, 0) != 0) {
+			drop[ndrop++] = rc;
+			c->rslots[i].c = NULL;
+		}
+	}
+	pthread_mutex_unlock(&c->rmu);
+	for (size_t i = 0; i < ndrop; i++)
+		redisFree(drop[i]);
 }
 
 static void *
@@ -311,9 +378,10 @@ redis_thread(void *arg)
 	pthread_mutex_lock(&c->rmu);
 	while (!c->stop) {
 		pthread_mutex_unlock(&c->rmu);
+		redis_sweep(c);
 		redis_fill(c, REDIS_SLOTS);
 		pthread_mutex_lock(&c->rmu);
-		struct timespec ts = rg_timespec_in(1);
+		struct timespec ts = rg_timespec_in(REDIS_TICK);
 		pthread_cond_timedwait(&c->rcv, &c->rmu, &ts);
 	}
 	pthread_mutex_unlock(&c->rmu);
@@ -345,24 +413,43 @@ rg_cache_redis_take(struct rg_cache *c)
 	return NULL;
 }
 
+/*
+ * Give RC back.  A context that FAILED (I/O error, timeout) is closed, and
+ * so is every idle one: they lead to the same server, and a hung server
+ * would otherwise cost one RedisTimeout per context to the RCPTs that take
+ * them.  The thread re-opens them, each checked with PING first.
+ */
 void
 rg_cache_redis_give(struct rg_cache *c, struct redisContext *rc, int failed)
 {
+	redisContext *drop[REDIS_SLOTS + 1];
+	struct rnote note = { 0, 0, "" };
+	size_t ndrop = 0;
+
 	if (rc == NULL)
 		return;
 	pthread_mutex_lock(&c->rmu);
 	for (int i = 0; i < REDIS_SLOTS; i++) {
 		if (c->rslots[i].c == rc) {
 			if (failed) {
-				redis_failed(c, rc->err ? rc->errstr : "bad reply");
-				redisFree(rc);
+				redis_failed(c, rc->err ? rc->errstr : "bad reply", &note);
+				drop[ndrop++] = rc;
 				c->rslots[i].c = NULL;
 			}
 			c->rslots[i].busy = 0;
 			break;
 		}
 	}
+	for (int i = 0; failed && i < REDIS_SLOTS; i++) {
+		if (c->rslots[i].c != NULL && !c->rslots[i].busy) {
+			drop[ndrop++] = c->rslots[i].c;
+			c->rslots[i].c = NULL;
+		}
+	}
 	pthread_mutex_unlock(&c->rmu);
+	for (size_t i = 0; i < ndrop; i++)
+		redisFree(drop[i]);
+	redis_note_log(&note);
 }
 
 void
