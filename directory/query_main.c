@@ -6,7 +6,8 @@
  * Runs the daemon's own check (rg_check) for each ADDRESS, or for each line
  * of standard input when none is given, and prints "ADDRESS VERDICT SOURCE"
  * per address (or one JSON object per line with --json).  Why a lookup
- * failed goes to standard error.  Exit status: 0 when every address is ok or
+ * failed goes to standard error, also when the answer is "ok stale" (the
+ * directory could not answer; the address was found less than StaleTTL ago).  Exit status: 0 when every address is ok or
  * not ours, 1 when any is unknown, 75 when any lookup failed, 64 on a usage
  * error, 78 on a bad configuration.
  */

@@ -8,6 +8,15 @@
  * fingerprint standing for the lookup settings, so a changed LDAPURI, base or
  * filter never reads an answer given under the old ones.
  *
+ * Every entry has two ages: it is fresh for its TTL (CacheTTL,
+ * NegativeCacheTTL), and it is kept longer, for StaleTTL, when the caller
+ * asks (found addresses): rg_cache_get() returns fresh entries only, and
+ * rg_cache_get_stale() returns an entry stored less than StaleTTL ago,
+ * fresh or not, for when the directory cannot answer.  In Redis the value
+ * carries when it was stored and until when it is fresh, as wall-clock
+ * times, "VALUE;seen=EPOCH;fresh=EPOCH", so that every MTA sharing it
+ * agrees; the key lives as long as the entry is kept.
+ *
  * Redis is a help, not a need: every command has RedisTimeout; a context
  * that failed is dropped with every idle one (they reach the same server),
  * "Redis unreachable" is logged once, lookups go to LDAP meanwhile, and
@@ -40,7 +49,9 @@
 struct node {
 	struct node *hnext;             /* hash chain */
 	struct node *prev, *next;       /* LRU list, most recent first */
-	double expires;
+	double seen;                    /* monotonic: when the answer was given */
+	double fresh_until;             /* rg_cache_get() returns it until then */
+	double keep_until;              /* rg_cache_get_stale() until then */
 	uint64_t hash;
 	char value[RG_CACHE_VALUE_MAX];
 	char key[];
@@ -132,46 +143,70 @@ table_find(struct rg_cache *c, const char *key, uint64_t h)
 	return NULL;
 }
 
+/*
+ * Copy the value of KEY into VALUE: a fresh entry, or with STALE one stored
+ * less than StaleTTL ago.  An entry no longer kept is dropped.  1 on a hit.
+ */
 static int
-local_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
+local_get(struct rg_cache *c, const char *key, char *value, size_t vlen, int stale)
 {
 	uint64_t h = hash_str(key);
+	double now = rg_now();
 	int hit = 0;
 
 	if (c->cap == 0)
 		return 0;
 	pthread_mutex_lock(&c->mu);
 	struct node *n = table_find(c, key, h);
-	if (n != NULL) {
-		if (n->expires <= rg_now()) {
-			table_remove(c, n);
-		} else {
-			lru_unlink(c, n);
-			lru_front(c, n);
-			snprintf(value, vlen, "%s", n->value);
-			hit = 1;
-		}
+	if (n != NULL && n->keep_until <= now) {
+		table_remove(c, n);
+	} else if (n != NULL && (stale ? now - n->seen < c->cf->stale_ttl : now < n->fresh_until)) {
+		lru_unlink(c, n);
+		lru_front(c, n);
+		snprintf(value, vlen, "%s", n->value);
+		hit = 1;
 	}
 	pthread_mutex_unlock(&c->mu);
 	return hit;
 }
 
+/* Forget KEY in process. */
 static void
-local_put(struct rg_cache *c, const char *key, const char *value, double ttl)
+local_forget(struct rg_cache *c, const char *key)
+{
+	uint64_t h = hash_str(key);
+
+	if (c->cap == 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	struct node *n = table_find(c, key, h);
+	if (n != NULL)
+		table_remove(c, n);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Remember KEY=VALUE given AGE seconds ago, fresh for FRESH more seconds and
+ * kept for KEEP more (KEEP >= FRESH). */
+static void
+local_put(struct rg_cache *c, const char *key, const char *value, double fresh, double keep,
+    double age)
 {
 	uint64_t h = hash_str(key);
 	size_t klen = strlen(key);
+	double now = rg_now();
 
-	if (c->cap == 0 || ttl <= 0)
+	if (c->cap == 0 || keep <= 0)
 		return;
-	struct node *fresh = malloc(sizeof(*fresh) + klen + 1);
-	if (fresh == NULL)
+	struct node *n = malloc(sizeof(*n) + klen + 1);
+	if (n == NULL)
 		return;
-	memset(fresh, 0, sizeof(*fresh));
-	memcpy(fresh->key, key, klen + 1);
-	snprintf(fresh->value, sizeof(fresh->value), "%s", value);
-	fresh->hash = h;
-	fresh->expires = rg_now() + ttl;
+	memset(n, 0, sizeof(*n));
+	memcpy(n->key, key, klen + 1);
+	snprintf(n->value, sizeof(n->value), "%s", value);
+	n->hash = h;
+	n->seen = now - age;
+	n->fresh_until = now + fresh;
+	n->keep_until = now + keep;
 	pthread_mutex_lock(&c->mu);
 	struct node *old = table_find(c, key, h);
 	if (old != NULL)
@@ -179,9 +214,9 @@ local_put(struct rg_cache *c, const char *key, const char *value, double ttl)
 	while (c->count >= c->cap && c->tail != NULL)
 		table_remove(c, c->tail);
 	struct node **b = &c->buckets[h & (c->nbuckets - 1)];
-	fresh->hnext = *b;
-	*b = fresh;
-	lru_front(c, fresh);
+	n->hnext = *b;
+	*b = n;
+	lru_front(c, n);
 	c->count++;
 	pthread_mutex_unlock(&c->mu);
 }
@@ -474,9 +509,47 @@ redis_key(const struct rg_cache *c, const char *key, char *out, size_t outlen)
 	snprintf(out, outlen, "rcptguard:v1:%s:%s", c->cf->fingerprint, key);
 }
 
-/* 1 on a hit; VALUE and the remaining seconds in *ttl. */
+/* Seconds since the epoch: the times stored in Redis, which MTAs share. */
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An entry as Redis holds it, in seconds from now. */
+struct rentry {
+	char value[RG_CACHE_VALUE_MAX];
+	double age;                     /* since it was stored */
+	double fresh;                   /* fresh for (may be < 0: kept only) */
+	double keep;                    /* kept for: the key's TTL */
+};
+
+/* "VALUE;seen=EPOCH;fresh=EPOCH" (or a bare VALUE, fresh while kept) into E. */
+static void
+rentry_parse(const char *raw, size_t len, double ttl, struct rentry *e)
+{
+	double seen, fresh;
+
+	snprintf(e->value, sizeof(e->value), "%.*s", (int)len, raw);
+	e->age = 0;
+	e->fresh = e->keep = ttl;
+	char *semi = strchr(e->value, ';');
+	if (semi == NULL)
+		return;
+	if (sscanf(semi, ";seen=%lf;fresh=%lf", &seen, &fresh) == 2) {
+		double now = wall_now();
+		e->age = now > seen ? now - seen : 0;
+		e->fresh = fresh - now < ttl ? fresh - now : ttl;
+	}
+	*semi = '\0';
+}
+
+/* 1 when Redis holds KEY; what it holds in *E. */
 static int
-redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double *ttl)
+redis_get(struct rg_cache *c, const char *key, struct rentry *e)
 {
 	redisContext *rc = rg_cache_redis_take(c);
 	char rkey[RG_CACHE_VALUE_MAX + 400];
@@ -494,8 +567,7 @@ redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double 
 		failed = 1;
 	} else if (r1->type == REDIS_REPLY_STRING && r2->type == REDIS_REPLY_INTEGER &&
 	    r2->integer > 0) {
-		snprintf(value, vlen, "%.*s", (int)r1->len, r1->str);
-		*ttl = (double)r2->integer / 1000.0;
+		rentry_parse(r1->str, r1->len, (double)r2->integer / 1000.0, e);
 		hit = 1;
 	} else if (r1->type == REDIS_REPLY_ERROR) {
 		rg_cache_redis_error(c, "GET", r1->str);
@@ -508,8 +580,29 @@ redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double 
 	return hit;
 }
 
+/* KEY=VALUE, fresh for FRESH seconds, the key kept for KEEP (>= 1). */
 static void
-redis_put(struct rg_cache *c, const char *key, const char *value, int ttl)
+redis_put(struct rg_cache *c, const char *key, const char *value, int fresh, int keep)
+{
+	redisContext *rc = rg_cache_redis_take(c);
+	char rkey[RG_CACHE_VALUE_MAX + 400], rvalue[RG_CACHE_VALUE_MAX + 64];
+
+	if (rc == NULL)
+		return;
+	double now = wall_now();
+	redis_key(c, key, rkey, sizeof(rkey));
+	snprintf(rvalue, sizeof(rvalue), "%s;seen=%.3f;fresh=%.3f", value, now, now + fresh);
+	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, rvalue, keep);
+	int failed = r == NULL || rc->err != 0;
+	if (r && r->type == REDIS_REPLY_ERROR)
+		rg_cache_redis_error(c, "SET", r->str);
+	if (r)
+		freeReplyObject(r);
+	rg_cache_redis_give(c, rc, failed);
+}
+
+static void
+redis_forget(struct rg_cache *c, const char *key)
 {
 	redisContext *rc = rg_cache_redis_take(c);
 	char rkey[RG_CACHE_VALUE_MAX + 400];
@@ -517,10 +610,10 @@ redis_put(struct rg_cache *c, const char *key, const char *value, int ttl)
 	if (rc == NULL)
 		return;
 	redis_key(c, key, rkey, sizeof(rkey));
-	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, value, ttl);
+	redisReply *r = redisCommand(rc, "DEL %s", rkey);
 	int failed = r == NULL || rc->err != 0;
 	if (r && r->type == REDIS_REPLY_ERROR)
-		rg_cache_redis_error(c, "SET", r->str);
+		rg_cache_redis_error(c, "DEL", r->str);
 	if (r)
 		freeReplyObject(r);
 	rg_cache_redis_give(c, rc, failed);
@@ -589,23 +682,50 @@ rg_cache_free(struct rg_cache *c)
 int
 rg_cache_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
 {
-	double ttl;
+	struct rentry e;
 
-	if (local_get(c, key, value, vlen))
+	if (local_get(c, key, value, vlen, 0))
 		return 1;
-	if (c->use_redis && redis_get(c, key, value, vlen, &ttl)) {
-		local_put(c, key, value, ttl);
+	if (!c->use_redis || !redis_get(c, key, &e))
+		return 0;
+	/* kept here too, even when it is no longer fresh: an outage may need it */
+	if (e.fresh > 0 || c->cf->stale_ttl > 0)
+		local_put(c, key, e.value, e.fresh, e.keep, e.age);
+	if (e.fresh <= 0)
+		return 0;
+	snprintf(value, vlen, "%s", e.value);
+	return 1;
+}
+
+int
+rg_cache_get_stale(struct rg_cache *c, const char *key, char *value, size_t vlen)
+{
+	struct rentry e;
+
+	if (c->cf->stale_ttl <= 0)
+		return 0;
+	if (local_get(c, key, value, vlen, 1))
 		return 1;
-	}
-	return 0;
+	if (!c->use_redis || !redis_get(c, key, &e) || e.age >= c->cf->stale_ttl)
+		return 0;
+	local_put(c, key, e.value, e.fresh, e.keep, e.age);
+	snprintf(value, vlen, "%s", e.value);
+	return 1;
 }
 
 void
-rg_cache_put(struct rg_cache *c, const char *key, const char *value, int ttl)
+rg_cache_put(struct rg_cache *c, const char *key, const char *value, int ttl, int keep)
 {
-	if (ttl <= 0)
+	if (keep < ttl)
+		keep = ttl;
+	if (keep <= 0) {
+		/* not to be remembered: neither may an older answer be */
+		local_forget(c, key);
+		if (c->use_redis && c->cf->stale_ttl > 0)
+			redis_forget(c, key);
 		return;
-	local_put(c, key, value, ttl);
+	}
+	local_put(c, key, value, ttl, keep, 0);
 	if (c->use_redis)
-		redis_put(c, key, value, ttl);
+		redis_put(c, key, value, ttl, keep);
 }

@@ -18,6 +18,8 @@
  *
  * Every decision is logged on one line:
  *	conn=ID client=IP rcpt=<ADDR> verdict=V source=S ms=N [reply="..."]
+ * (source=stale: the directory could not answer and the address was found
+ * less than StaleTTL ago; the line, a warning, says why in reason="...")
  */
 #include "config.h"
 #include "mlfi.h"
@@ -325,7 +327,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 		log_safe(ans.why, w, sizeof(w));
 		snprintf(extra, sizeof(extra), " reason=\"%s\"", w);
 	}
-	rg_log(ans.verdict == RG_V_TEMPFAIL ? LOG_WARNING : LOG_INFO,
+	/* a stale answer means the directory is away: worth a warning too */
+	rg_log(ans.verdict == RG_V_TEMPFAIL || ans.source == RG_SRC_STALE ? LOG_WARNING : LOG_INFO,
 	    "conn=%s%s%s client=%s rcpt=<%s> verdict=%s source=%s ms=%.0f%s%s%s%s",
 	    c->id, qid ? " queue=" : "", qid ? qid : "", c->client[0] ? c->client : "unknown",
 	    logaddr, rg_verdict_name(ans.verdict), rg_source_name(ans.source), ans.ms,

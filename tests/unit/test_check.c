@@ -5,8 +5,13 @@
  * directory here, which can also be "down" (every search fails, as with
  * slapd stopped) or run out of memory half-way through copying a result,
  * as rg_ldap.c does.  Checked:
- *   - a result partly copied before a failure is freed (it leaked).
- * Redis is not used here (RedisURI none).
+ *   - a result partly copied before a failure is freed (it leaked);
+ *   - StaleTTL: an address found before the directory went away is found
+ *     ("ok", source stale); one never seen, or last seen unknown, is
+ *     "could not tell"; StaleTTL 0 turns it off; an alias found before
+ *     counts as found; user+tag@ counts when user@ was found.
+ * Redis is not used here (RedisURI none): the in-process cache answers.
+ * tests/integration/85-stale.sh checks the same through Postfix and Redis.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,11 +227,99 @@ test_partial_result_freed(void **state)
 	rg_directory_close(d);
 }
 
+/* CacheTTL 0, NegativeCacheTTL 0: nothing is fresh, every check asks the directory. */
+static void
+test_stale_found(void **state)
+{
+	(void)state;
+	struct rg_directory *d = open_with("CacheTTL 0\nNegativeCacheTTL 0\nStaleTTL 60");
+	struct rg_asker who = { "127.0.0.1", 0, 0 };
+	struct rg_answer ans;
+
+	assert_string_equal(check(d, "<john.doe@example.com>"), "ok ldap");
+	assert_string_equal(check(d, "<nobody@example.com>"), "unknown ldap");
+	ldap_down = 1;
+	rg_check(d, "<John.Doe@example.com>", &who, &ans);
+	assert_int_equal(ans.verdict, RG_V_OK);
+	assert_int_equal(ans.source, RG_SRC_STALE);
+	assert_non_null(ans.why);
+	assert_string_equal(ans.why, "connect: Can't contact LDAP server");
+	rg_answer_free(&ans);
+	/* never seen, last seen unknown: could not tell */
+	assert_string_equal(check(d, "<jane@example.com>"), "tempfail ldap");
+	assert_string_equal(check(d, "<nobody@example.com>"), "tempfail ldap");
+	/* back: the directory answers again */
+	ldap_down = 0;
+	assert_string_equal(check(d, "<john.doe@example.com>"), "ok ldap");
+	rg_directory_close(d);
+}
+
+/* While an answer is fresh the cache gives it, whether or not LDAP is up. */
+static void
+test_fresh_before_stale(void **state)
+{
+	(void)state;
+	struct rg_directory *d = open_with("CacheTTL 60\nStaleTTL 600");
+
+	assert_string_equal(check(d, "<john.doe@example.com>"), "ok ldap");
+	ldap_down = 1;
+	assert_string_equal(check(d, "<john.doe@example.com>"), "ok cache");
+	rg_directory_close(d);
+}
+
+/* StaleTTL 0: off. */
+static void
+test_stale_off(void **state)
+{
+	(void)state;
+	struct rg_directory *d = open_with("CacheTTL 0\nStaleTTL 0");
+
+	assert_string_equal(check(d, "<john.doe@example.com>"), "ok ldap");
+	ldap_down = 1;
+	assert_string_equal(check(d, "<john.doe@example.com>"), "tempfail ldap");
+	rg_directory_close(d);
+}
+
+/* Found, then unknown (not cached: NegativeCacheTTL 0): never served stale. */
+static void
+test_negative_replaces_positive(void **state)
+{
+	(void)state;
+	struct rg_directory *d = open_with("CacheTTL 0\nNegativeCacheTTL 0\nStaleTTL 60");
+
+	assert_string_equal(check(d, "<leaver@example.com>"), "ok ldap");
+	leaver_gone = 1;
+	assert_string_equal(check(d, "<leaver@example.com>"), "unknown ldap");
+	ldap_down = 1;
+	assert_string_equal(check(d, "<leaver@example.com>"), "tempfail ldap");
+	rg_directory_close(d);
+}
+
+/* An alias last seen valid counts as valid; user+tag@ follows user@. */
+static void
+test_stale_alias_and_subaddress(void **state)
+{
+	(void)state;
+	struct rg_directory *d = open_with("CacheTTL 0\nStaleTTL 60");
+
+	assert_string_equal(check(d, "<team@example.com>"), "ok ldap");
+	assert_string_equal(check(d, "<bob@example.com>"), "ok ldap");
+	ldap_down = 1;
+	assert_string_equal(check(d, "<team@example.com>"), "ok stale");
+	assert_string_equal(check(d, "<bob+news@example.com>"), "ok stale");
+	rg_directory_close(d);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_partial_result_freed),
+		cmocka_unit_test(test_stale_found),
+		cmocka_unit_test(test_fresh_before_stale),
+		cmocka_unit_test(test_stale_off),
+		cmocka_unit_test(test_negative_replaces_positive),
+		cmocka_unit_test(test_stale_alias_and_subaddress),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
