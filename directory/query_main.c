@@ -10,7 +10,9 @@
  * also prints the reply lines an SMTP client gets through the MTA, built by
  * the daemon's own rg_reply_build(), for a client at IP (default: one that
  * is not trusted) that did or did not authenticate; --json always has them.
- * Why a lookup failed goes to standard error.  Exit status follows the
+ * Why a lookup failed goes to standard error, also when the answer is
+ * "ok stale" (the directory could not answer; the address was found less
+ * than StaleTTL ago).  Exit status follows the
  * reply: 0 when every recipient would be let through, 1 when any would get
  * a 5xx, 75 when any would get a 4xx; 64 on a usage error, 78 on a bad
  * configuration.

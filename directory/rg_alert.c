@@ -174,14 +174,19 @@ to_file(struct rg_alerter *a, const char *time, const char *alias, const char *p
 	    time, ja, jp, *target ? ",\"target\":" : "", *target ? jt : "", jd, jh);
 	if (n <= 0 || (size_t)n >= sizeof(line))
 		return;
+	char eb[128];
 	int fd = open(a->cf->alert_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, strerror(errno));
+		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, rg_strerror(errno, eb, sizeof(eb)));
 		return;
 	}
 	/* one write of one line: appends of several threads do not interleave */
-	if (write(fd, line, (size_t)n) != n)
-		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, strerror(errno));
+	ssize_t w = write(fd, line, (size_t)n);
+	if (w < 0)
+		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, rg_strerror(errno, eb, sizeof(eb)));
+	else if (w != n)
+		/* no errno for a short write: the disk is full or a file size limit met */
+		rg_log(LOG_ERR, "AlertLog %s: short write (%zd of %d bytes)", a->cf->alert_log, w, n);
 	close(fd);
 }
 

@@ -8,16 +8,32 @@
  * fingerprint standing for the lookup settings, so a changed LDAPURI, base or
  * filter never reads an answer given under the old ones.
  *
+ * Every entry has two ages: it is fresh for its TTL (CacheTTL,
+ * NegativeCacheTTL), and it is kept longer, for StaleTTL, when the caller
+ * asks (found addresses): rg_cache_get() returns fresh entries only, and
+ * rg_cache_get_stale() returns an entry stored less than StaleTTL ago,
+ * fresh or not, for when the directory cannot answer.  In Redis the value
+ * carries when it was stored and until when it is fresh, as wall-clock
+ * times, "VALUE;seen=EPOCH;fresh=EPOCH", so that every MTA sharing it
+ * agrees; the key lives as long as the entry is kept.
+ *
  * Redis is a help, not a need: every command has RedisTimeout; a context
- * that failed is dropped, "Redis unreachable" is logged once, lookups go to
- * LDAP meanwhile, and contexts are re-opened with backoff (from a thread of
- * their own in the daemon, on demand in the command-line tools).
+ * that failed is dropped with every idle one (they reach the same server),
+ * "Redis unreachable" is logged once, lookups go to LDAP meanwhile, and
+ * contexts are re-opened with a short backoff (at most REDIS_BACKOFF_MAX,
+ * so that Redis is used again within a second of its return) from a thread
+ * of their own in the daemon, on demand in the command-line tools.  A new
+ * context must answer PING before it is handed out, so that a hung server
+ * costs the reconnecting thread its timeout, not an RCPT; and the thread
+ * closes idle contexts whose server hung up.  Nothing is logged while a
+ * mutex is held.
  */
 #include "rg_cache.h"
 #include "rg_clock.h"
 #include "rg_log.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,14 +41,17 @@
 #include <string.h>
 
 #define REDIS_SLOTS 4
-#define REDIS_BACKOFF_MIN 1.0
-#define REDIS_BACKOFF_MAX 30.0
+#define REDIS_BACKOFF_MIN 0.1       /* seconds before the first reconnect */
+#define REDIS_BACKOFF_MAX 0.5       /* and at most, however long it is down */
+#define REDIS_TICK 0.25             /* the reconnecting thread looks this often */
 #define REDIS_ERROR_LOG_EVERY 300       /* seconds between logs of error replies */
 
 struct node {
 	struct node *hnext;             /* hash chain */
 	struct node *prev, *next;       /* LRU list, most recent first */
-	double expires;
+	double seen;                    /* monotonic: when the answer was given */
+	double fresh_until;             /* rg_cache_get() returns it until then */
+	double keep_until;              /* rg_cache_get_stale() until then */
 	uint64_t hash;
 	char value[RG_CACHE_VALUE_MAX];
 	char key[];
@@ -124,46 +143,70 @@ table_find(struct rg_cache *c, const char *key, uint64_t h)
 	return NULL;
 }
 
+/*
+ * Copy the value of KEY into VALUE: a fresh entry, or with STALE one stored
+ * less than StaleTTL ago.  An entry no longer kept is dropped.  1 on a hit.
+ */
 static int
-local_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
+local_get(struct rg_cache *c, const char *key, char *value, size_t vlen, int stale)
 {
 	uint64_t h = hash_str(key);
+	double now = rg_now();
 	int hit = 0;
 
 	if (c->cap == 0)
 		return 0;
 	pthread_mutex_lock(&c->mu);
 	struct node *n = table_find(c, key, h);
-	if (n != NULL) {
-		if (n->expires <= rg_now()) {
-			table_remove(c, n);
-		} else {
-			lru_unlink(c, n);
-			lru_front(c, n);
-			snprintf(value, vlen, "%s", n->value);
-			hit = 1;
-		}
+	if (n != NULL && n->keep_until <= now) {
+		table_remove(c, n);
+	} else if (n != NULL && (stale ? now - n->seen < c->cf->stale_ttl : now < n->fresh_until)) {
+		lru_unlink(c, n);
+		lru_front(c, n);
+		snprintf(value, vlen, "%s", n->value);
+		hit = 1;
 	}
 	pthread_mutex_unlock(&c->mu);
 	return hit;
 }
 
+/* Forget KEY in process. */
 static void
-local_put(struct rg_cache *c, const char *key, const char *value, double ttl)
+local_forget(struct rg_cache *c, const char *key)
+{
+	uint64_t h = hash_str(key);
+
+	if (c->cap == 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	struct node *n = table_find(c, key, h);
+	if (n != NULL)
+		table_remove(c, n);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Remember KEY=VALUE given AGE seconds ago, fresh for FRESH more seconds and
+ * kept for KEEP more (KEEP >= FRESH). */
+static void
+local_put(struct rg_cache *c, const char *key, const char *value, double fresh, double keep,
+    double age)
 {
 	uint64_t h = hash_str(key);
 	size_t klen = strlen(key);
+	double now = rg_now();
 
-	if (c->cap == 0 || ttl <= 0)
+	if (c->cap == 0 || keep <= 0)
 		return;
-	struct node *fresh = malloc(sizeof(*fresh) + klen + 1);
-	if (fresh == NULL)
+	struct node *n = malloc(sizeof(*n) + klen + 1);
+	if (n == NULL)
 		return;
-	memset(fresh, 0, sizeof(*fresh));
-	memcpy(fresh->key, key, klen + 1);
-	snprintf(fresh->value, sizeof(fresh->value), "%s", value);
-	fresh->hash = h;
-	fresh->expires = rg_now() + ttl;
+	memset(n, 0, sizeof(*n));
+	memcpy(n->key, key, klen + 1);
+	snprintf(n->value, sizeof(n->value), "%s", value);
+	n->hash = h;
+	n->seen = now - age;
+	n->fresh_until = now + fresh;
+	n->keep_until = now + keep;
 	pthread_mutex_lock(&c->mu);
 	struct node *old = table_find(c, key, h);
 	if (old != NULL)
@@ -171,9 +214,9 @@ local_put(struct rg_cache *c, const char *key, const char *value, double ttl)
 	while (c->count >= c->cap && c->tail != NULL)
 		table_remove(c, c->tail);
 	struct node **b = &c->buckets[h & (c->nbuckets - 1)];
-	fresh->hnext = *b;
-	*b = fresh;
-	lru_front(c, fresh);
+	n->hnext = *b;
+	*b = n;
+	lru_front(c, n);
 	c->count++;
 	pthread_mutex_unlock(&c->mu);
 }
@@ -220,6 +263,12 @@ redis_tv(const struct rg_cache *c)
 	return tv;
 }
 
+/*
+ * Connect, set the timeout, select the database, and PING: a server that
+ * accepts the connection but does not answer (hung, stopped) fails here,
+ * within RedisTimeout, and not later in the hands of an RCPT.  An error
+ * reply to PING (NOAUTH, NOPERM) is a live server: the context is kept.
+ */
 static redisContext *
 redis_open(struct rg_cache *c, char *why, size_t whylen)
 {
@@ -237,8 +286,15 @@ redis_open(struct rg_cache *c, char *why, size_t whylen)
 		return NULL;
 	}
 	redisSetTimeout(rc, tv);
+	redisReply *r = redisCommand(rc, "PING");
+	if (r == NULL) {
+		snprintf(why, whylen, "PING: %s", rc->err ? rc->errstr : "no answer");
+		redisFree(rc);
+		return NULL;
+	}
+	freeReplyObject(r);
 	if (c->db != 0) {
-		redisReply *r = redisCommand(rc, "SELECT %d", c->db);
+		r = redisCommand(rc, "SELECT %d", c->db);
 		int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
 		if (bad)
 			snprintf(why, whylen, "SELECT %d: %s", c->db, r ? r->str : rc->errstr);
@@ -252,24 +308,40 @@ redis_open(struct rg_cache *c, char *why, size_t whylen)
 	return rc;
 }
 
+/* A change of Redis's state, logged once the mutex is released. */
+struct rnote {
+	int down, back;
+	char why[256];
+};
+
+static void
+redis_note_log(const struct rnote *n)
+{
+	if (n->down)
+		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
+		    n->why);
+	if (n->back)
+		rg_log(LOG_INFO, "Redis reachable again");
+}
+
 /* Called with rmu held: note a failure and when to try again. */
 static void
-redis_failed(struct rg_cache *c, const char *why)
+redis_failed(struct rg_cache *c, const char *why, struct rnote *note)
 {
 	c->retry_at = rg_now() + c->backoff;
 	c->backoff = c->backoff * 2 > REDIS_BACKOFF_MAX ? REDIS_BACKOFF_MAX : c->backoff * 2;
 	if (!c->down_logged) {
 		c->down_logged = 1;
-		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
-		    why);
+		note->down = 1;
+		snprintf(note->why, sizeof(note->why), "%s", why);
 	}
 }
 
+/* Called with rmu held. */
 static void
-redis_ok(struct rg_cache *c)
+redis_ok(struct rg_cache *c, struct rnote *note)
 {
-	if (c->down_logged)
-		rg_log(LOG_INFO, "Redis reachable again");
+	note->back = c->down_logged;
 	c->down_logged = 0;
 	c->backoff = REDIS_BACKOFF_MIN;
 	c->retry_at = 0;
@@ -280,6 +352,7 @@ static void
 redis_fill(struct rg_cache *c, int max)
 {
 	for (int i = 0; i < REDIS_SLOTS && max > 0; i++) {
+		struct rnote note = { 0, 0, "" };
 		pthread_mutex_lock(&c->rmu);
 		int want = c->rslots[i].c == NULL && !c->rslots[i].busy && rg_now() >= c->retry_at;
 		if (want)
@@ -293,14 +366,43 @@ redis_fill(struct rg_cache *c, int max)
 		c->rslots[i].c = rc;
 		c->rslots[i].busy = 0;
 		if (rc == NULL)
-			redis_failed(c, why);
+			redis_failed(c, why, &note);
 		else
-			redis_ok(c);
+			redis_ok(c, &note);
 		pthread_mutex_unlock(&c->rmu);
+		redis_note_log(&note);
 		if (rc == NULL)
 			return;
 		max--;
 	}
+}
+
+/*
+ * Close idle contexts whose server went away: an idle connection has
+ * nothing to read, so one that polls readable has met its end (EOF, reset).
+ * No I/O, no waiting; a killed Redis is seen here within REDIS_TICK, before
+ * an RCPT takes a dead context.
+ */
+static void
+redis_sweep(struct rg_cache *c)
+{
+	redisContext *drop[REDIS_SLOTS];
+	size_t ndrop = 0;
+
+	pthread_mutex_lock(&c->rmu);
+	for (int i = 0; i < REDIS_SLOTS; i++) {
+		redisContext *rc = c->rslots[i].c;
+		if (rc == NULL || c->rslots[i].busy)
+			continue;
+		struct pollfd pfd = { .fd = rc->fd, .events = POLLIN };
+		if (poll(&pfd, 1, 0) != 0) {
+			drop[ndrop++] = rc;
+			c->rslots[i].c = NULL;
+		}
+	}
+	pthread_mutex_unlock(&c->rmu);
+	for (size_t i = 0; i < ndrop; i++)
+		redisFree(drop[i]);
 }
 
 static void *
@@ -311,9 +413,10 @@ redis_thread(void *arg)
 	pthread_mutex_lock(&c->rmu);
 	while (!c->stop) {
 		pthread_mutex_unlock(&c->rmu);
+		redis_sweep(c);
 		redis_fill(c, REDIS_SLOTS);
 		pthread_mutex_lock(&c->rmu);
-		struct timespec ts = rg_timespec_in(1);
+		struct timespec ts = rg_timespec_in(REDIS_TICK);
 		pthread_cond_timedwait(&c->rcv, &c->rmu, &ts);
 	}
 	pthread_mutex_unlock(&c->rmu);
@@ -345,24 +448,43 @@ rg_cache_redis_take(struct rg_cache *c)
 	return NULL;
 }
 
+/*
+ * Give RC back.  A context that FAILED (I/O error, timeout) is closed, and
+ * so is every idle one: they lead to the same server, and a hung server
+ * would otherwise cost one RedisTimeout per context to the RCPTs that take
+ * them.  The thread re-opens them, each checked with PING first.
+ */
 void
 rg_cache_redis_give(struct rg_cache *c, struct redisContext *rc, int failed)
 {
+	redisContext *drop[REDIS_SLOTS + 1];
+	struct rnote note = { 0, 0, "" };
+	size_t ndrop = 0;
+
 	if (rc == NULL)
 		return;
 	pthread_mutex_lock(&c->rmu);
 	for (int i = 0; i < REDIS_SLOTS; i++) {
 		if (c->rslots[i].c == rc) {
 			if (failed) {
-				redis_failed(c, rc->err ? rc->errstr : "bad reply");
-				redisFree(rc);
+				redis_failed(c, rc->err ? rc->errstr : "bad reply", &note);
+				drop[ndrop++] = rc;
 				c->rslots[i].c = NULL;
 			}
 			c->rslots[i].busy = 0;
 			break;
 		}
 	}
+	for (int i = 0; failed && i < REDIS_SLOTS; i++) {
+		if (c->rslots[i].c != NULL && !c->rslots[i].busy) {
+			drop[ndrop++] = c->rslots[i].c;
+			c->rslots[i].c = NULL;
+		}
+	}
 	pthread_mutex_unlock(&c->rmu);
+	for (size_t i = 0; i < ndrop; i++)
+		redisFree(drop[i]);
+	redis_note_log(&note);
 }
 
 void
@@ -387,9 +509,47 @@ redis_key(const struct rg_cache *c, const char *key, char *out, size_t outlen)
 	snprintf(out, outlen, "rcptguard:v1:%s:%s", c->cf->fingerprint, key);
 }
 
-/* 1 on a hit; VALUE and the remaining seconds in *ttl. */
+/* Seconds since the epoch: the times stored in Redis, which MTAs share. */
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An entry as Redis holds it, in seconds from now. */
+struct rentry {
+	char value[RG_CACHE_VALUE_MAX];
+	double age;                     /* since it was stored */
+	double fresh;                   /* fresh for (may be < 0: kept only) */
+	double keep;                    /* kept for: the key's TTL */
+};
+
+/* "VALUE;seen=EPOCH;fresh=EPOCH" (or a bare VALUE, fresh while kept) into E. */
+static void
+rentry_parse(const char *raw, size_t len, double ttl, struct rentry *e)
+{
+	double seen, fresh;
+
+	snprintf(e->value, sizeof(e->value), "%.*s", (int)len, raw);
+	e->age = 0;
+	e->fresh = e->keep = ttl;
+	char *semi = strchr(e->value, ';');
+	if (semi == NULL)
+		return;
+	if (sscanf(semi, ";seen=%lf;fresh=%lf", &seen, &fresh) == 2) {
+		double now = wall_now();
+		e->age = now > seen ? now - seen : 0;
+		e->fresh = fresh - now < ttl ? fresh - now : ttl;
+	}
+	*semi = '\0';
+}
+
+/* 1 when Redis holds KEY; what it holds in *E. */
 static int
-redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double *ttl)
+redis_get(struct rg_cache *c, const char *key, struct rentry *e)
 {
 	redisContext *rc = rg_cache_redis_take(c);
 	char rkey[RG_CACHE_VALUE_MAX + 400];
@@ -407,8 +567,7 @@ redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double 
 		failed = 1;
 	} else if (r1->type == REDIS_REPLY_STRING && r2->type == REDIS_REPLY_INTEGER &&
 	    r2->integer > 0) {
-		snprintf(value, vlen, "%.*s", (int)r1->len, r1->str);
-		*ttl = (double)r2->integer / 1000.0;
+		rentry_parse(r1->str, r1->len, (double)r2->integer / 1000.0, e);
 		hit = 1;
 	} else if (r1->type == REDIS_REPLY_ERROR) {
 		rg_cache_redis_error(c, "GET", r1->str);
@@ -421,8 +580,29 @@ redis_get(struct rg_cache *c, const char *key, char *value, size_t vlen, double 
 	return hit;
 }
 
+/* KEY=VALUE, fresh for FRESH seconds, the key kept for KEEP (>= 1). */
 static void
-redis_put(struct rg_cache *c, const char *key, const char *value, int ttl)
+redis_put(struct rg_cache *c, const char *key, const char *value, int fresh, int keep)
+{
+	redisContext *rc = rg_cache_redis_take(c);
+	char rkey[RG_CACHE_VALUE_MAX + 400], rvalue[RG_CACHE_VALUE_MAX + 64];
+
+	if (rc == NULL)
+		return;
+	double now = wall_now();
+	redis_key(c, key, rkey, sizeof(rkey));
+	snprintf(rvalue, sizeof(rvalue), "%s;seen=%.3f;fresh=%.3f", value, now, now + fresh);
+	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, rvalue, keep);
+	int failed = r == NULL || rc->err != 0;
+	if (r && r->type == REDIS_REPLY_ERROR)
+		rg_cache_redis_error(c, "SET", r->str);
+	if (r)
+		freeReplyObject(r);
+	rg_cache_redis_give(c, rc, failed);
+}
+
+static void
+redis_forget(struct rg_cache *c, const char *key)
 {
 	redisContext *rc = rg_cache_redis_take(c);
 	char rkey[RG_CACHE_VALUE_MAX + 400];
@@ -430,10 +610,10 @@ redis_put(struct rg_cache *c, const char *key, const char *value, int ttl)
 	if (rc == NULL)
 		return;
 	redis_key(c, key, rkey, sizeof(rkey));
-	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, value, ttl);
+	redisReply *r = redisCommand(rc, "DEL %s", rkey);
 	int failed = r == NULL || rc->err != 0;
 	if (r && r->type == REDIS_REPLY_ERROR)
-		rg_cache_redis_error(c, "SET", r->str);
+		rg_cache_redis_error(c, "DEL", r->str);
 	if (r)
 		freeReplyObject(r);
 	rg_cache_redis_give(c, rc, failed);
@@ -502,23 +682,50 @@ rg_cache_free(struct rg_cache *c)
 int
 rg_cache_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
 {
-	double ttl;
+	struct rentry e;
 
-	if (local_get(c, key, value, vlen))
+	if (local_get(c, key, value, vlen, 0))
 		return 1;
-	if (c->use_redis && redis_get(c, key, value, vlen, &ttl)) {
-		local_put(c, key, value, ttl);
+	if (!c->use_redis || !redis_get(c, key, &e))
+		return 0;
+	/* kept here too, even when it is no longer fresh: an outage may need it */
+	if (e.fresh > 0 || c->cf->stale_ttl > 0)
+		local_put(c, key, e.value, e.fresh, e.keep, e.age);
+	if (e.fresh <= 0)
+		return 0;
+	snprintf(value, vlen, "%s", e.value);
+	return 1;
+}
+
+int
+rg_cache_get_stale(struct rg_cache *c, const char *key, char *value, size_t vlen)
+{
+	struct rentry e;
+
+	if (c->cf->stale_ttl <= 0)
+		return 0;
+	if (local_get(c, key, value, vlen, 1))
 		return 1;
-	}
-	return 0;
+	if (!c->use_redis || !redis_get(c, key, &e) || e.age >= c->cf->stale_ttl)
+		return 0;
+	local_put(c, key, e.value, e.fresh, e.keep, e.age);
+	snprintf(value, vlen, "%s", e.value);
+	return 1;
 }
 
 void
-rg_cache_put(struct rg_cache *c, const char *key, const char *value, int ttl)
+rg_cache_put(struct rg_cache *c, const char *key, const char *value, int ttl, int keep)
 {
-	if (ttl <= 0)
+	if (keep < ttl)
+		keep = ttl;
+	if (keep <= 0) {
+		/* not to be remembered: neither may an older answer be */
+		local_forget(c, key);
+		if (c->use_redis && c->cf->stale_ttl > 0)
+			redis_forget(c, key);
 		return;
-	local_put(c, key, value, ttl);
+	}
+	local_put(c, key, value, ttl, keep, 0);
 	if (c->use_redis)
-		redis_put(c, key, value, ttl);
+		redis_put(c, key, value, ttl, keep);
 }

@@ -1,7 +1,8 @@
 /*
  * rg_cache.h - remembered answers: an in-process LRU, and Redis shared by
  * every MTA when RedisURI is set.  Only authoritative answers are cached;
- * "could not tell" never is.
+ * "could not tell" never is.  Found addresses are kept past their freshness,
+ * for StaleTTL, to answer for an outage of the directory.
  */
 #ifndef RG_CACHE_H
 #define RG_CACHE_H
@@ -20,12 +21,24 @@ void rg_cache_free(struct rg_cache *);
 
 /*
  * Look KEY up, first in process, then in Redis.  Returns 1 and copies the
- * value into VALUE on a hit, 0 on a miss.  Redis being down is a miss.
+ * value into VALUE on a fresh hit, 0 otherwise (a miss, or an entry that
+ * is only kept for an outage).  Redis being down is a miss.
  */
 int rg_cache_get(struct rg_cache *, const char *key, char *value, size_t vlen);
 
-/* Remember KEY=VALUE for TTL seconds (0: do not cache). */
-void rg_cache_put(struct rg_cache *, const char *key, const char *value, int ttl);
+/*
+ * For when the directory cannot answer: the value stored under KEY less
+ * than StaleTTL ago, fresh or not, if it is still kept.  Returns 1 and
+ * copies it into VALUE, 0 otherwise (and always 0 when StaleTTL is 0).
+ */
+int rg_cache_get_stale(struct rg_cache *, const char *key, char *value, size_t vlen);
+
+/*
+ * Remember KEY=VALUE: fresh for TTL seconds, kept for KEEP seconds in all
+ * (for rg_cache_get_stale(); a KEEP below TTL counts as TTL).  With both 0,
+ * KEY is forgotten instead, so that no older answer outlives a newer one.
+ */
+void rg_cache_put(struct rg_cache *, const char *key, const char *value, int ttl, int keep);
 
 /* The Redis context pool, for others that share the connection (alerts). */
 struct redisContext;

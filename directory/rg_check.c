@@ -12,6 +12,14 @@
  * unknown, and so is an alias whose only hope is a target that could not be
  * looked up.
  *
+ * Stale answers: a found address (a mailbox, or an alias that resolved to a
+ * living target) stays in the cache for StaleTTL.  When the directory
+ * cannot answer for an address that the cache last saw as found, it is
+ * found (source "stale"); an address never seen, or last seen unknown, is
+ * still "could not tell".  A negative answer is never served stale: every
+ * negative answer replaces (or, when not cached, removes) the positive one.
+ * An answer built with a stale part is not cached.
+ *
  * The alias model (rcptguard-audit uses the same):
  *   an entry is an alias when it has a value in LDAPAliasAttributes (target
  *   addresses) or LDAPMemberAttributes (DNs of member entries), or an
@@ -66,6 +74,7 @@ struct resolve {
 	char *why;
 	size_t whylen;
 	double until;                   /* the deadline of the whole check */
+	int stale;                      /* stale answers used so far */
 };
 
 static const char *const verdict_names[] = {
@@ -81,6 +90,7 @@ static const char *const source_names[] = {
 	[RG_SRC_NONE] = "none",
 	[RG_SRC_CACHE] = "cache",
 	[RG_SRC_LDAP] = "ldap",
+	[RG_SRC_STALE] = "stale",
 };
 
 const char *
@@ -385,6 +395,8 @@ resolve_member(struct resolve *r, const char *alias, const char *dn, const char 
 	enum rg_found f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, &res, r->why,
 	    r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
+		/* a result cut short (out of memory) may hold what was copied */
+		rg_ldap_result_free(&res);
 		report_at(r, r->depth + 1, mdn, "tempfail", NULL);
 		return ST_FAIL;
 	}
@@ -397,6 +409,7 @@ resolve_member(struct resolve *r, const char *alias, const char *dn, const char 
 			if (f == RG_FOUND)
 				prob = "disabled-target";
 		}
+		rg_ldap_result_free(&res);
 		problem(r, alias, prob, mdn, dn);
 		report_at(r, r->depth + 1, mdn, strcmp(prob, "disabled-target") ? "unknown" : "disabled", prob);
 		return strcmp(prob, "disabled-target") ? ST_UNKNOWN : ST_DISABLED;
@@ -475,6 +488,41 @@ from_cache_value(const char *v)
 }
 
 /*
+ * The directory could not tell about FULL: did the cache see it found less
+ * than StaleTTL ago?  Only a positive answer counts; r->why keeps the reason
+ * the directory failed.
+ */
+static int
+stale_found(struct resolve *r, const char *full)
+{
+	char value[RG_CACHE_VALUE_MAX];
+
+	if (!rg_cache_get_stale(r->d->cache, full, value, sizeof(value)) ||
+	    from_cache_value(value) != ST_OK)
+		return 0;
+	r->stale++;
+	if (r->depth > 0)
+		report_at(r, r->depth, full, "ok", "stale");
+	return 1;
+}
+
+/* Remember what FULL resolved to; a negative answer replaces a positive one. */
+static void
+remember(struct resolve *r, const char *full, enum st s, int cacheable)
+{
+	const struct rg_config *cf = r->d->cf;
+
+	if (s == ST_FAIL || (s == ST_OK && !cacheable))
+		return;
+	if (!cacheable)
+		rg_cache_put(r->d->cache, full, cache_value(s), 0, 0);
+	else if (s == ST_OK)
+		rg_cache_put(r->d->cache, full, cache_value(s), cf->cache_ttl, cf->stale_ttl);
+	else
+		rg_cache_put(r->d->cache, full, cache_value(s), cf->negative_cache_ttl, 0);
+}
+
+/*
  * Resolve FULL (LOCAL@DOMAIN) at r->depth.  *loop_min is lowered to the path
  * index a loop went back to (or -1 for a depth cut), so that an answer that
  * depends on the path it was reached by is not cached.
@@ -508,6 +556,10 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
 	s = lookup_address(r, full, local, domain, filter, base_filter, loop_min);
 	free(filter);
 	free(base_filter);
+	if (s == ST_FAIL && stale_found(r, full)) {
+		*src = RG_SRC_STALE;
+		s = ST_OK;
+	}
 	return s;
 }
 
@@ -528,6 +580,9 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
 	    LOOKUP_MAX_ENTRIES, r->until, d->aliases ? &res : NULL, r->why, r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
+		/* a result cut short (out of memory) may hold what was copied */
+		if (d->aliases)
+			rg_ldap_result_free(&res);
 		if (r->depth > 0)
 			report_at(r, r->depth, full, "tempfail", NULL);
 		return ST_FAIL;
@@ -548,16 +603,15 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		}
 		if (r->depth > 0)
 			report_at(r, r->depth, full, st_names[s], NULL);
-		if (sure)
-			rg_cache_put(d->cache, full, cache_value(s), cf->negative_cache_ttl);
+		remember(r, full, s, sure);
 		return s;
 	}
 	if (!d->aliases) {
-		rg_cache_put(d->cache, full, "ok", cf->cache_ttl);
+		remember(r, full, ST_OK, 1);
 		return ST_OK;
 	}
 	/* found: a mailbox among the entries receives the mail */
-	int my_loop_min = INT_MAX, mailbox = 0;
+	int my_loop_min = INT_MAX, mailbox = 0, stale_before = r->stale;
 	if (res.nentries > 1) {
 		char dns[1024] = "";
 		for (size_t i = 0; i < res.nentries; i++) {
@@ -585,10 +639,9 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	rg_ldap_result_free(&res);
 	if (my_loop_min < *loop_min)
 		*loop_min = my_loop_min;
-	/* cache only what does not depend on the way here */
-	if (s != ST_FAIL && my_loop_min >= r->depth)
-		rg_cache_put(d->cache, full, cache_value(s),
-		    s == ST_OK ? cf->cache_ttl : cf->negative_cache_ttl);
+	/* cache only what does not depend on the way here, nor on a stale answer */
+	if (r->stale == stale_before)
+		remember(r, full, s, my_loop_min >= r->depth);
 	return s;
 }
 
@@ -665,8 +718,16 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		enum rg_source src2;
 		r.path[0] = a.base;
 		s = resolve_address(&r, a.base, a.base_local, a.domain, &loop_min, &src2);
-		if (src2 == RG_SRC_LDAP)
-			ans->source = RG_SRC_LDAP;
+		if (src2 != RG_SRC_CACHE)
+			ans->source = src2;
+	} else if (s == ST_FAIL && a.base[0] != '\0' && stale_found(&r, a.base)) {
+		/* user+tag@ could not be looked up; user@ was found not long ago */
+		s = ST_OK;
+	}
+	if (s == ST_OK && r.stale > 0) {
+		/* say why the directory was not asked, or could not answer */
+		ans->source = RG_SRC_STALE;
+		ans->why = ans->detail[0] != '\0' ? ans->detail : NULL;
 	}
 	switch (s) {
 	case ST_OK:

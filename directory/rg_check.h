@@ -18,7 +18,10 @@ enum rg_verdict {
 	RG_V_ALIAS_BROKEN,      /* alias with no living target */
 };
 
-enum rg_source { RG_SRC_NONE, RG_SRC_CACHE, RG_SRC_LDAP };
+enum rg_source { RG_SRC_NONE, RG_SRC_CACHE, RG_SRC_LDAP,
+	RG_SRC_STALE,           /* the directory could not answer: the cache's last
+				 * positive answer, less than StaleTTL old */
+};
 
 /* Who asks: decides whether a suggestion may be shown. */
 struct rg_asker {
@@ -47,7 +50,8 @@ struct rg_answer {
 	enum rg_source source;
 	char address[RG_ADDR_MAX + 1];  /* normalised, as looked up */
 	char suggestion[RG_ADDR_MAX + 1];       /* "" when none */
-	const char *why;                /* for RG_V_BAD_ADDRESS / RG_V_TEMPFAIL */
+	const char *why;                /* for RG_V_BAD_ADDRESS / RG_V_TEMPFAIL, and
+					 * why the directory failed (RG_SRC_STALE) */
 	char detail[RG_ERRLEN];         /* the text why may point to */
 	double ms;
 	int problems;                   /* alias problems met */

@@ -64,6 +64,7 @@ static const struct key keys[] = {
 	{ "RedisTimeout", K_DOUBLE, OFF(redis_timeout), "0.5", 0.01, 2, NULL, 0 },
 	{ "CacheTTL", K_INT, OFF(cache_ttl), "3600", 0, 604800, NULL, 0 },
 	{ "NegativeCacheTTL", K_INT, OFF(negative_cache_ttl), "300", 0, 604800, NULL, 0 },
+	{ "StaleTTL", K_INT, OFF(stale_ttl), "86400", 0, 2592000, NULL, 0 },
 	{ "LocalCacheSize", K_INT, OFF(local_cache_size), "100000", 0, 10000000, NULL, 0 },
 	{ "OnLookupFailure", K_ENUM, OFF(on_lookup_failure), "tempfail", 0, 0, on_failure_names, 0 },
 	{ "Suggest", K_ENUM, OFF(suggest), "trusted", 0, 0, suggest_names, 0 },

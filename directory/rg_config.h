@@ -67,6 +67,8 @@ struct rg_config {
 	double redis_timeout;
 	int cache_ttl;
 	int negative_cache_ttl;
+	int stale_ttl;                  /* StaleTTL: a found address may answer for an
+					 * outage this long after it was seen, 0: never */
 	int local_cache_size;
 	enum rg_on_failure on_lookup_failure;
 

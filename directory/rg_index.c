@@ -204,6 +204,16 @@ pause_unless_stopped(struct rg_index *x, double seconds)
 	return stop;
 }
 
+/* 1 when a stop was asked for (x->stop is written by rg_index_free()). */
+static int
+stopping(struct rg_index *x)
+{
+	pthread_mutex_lock(&x->mu);
+	int stop = x->stop;
+	pthread_mutex_unlock(&x->mu);
+	return stop;
+}
+
 /*
  * Note the watcher's handle (NULL: none), so that a stop can shut its socket
  * down; returns 0 when a stop is already asked for.
@@ -274,7 +284,7 @@ watch_thread(void *arg)
 			said_down = 0;
 			rc = ldap_sync_poll(&ls);
 		}
-		if (rc != LDAP_SUCCESS && !x->stop)
+		if (rc != LDAP_SUCCESS && !stopping(x))
 			rg_log(LOG_WARNING, "following directory changes stopped (%s); "
 			    "trying again in 30 s", ldap_err2string(rc));
 		ls.ls_attrs = NULL;             /* not ours to free */

@@ -2,6 +2,9 @@
  * rg_log.c - one function to log a line to syslog and, when asked (the
  * daemon's -f, the command-line tools), to standard error as well.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE                     /* strerror_r() returning the text */
+#endif
 #include "rg_log.h"
 
 #include <stdarg.h>
@@ -47,6 +50,13 @@ rg_log(int prio, const char *fmt, ...)
 		/* one write per line, so lines of different threads do not mix */
 		fprintf(stderr, "%s: %s%s\n", log_ident, lvl, line);
 	}
+}
+
+const char *
+rg_strerror(int err, char *buf, size_t len)
+{
+	/* the GNU strerror_r: returns BUF or a static string, never fails */
+	return strerror_r(err, buf, len);
 }
 
 int

@@ -15,6 +15,13 @@ void rg_log_quiet(void);
 void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * The text of the error number ERR, in BUF (LEN bytes) or a static string:
+ * strerror() for threads.  Returns the text.
+ */
+#include <stddef.h>
+const char *rg_strerror(int err, char *buf, size_t len);
+
+/*
  * Write S as a JSON string (with the quotes) into OUT; control bytes as
  * \u00XX.  Returns 0, or -1 when OUTLEN is too small (OUT is then "").
  */

@@ -16,6 +16,8 @@
  * printable ASCII shows as \xNN and cannot pose as another field:
  *	conn=ID [queue=QID] client=IP rcpt=<ADDR> verdict=V source=S ms=N
  *	    reply="550 5.1.1"|reply=continue [suggestion=<S> | reason="..."]
+ * (source=stale: the directory could not answer and the address was found
+ * less than StaleTTL ago; the line, a warning, says why in reason="...")
  */
 #include "config.h"
 #include "mlfi.h"
@@ -228,7 +230,9 @@ log_decision(SMFICTX *ctx, const struct conn *c, const char *rcpt,
 		snprintf(extra, sizeof(extra), " reason=\"%s\"", w);
 	}
 	const char *summary = rg_reply_summary(r, sum, sizeof(sum));
-	rg_log(ans->verdict == RG_V_TEMPFAIL ? LOG_WARNING : LOG_INFO,
+	/* a stale answer means the directory is away: worth a warning too */
+	rg_log(ans->verdict == RG_V_TEMPFAIL || ans->source == RG_SRC_STALE ? LOG_WARNING :
+	    LOG_INFO,
 	    "conn=%s%s client=%s rcpt=<%s> verdict=%s source=%s ms=%.0f reply=%s%s%s%s",
 	    c->id, q, c->client[0] ? c->client : "unknown", addr,
 	    rg_verdict_name(ans->verdict), rg_source_name(ans->source), ans->ms,

@@ -34,6 +34,7 @@ ALIAS_CONF=(
     "LDAPDisabledFilter (description=disabled)"
     "CacheTTL 0"
     "NegativeCacheTTL 0"
+    "StaleTTL 0"
     "Suggest off"
     "MaxUnknownRecipients 0"
 )

@@ -1,0 +1,148 @@
+/*
+ * test_alert.c - what rg_alert() says when AlertLog cannot be written.
+ *
+ * A short write (the file size limit met half-way through a line) sets no
+ * errno: the message must say "short write", not the text of whatever errno
+ * held before.  A failed open names the system's reason.  The messages go to
+ * standard error (rg_log), which the test reads back through a pipe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "rg_alert.h"
+#include "rg_log.h"
+
+static char dir[64];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/rgunit.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	rg_log_open("test_alert", 0, 0, 1);
+	signal(SIGXFSZ, SIG_IGN);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct rg_config *
+config_with_alert_log(const char *alert_log)
+{
+	char path[128], err[RG_ERRLEN];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/rcptguard.conf", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "Domains example.com\nLDAPURI ldap://127.0.0.1:1\n"
+	    "LDAPBase dc=example,dc=com\nAlertInterval 0\nAlertLog %s\n", alert_log);
+	fclose(fp);
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("%s", err);
+	return cf;
+}
+
+/* Raise one alert with ERRNO_BEFORE in errno; what went to stderr, in OUT. */
+static void
+alert_and_capture(struct rg_alerter *a, int errno_before, char *out, size_t outlen)
+{
+	int p[2], saved = dup(2);
+
+	assert_int_equal(pipe(p), 0);
+	fflush(stderr);
+	dup2(p[1], 2);
+	close(p[1]);
+	errno = errno_before;
+	rg_alert(a, "team@example.com", "dangling-target", "gone@example.com",
+	    "cn=team,dc=example,dc=com");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ssize_t n = read(p[0], out, outlen - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+}
+
+static void
+test_short_write(void **state)
+{
+	(void)state;
+	char path[128], out[4096], want[256];
+	struct rlimit old, lim;
+
+	snprintf(path, sizeof(path), "%s/alerts.log", dir);
+	struct rg_config *cf = config_with_alert_log(path);
+	struct rg_alerter *a = rg_alert_new(cf, NULL);
+	assert_non_null(a);
+	/* 1000 bytes there already, a limit of 1024: 24 bytes of the line fit */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	char fill[1000];
+	memset(fill, 'x', sizeof(fill));
+	assert_int_equal(write(fd, fill, sizeof(fill)), (ssize_t)sizeof(fill));
+	close(fd);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	alert_and_capture(a, EACCES, out, sizeof(out));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	snprintf(want, sizeof(want), "AlertLog %s: short write (24 of ", path);
+	if (strstr(out, want) == NULL)
+		fail_msg("expected \"%s\" in: %s", want, out);
+	assert_null(strstr(out, strerror(EACCES)));
+	rg_alert_free(a);
+	rg_config_free(cf);
+}
+
+static void
+test_open_fails(void **state)
+{
+	(void)state;
+	char path[128], out[4096], want[256];
+
+	snprintf(path, sizeof(path), "%s/no/such/folder/alerts.log", dir);
+	struct rg_config *cf = config_with_alert_log(path);
+	struct rg_alerter *a = rg_alert_new(cf, NULL);
+	assert_non_null(a);
+	alert_and_capture(a, 0, out, sizeof(out));
+	snprintf(want, sizeof(want), "AlertLog %s: No such file or directory", path);
+	if (strstr(out, want) == NULL)
+		fail_msg("expected \"%s\" in: %s", want, out);
+	rg_alert_free(a);
+	rg_config_free(cf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_short_write),
+		cmocka_unit_test(test_open_fails),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
