@@ -91,8 +91,8 @@ expect_query 0 "stale: rcptguard-query: ok stale (from Redis), exit 0" \
 rc=0
 out=$("$QUERY" -c "$T/rcptguard.conf" --json john.doe@example.com never.seen@example.com 2>/dev/null) || rc=$?
 expect_match "stale: rcptguard-query --json: source stale with the reason; never seen: tempfail; exit 75" \
-    '^\{"address":"john\.doe@example\.com","verdict":"ok","source":"stale","reason":"[^"]+"\}
-\{"address":"never\.seen@example\.com","verdict":"tempfail","source":"ldap","reason":"[^"]+"\}
+    '^\{"address":"john\.doe@example\.com","verdict":"ok","source":"stale","reason":"[^"]+","reply":\["250 2\.1\.5 Ok"\]\}
+\{"address":"never\.seen@example\.com","verdict":"tempfail","source":"ldap","reason":"[^"]+","reply":\["451 4\.3\.0 <never\.seen@example\.com>: Temporary lookup failure"\]\}
 75$' "$out"$'\n'"$rc"
 
 # --- Redis only: rcptguard restarted, its own cache empty ----------------------
