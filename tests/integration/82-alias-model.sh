@@ -5,9 +5,9 @@
 # One directory holds every alias shape: healthy, every target dead, some
 # dead, a disabled target (by address and by member DN), a loop by address
 # and one through member DNs written in another case and spacing, a chain
-# too deep, a target that is the alias itself (also through its subaddress),
-# a member DN that does not exist, nested groups, and attributes with options
-# (mail;lang-de, mailRoutingAddress;lang-en).  Every alias address is asked
+# too deep, a target that is the alias itself (also through its subaddress
+# or its own DN as a member), a member DN that does not exist, nested
+# groups, and attributes with options (mail;lang-de, mailRoutingAddress;lang-en).  Every alias address is asked
 # of rcptguard-query --json; the problems its expansion shows, each given to
 # the alias it belongs to, must be exactly the problems rcptguard-audit
 # --json finds.  How the two name a problem differs by design only in two
@@ -89,6 +89,7 @@ group() {
     group grp grp@example.com "uid=ann,ou=people,$B" "uid=ghost,ou=people,$B"
     group grpdis grpdis@example.com "uid=old,ou=people,$B" "uid=bob,ou=people,$B"
     group optgrp optgrp@example.com "uid=carl,ou=people,$B"
+    group selfgrp selfgrp@example.com "CN=SelfGrp, OU=Groups,$B" "uid=ann,ou=people,$B"
     group outer outer@example.com "cn=inner,ou=groups,$B" "uid=ann,ou=people,$B"
     group inner - "uid=bob,ou=people,$B" "UID=Ghost2, OU=people, dc=example, dc=com"
     # dnloop@ -> g0 -> g1 -> g2 -> g1: the loop must be seen when g1 comes
@@ -111,7 +112,7 @@ write_conf "$T/model.conf" \
     "NegativeCacheTTL 0"
 
 ALIASES="healthy alldead somedead disabled selfish selfsub loop1 loop2 deep1 deep2 deep3
-    deep4 optalias optfwd grp grpdis optgrp outer dnloop"
+    deep4 optalias optfwd grp grpdis optgrp selfgrp outer dnloop"
 
 # norm: DNs and addresses in one form: lower case, no blanks around , = +
 norm() {
@@ -169,6 +170,7 @@ loop|cn=g2,ou=groups,dc=example,dc=com|cn=g2,ou=groups,dc=example,dc=com
 loop|loop1@example.com|loop1@example.com
 loop|loop2@example.com|loop2@example.com
 self-target|selfish@example.com|selfish@example.com
+self-target|selfgrp@example.com|selfgrp@example.com
 self-target|selfsub@example.com|selfsub+x@example.com
 too-deep|deep1@example.com|deep4@example.com"
 expect_eq "alias-model: the audit finds every seeded problem and nothing else" \
