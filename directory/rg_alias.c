@@ -164,6 +164,16 @@ rg_alias_entry_free(struct rg_alias_entry *x)
 	memset(x, 0, sizeof(*x));
 }
 
+enum rg_alias_problem
+rg_alias_own_problem(const struct rg_config *cf, const struct rg_alias_entry *x)
+{
+	if (x->ntargets == 0)
+		return RG_AP_NO_TARGETS;
+	if (x->ntargets > (size_t)cf->alias_max_targets)
+		return RG_AP_TOO_MANY;
+	return RG_AP_COUNT;
+}
+
 const char *
 rg_alias_name(const struct rg_alias_entry *x)
 {

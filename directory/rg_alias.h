@@ -62,6 +62,14 @@ int rg_alias_classify(const struct rg_config *cf, const struct rg_ldap_entry *e,
     struct rg_alias_entry *out);
 void rg_alias_entry_free(struct rg_alias_entry *);
 
+/*
+ * The problem of alias X by itself, before any target is looked at:
+ * RG_AP_NO_TARGETS, RG_AP_TOO_MANY (more than AliasMaxTargets; not expanded
+ * at RCPT time), or RG_AP_COUNT when it has none.
+ */
+enum rg_alias_problem rg_alias_own_problem(const struct rg_config *cf,
+    const struct rg_alias_entry *x);
+
 /* How reports name the entry: its first address, or its DN when it has none. */
 const char *rg_alias_name(const struct rg_alias_entry *);
 

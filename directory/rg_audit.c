@@ -67,6 +67,7 @@ struct ent {
 	struct strv fwd;        /* LDAPAliasAttributes values */
 	struct strv members;    /* LDAPMemberAttributes values */
 	unsigned alias : 1, disabled : 1;
+	enum rg_alias_problem own;      /* rg_alias_own_problem(), for an alias */
 	unsigned problems;      /* bits of node problems, for the graph */
 };
 
@@ -300,6 +301,7 @@ rg_audit_add(struct rg_audit *a, const struct rg_ldap_entry *le)
 	e.dn = strdup(le->dn);
 	e.ndn = dn_norm(le->dn);
 	e.alias = x.alias;
+	e.own = rg_alias_own_problem(cf, &x);
 	if (e.dn == NULL || e.ndn == NULL)
 		goto oom;
 	if (x.naddrs > 0 && (e.name = strdup(rg_alias_name(&x))) == NULL)
@@ -796,10 +798,7 @@ rg_audit_run(struct rg_audit *a)
 			continue;
 		if (alias_edges(a, i) < 0)
 			goto out;
-		size_t ntargets = e->fwd.n + e->members.n;
-		if (ntargets == 0 && ent_problem(a, i, RG_AP_NO_TARGETS, NULL) < 0)
-			goto out;
-		if (ntargets > (size_t)a->cf->alias_max_targets && ent_problem(a, i, RG_AP_TOO_MANY, NULL) < 0)
+		if (e->own != RG_AP_COUNT && ent_problem(a, i, e->own, NULL) < 0)
 			goto out;
 	}
 	estart[a->n] = a->nedges;

@@ -464,17 +464,13 @@ static enum st
 resolve_alias(struct resolve *r, const char *alias, const struct rg_alias_entry *x,
     int *loop_min)
 {
-	const struct rg_config *cf = r->d->cf;
+	enum rg_alias_problem own = rg_alias_own_problem(r->d->cf, x);
 	int living = 0, unsure = 0;
 
-	if (x->ntargets == 0) {
-		problem(r, alias, RG_AP_NO_TARGETS, NULL, x->dn);
-		return ST_BROKEN;
-	}
-	if (x->ntargets > (size_t)cf->alias_max_targets) {
-		/* not expanded: too costly to check at RCPT time, so let it through */
-		problem(r, alias, RG_AP_TOO_MANY, NULL, x->dn);
-		return ST_OK;
+	if (own != RG_AP_COUNT) {
+		/* too many: too costly to check at RCPT time, so let it through */
+		problem(r, alias, own, NULL, x->dn);
+		return own == RG_AP_NO_TARGETS ? ST_BROKEN : ST_OK;
 	}
 	for (size_t i = 0; i < x->ntargets; i++) {
 		const struct rg_alias_target *t = &x->targets[i];

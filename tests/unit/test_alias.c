@@ -4,8 +4,8 @@
  * Each row is an entry ("attr=value" pairs) and what the classifier must
  * make of it, written "kind|addresses|targets": kind alias or mailbox,
  * the addresses ","-joined, the targets ","-joined with "t:" for an
- * address and "m:" for a member DN.  Then the DN normal form, the subaddress
- * candidates and the problem names.
+ * address and "m:" for a member DN.  Then an alias's own problems, the DN
+ * normal form, the subaddress candidates and the problem names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,6 +147,29 @@ test_claims(void **state)
 }
 
 static void
+test_own_problem(void **state)
+{
+	(void)state;
+	struct rg_config *cf = config();
+	struct rg_ldap_value none[] = { { "objectClass", "nisMailAlias" } };
+	struct rg_ldap_value three[] = { { "rfc822MailMember", "a@example.com" },
+		{ "member", "uid=b,dc=example,dc=com" }, { "mailRoutingAddress;x-y", "c@example.com" } };
+	struct rg_ldap_entry e0 = { DN, none, 1 }, e3 = { DN, three, 3 };
+	struct rg_alias_entry x0, x3;
+
+	assert_int_equal(rg_alias_classify(cf, &e0, &x0), 0);
+	assert_int_equal(rg_alias_classify(cf, &e3, &x3), 0);
+	assert_int_equal(rg_alias_own_problem(cf, &x0), RG_AP_NO_TARGETS);
+	cf->alias_max_targets = 3;
+	assert_int_equal(rg_alias_own_problem(cf, &x3), RG_AP_COUNT);
+	cf->alias_max_targets = 2;
+	assert_int_equal(rg_alias_own_problem(cf, &x3), RG_AP_TOO_MANY);
+	rg_alias_entry_free(&x0);
+	rg_alias_entry_free(&x3);
+	rg_config_free(cf);
+}
+
+static void
 test_dn_norm(void **state)
 {
 	(void)state;
@@ -208,6 +231,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_claims),
+		cmocka_unit_test(test_own_problem),
 		cmocka_unit_test(test_dn_norm),
 		cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_problem_names),
