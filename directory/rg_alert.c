@@ -191,9 +191,10 @@ to_file(struct rg_alerter *a, const char *time, const char *alias, const char *p
 }
 
 int
-rg_alert(struct rg_alerter *a, const char *alias, const char *problem, const char *target,
-    const char *dn)
+rg_alert(struct rg_alerter *a, const char *alias, enum rg_alias_problem kind,
+    const char *target, const char *dn)
 {
+	const char *problem = rg_alias_problem_name(kind);
 	char time_s[32];
 	struct tm tm;
 	time_t now = time(NULL);

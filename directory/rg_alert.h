@@ -6,6 +6,7 @@
 #ifndef RG_ALERT_H
 #define RG_ALERT_H
 
+#include "rg_alias.h"
 #include "rg_cache.h"
 #include "rg_config.h"
 
@@ -20,7 +21,7 @@ void rg_alert_free(struct rg_alerter *);
 
 /* Raise one alert; TARGET and DN may be NULL or "".  Returns 1 when it went
  * out, 0 when suppressed as a repeat. */
-int rg_alert(struct rg_alerter *, const char *alias, const char *problem,
+int rg_alert(struct rg_alerter *, const char *alias, enum rg_alias_problem problem,
     const char *target, const char *dn);
 
 #endif

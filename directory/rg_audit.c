@@ -1,9 +1,10 @@
 /*
  * rg_audit.c - the alias graph of a whole directory, and what is wrong in it.
  *
- * The model (the runtime check resolves aliases the same way):
- *   - an entry's addresses are its values of LDAPAddressAttributes, lower
- *     case; only addresses of Domains are indexed;
+ * The model is rg_alias's (the runtime check reads entries through it too):
+ *   - an entry's addresses are its values of LDAPAddressAttributes (an
+ *     attribute with options, mail;lang-de, counts as mail), lower case;
+ *     only addresses of Domains are indexed;
  *   - an entry is an alias when it has a value of LDAPAliasAttributes
  *     (target addresses) or LDAPMemberAttributes (member DNs), or an
  *     objectClass of LDAPAliasClasses; otherwise a mailbox;
@@ -45,28 +46,13 @@
  */
 #include "rg_audit.h"
 #include "rg_address.h"
+#include "rg_alias.h"
 
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-enum prob {
-	P_DANGLING, P_DISABLED, P_LOOP, P_TOO_DEEP, P_TOO_MANY, P_NO_TARGETS,
-	P_DUPLICATE, P_SELF, P_COUNT
-};
-
-static const char *const prob_names[P_COUNT] = {
-	[P_DANGLING] = "dangling-target",
-	[P_DISABLED] = "disabled-target",
-	[P_LOOP] = "loop",
-	[P_TOO_DEEP] = "too-deep",
-	[P_TOO_MANY] = "too-many-targets",
-	[P_NO_TARGETS] = "no-targets",
-	[P_DUPLICATE] = "duplicate-address",
-	[P_SELF] = "self-target",
-};
 
 struct strv {
 	char **v;
@@ -81,6 +67,7 @@ struct ent {
 	struct strv fwd;        /* LDAPAliasAttributes values */
 	struct strv members;    /* LDAPMemberAttributes values */
 	unsigned alias : 1, disabled : 1;
+	enum rg_alias_problem own;      /* rg_alias_own_problem(), for an alias */
 	unsigned problems;      /* bits of node problems, for the graph */
 };
 
@@ -174,15 +161,6 @@ strv_free(struct strv *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int
-strv_has(const struct strv *s, const char *str)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], str) == 0)
-			return 1;
-	return 0;
-}
-
 static uint64_t
 hash(const char *s)
 {
@@ -267,86 +245,22 @@ lower_dup(const char *s)
 	return d;
 }
 
-/*
- * A DN in a form that compares with strcmp: lower case, no spaces around the
- * separators ',', '=' and '+' (escaped characters are kept as they are).
- */
+/* DN normalised (rg_alias_dn_norm), in memory of its own; NULL when out of memory. */
 static char *
 dn_norm(const char *dn)
 {
-	char *out = malloc(strlen(dn) + 1);
-	size_t o = 0;
-	int esc = 0, skip = 1;          /* skip spaces at the start */
+	size_t len = strlen(dn) + 1;
+	char *out = malloc(len);
 
-	if (out == NULL)
-		return NULL;
-	for (const char *p = dn; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (esc) {
-			out[o++] = (char)tolower(c);
-			esc = 0;
-			continue;
-		}
-		if (c == ' ' && skip)
-			continue;
-		skip = 0;
-		if (c == '\\') {
-			out[o++] = (char)c;
-			esc = 1;
-			continue;
-		}
-		if (c == ',' || c == '=' || c == '+') {
-			while (o > 0 && out[o - 1] == ' ' && !(o > 1 && out[o - 2] == '\\'))
-				o--;
-			out[o++] = (char)c;
-			skip = 1;
-			continue;
-		}
-		out[o++] = (char)tolower(c);
-	}
-	while (o > 0 && out[o - 1] == ' ' && !(o > 1 && out[o - 2] == '\\'))
-		o--;
-	out[o] = '\0';
+	if (out != NULL)
+		rg_alias_dn_norm(dn, out, len);
 	return out;
-}
-
-/* Is ATTR (maybe with ";options") one of LIST? */
-static int
-attr_in(const char *attr, const struct rg_strlist *list)
-{
-	size_t len = strcspn(attr, ";");
-
-	for (size_t i = 0; i < list->n; i++)
-		if (strlen(list->v[i]) == len && strncasecmp(list->v[i], attr, len) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-word_in(const char *word, const struct rg_strlist *list)
-{
-	for (size_t i = 0; i < list->n; i++)
-		if (strcasecmp(list->v[i], word) == 0)
-			return 1;
-	return 0;
 }
 
 static const char *
 ent_name(const struct ent *e)
 {
 	return e->name != NULL ? e->name : e->dn;
-}
-
-/* Copy S without the blanks around it. */
-static char *
-trim_dup(const char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t len = strlen(s);
-	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
-	return strndup(s, len);
 }
 
 /* --- taking entries in ---------------------------------------------------------- */
@@ -376,63 +290,38 @@ int
 rg_audit_add(struct rg_audit *a, const struct rg_ldap_entry *le)
 {
 	const struct rg_config *cf = a->cf;
+	struct rg_alias_entry x;
 	struct ent e;
 
 	if (grow((void **)&a->e, &a->cap, a->n + 1, sizeof(*a->e)) < 0)
 		return -1;
 	memset(&e, 0, sizeof(e));
+	if (rg_alias_classify(cf, le, &x) < 0)
+		goto oom;
 	e.dn = strdup(le->dn);
 	e.ndn = dn_norm(le->dn);
+	e.alias = x.alias;
+	e.own = rg_alias_own_problem(cf, &x);
 	if (e.dn == NULL || e.ndn == NULL)
 		goto oom;
-	/* addresses in the order of LDAPAddressAttributes */
-	for (size_t k = 0; k < cf->address_attrs.n; k++) {
-		for (size_t i = 0; i < le->nvals; i++) {
-			const struct rg_ldap_value *v = &le->vals[i];
-			size_t len = strcspn(v->attr, ";");
-			if (strlen(cf->address_attrs.v[k]) != len ||
-			    strncasecmp(cf->address_attrs.v[k], v->attr, len) != 0)
-				continue;
-			struct rg_address ad;
-			char *addr;
-			int ours = 0;
-			if (rg_address_parse(v->value, "", &ad, NULL) == RG_ADDR_OK) {
-				addr = strdup(ad.full);
-				ours = rg_config_domain_ours(cf, ad.domain);
-			} else {
-				addr = lower_dup(v->value);
-			}
-			if (addr == NULL)
-				goto oom;
-			if (e.name == NULL && (e.name = strdup(addr)) == NULL) {
-				free(addr);
-				goto oom;
-			}
-			if (!ours || strv_has(&e.addrs, addr)) {
-				free(addr);
-				continue;
-			}
-			if (strv_push(&e.addrs, addr) < 0)
-				goto oom;
-		}
+	if (x.naddrs > 0 && (e.name = strdup(rg_alias_name(&x))) == NULL)
+		goto oom;
+	/* only addresses of Domains are indexed */
+	for (size_t i = 0; i < x.naddrs; i++) {
+		struct rg_address ad;
+		if (rg_address_parse(x.addrs[i], "", &ad, NULL) == RG_ADDR_OK &&
+		    rg_config_domain_ours(cf, ad.domain) && strv_push(&e.addrs, strdup(x.addrs[i])) < 0)
+			goto oom;
 	}
-	for (size_t i = 0; i < le->nvals; i++) {
-		const struct rg_ldap_value *v = &le->vals[i];
-		if (attr_in(v->attr, &cf->alias_attrs)) {
-			if (strv_push(&e.fwd, trim_dup(v->value)) < 0)
-				goto oom;
-			e.alias = 1;
-		} else if (attr_in(v->attr, &cf->member_attrs)) {
-			if (strv_push(&e.members, trim_dup(v->value)) < 0)
-				goto oom;
-			e.alias = 1;
-		} else if (strcasecmp(v->attr, "objectClass") == 0 && word_in(v->value, &cf->alias_classes)) {
-			e.alias = 1;
-		}
-	}
+	for (size_t i = 0; i < x.ntargets; i++)
+		if (strv_push(x.targets[i].member ? &e.members : &e.fwd,
+		    strdup(x.targets[i].value)) < 0)
+			goto oom;
+	rg_alias_entry_free(&x);
 	a->e[a->n++] = e;
 	return 0;
 oom:
+	rg_alias_entry_free(&x);
 	ent_free(&e);
 	return -1;
 }
@@ -446,7 +335,7 @@ rg_audit_disable(struct rg_audit *a, const char *dn)
 /* --- problems ------------------------------------------------------------------- */
 
 static int
-add_problem(struct rg_audit *a, enum prob p, const char *alias, const char *target,
+add_problem(struct rg_audit *a, enum rg_alias_problem p, const char *alias, const char *target,
     const char *dn, char *own)
 {
 	if (grow((void **)&a->pr, &a->cappr, a->npr + 1, sizeof(*a->pr)) < 0) {
@@ -454,7 +343,7 @@ add_problem(struct rg_audit *a, enum prob p, const char *alias, const char *targ
 		return -1;
 	}
 	struct owned_problem *op = &a->pr[a->npr++];
-	op->p.problem = prob_names[p];
+	op->p.problem = rg_alias_problem_name(p);
 	op->p.alias = alias;
 	op->p.target = target;
 	op->p.dn = dn;
@@ -463,7 +352,7 @@ add_problem(struct rg_audit *a, enum prob p, const char *alias, const char *targ
 }
 
 static int
-ent_problem(struct rg_audit *a, size_t i, enum prob p, const char *target)
+ent_problem(struct rg_audit *a, size_t i, enum rg_alias_problem p, const char *target)
 {
 	a->e[i].problems |= 1u << p;
 	return add_problem(a, p, ent_name(&a->e[i]), target, a->e[i].dn, NULL);
@@ -585,9 +474,10 @@ alias_edges(struct rg_audit *a, size_t i)
 		}
 		if ((ed->shown = strdup(ad.full)) == NULL)
 			return -1;
-		ed->n = claimants(a, ad.full, &oom);
-		if (ed->n == 0 && ad.base[0] != '\0')
-			ed->n = claimants(a, ad.base, &oom);
+		const char *full[2], *local[2];
+		int nc = rg_alias_candidates(&ad, full, local);
+		for (int c = 0; c < nc && ed->n == 0; c++)
+			ed->n = claimants(a, full[c], &oom);
 		if (oom)
 			return -1;
 	}
@@ -620,20 +510,20 @@ edge_problems(struct rg_audit *a, struct edge *ed)
 	if (ed->external)
 		return 0;
 	if (ed->n == 0) {
-		ed->problems |= 1u << P_DANGLING;
+		ed->problems |= 1u << RG_AP_DANGLING;
 	} else {
 		size_t live = 0;
 		for (size_t d = ed->first; d < ed->first + ed->n; d++) {
 			if (a->dst[d] == ed->src)
-				ed->problems |= 1u << P_SELF;
+				ed->problems |= 1u << RG_AP_SELF;
 			if (!a->e[a->dst[d]].disabled)
 				live++;
 		}
 		if (live == 0)
-			ed->problems |= 1u << P_DISABLED;
+			ed->problems |= 1u << RG_AP_DISABLED;
 	}
-	for (int p = 0; p < P_COUNT; p++)
-		if ((ed->problems & (1u << p)) && add_problem(a, (enum prob)p,
+	for (int p = 0; p < RG_AP_COUNT; p++)
+		if ((ed->problems & (1u << p)) && add_problem(a, (enum rg_alias_problem)p,
 		    ent_name(&a->e[ed->src]), ed->shown, a->e[ed->src].dn, NULL) < 0)
 			return -1;
 	return 0;
@@ -749,7 +639,7 @@ loops(struct rg_audit *a)
 			size_t w = a->dst[d];
 			if (!follows(a, ed->src, w) || a->comp[w] != c)
 				continue;
-			ed->problems |= 1u << P_LOOP;
+			ed->problems |= 1u << RG_AP_LOOP;
 			if (closing[w] == NULL || strcmp(ed->shown, closing[w]) < 0)
 				closing[w] = ed->shown;
 		}
@@ -757,7 +647,7 @@ loops(struct rg_audit *a)
 	int ret = 0;
 	for (size_t i = 0; i < a->n && ret == 0; i++)
 		if (closing[i] != NULL)
-			ret = ent_problem(a, i, P_LOOP, closing[i]);
+			ret = ent_problem(a, i, RG_AP_LOOP, closing[i]);
 	free(closing);
 	return ret;
 }
@@ -837,7 +727,7 @@ depths(struct rg_audit *a, const size_t *estart, size_t ncomp)
 			target = shown;
 			v = nextv;
 		}
-		ret = ent_problem(a, i, P_TOO_DEEP, target);
+		ret = ent_problem(a, i, RG_AP_TOO_DEEP, target);
 	}
 out:
 	free(depth);
@@ -870,7 +760,7 @@ duplicates(struct rg_audit *a)
 		size_t k = 0;
 		for (size_t o = head; o != SIZE_MAX; o = a->occ[o].next) {
 			dns[k++] = a->e[a->occ[o].ent].dn;
-			a->e[a->occ[o].ent].problems |= 1u << P_DUPLICATE;
+			a->e[a->occ[o].ent].problems |= 1u << RG_AP_DUPLICATE;
 		}
 		qsort(dns, count, sizeof(*dns), cmp_str);
 		joined[0] = '\0';
@@ -880,7 +770,7 @@ duplicates(struct rg_audit *a)
 			strcat(joined, dns[k]);
 		}
 		free(dns);
-		if (add_problem(a, P_DUPLICATE, addr, NULL, joined, joined) < 0)
+		if (add_problem(a, RG_AP_DUPLICATE, addr, NULL, joined, joined) < 0)
 			return -1;
 	}
 	return 0;
@@ -908,10 +798,7 @@ rg_audit_run(struct rg_audit *a)
 			continue;
 		if (alias_edges(a, i) < 0)
 			goto out;
-		size_t ntargets = e->fwd.n + e->members.n;
-		if (ntargets == 0 && ent_problem(a, i, P_NO_TARGETS, NULL) < 0)
-			goto out;
-		if (ntargets > (size_t)a->cf->alias_max_targets && ent_problem(a, i, P_TOO_MANY, NULL) < 0)
+		if (e->own != RG_AP_COUNT && ent_problem(a, i, e->own, NULL) < 0)
 			goto out;
 	}
 	estart[a->n] = a->nedges;
@@ -988,9 +875,9 @@ dot_label(FILE *f, unsigned bits)
 	int first = 1;
 
 	fputc('"', f);
-	for (int p = 0; p < P_COUNT; p++) {
+	for (int p = 0; p < RG_AP_COUNT; p++) {
 		if (bits & (1u << p)) {
-			fprintf(f, "%s%s", first ? "" : ", ", prob_names[p]);
+			fprintf(f, "%s%s", first ? "" : ", ", rg_alias_problem_name(p));
 			first = 0;
 		}
 	}

@@ -3,8 +3,8 @@
  *
  * Feed every entry of the directory with rg_audit_add() and the DN of every
  * disabled entry with rg_audit_disable(), in any order; rg_audit_run() then
- * builds the graph and lists the problems, sorted.  The model is the one of
- * the runtime check (see rg_audit.c for the exact rules).  Not thread-safe;
+ * builds the graph and lists the problems, sorted.  The model is rg_alias's,
+ * the one of the runtime check (see rg_audit.c for the rules).  Not thread-safe;
  * one audit is one single-threaded pass.
  */
 #ifndef RG_AUDIT_H

@@ -20,15 +20,15 @@
  * negative answer replaces (or, when not cached, removes) the positive one.
  * An answer built with a stale part is not cached.
  *
- * The alias model (rcptguard-audit uses the same):
- *   an entry is an alias when it has a value in LDAPAliasAttributes (target
- *   addresses) or LDAPMemberAttributes (DNs of member entries), or an
- *   objectClass in LDAPAliasClasses; otherwise it is a mailbox.  An entry
- *   matching LDAPDisabledFilter receives no mail.  External targets (domain
- *   not in Domains) are taken as living and never checked.
+ * The alias model is rg_alias's, the one rcptguard-audit uses: which entry
+ *   is an alias, its addresses, targets and member DNs (compared normalised
+ *   on the path, for loops), the subaddress fallback, the problem names.
+ *   An entry matching LDAPDisabledFilter receives no mail.  External targets
+ *   (domain not in Domains) are taken as living and never checked.
  */
 #include "rg_check.h"
 #include "rg_alert.h"
+#include "rg_alias.h"
 #include "rg_cache.h"
 #include "rg_index.h"
 #include "rg_ldap.h"
@@ -212,55 +212,23 @@ report_at(struct resolve *r, int depth, const char *target, const char *verdict,
 	snprintf(it->problem, sizeof(it->problem), "%s", problem ? problem : "");
 }
 
+/* The name of problem P for the expansion (rg_alias's table). */
+static const char *
+pname(enum rg_alias_problem p)
+{
+	return rg_alias_problem_name(p);
+}
+
 static void
-problem(struct resolve *r, const char *alias, const char *name, const char *target,
+problem(struct resolve *r, const char *alias, enum rg_alias_problem p, const char *target,
     const char *dn)
 {
 	r->ans->problems++;
 	if (r->d->alerts != NULL)
-		rg_alert(r->d->alerts, alias, name, target, dn);
+		rg_alert(r->d->alerts, alias, p, target, dn);
 }
 
 /* ---- lookups ---- */
-
-static int
-is_alias_entry(const struct rg_config *cf, const struct rg_ldap_entry *e)
-{
-	for (size_t i = 0; i < e->nvals; i++) {
-		const char *a = e->vals[i].attr;
-		for (size_t k = 0; k < cf->alias_attrs.n; k++)
-			if (strcasecmp(a, cf->alias_attrs.v[k]) == 0)
-				return 1;
-		for (size_t k = 0; k < cf->member_attrs.n; k++)
-			if (strcasecmp(a, cf->member_attrs.v[k]) == 0)
-				return 1;
-		if (strcasecmp(a, "objectClass") == 0)
-			for (size_t k = 0; k < cf->alias_classes.n; k++)
-				if (strcasecmp(e->vals[i].value, cf->alias_classes.v[k]) == 0)
-					return 1;
-	}
-	return 0;
-}
-
-static int
-in_list(const struct rg_strlist *l, const char *s)
-{
-	for (size_t k = 0; k < l->n; k++)
-		if (strcasecmp(s, l->v[k]) == 0)
-			return 1;
-	return 0;
-}
-
-/* Does entry E claim ADDRESS (lower case) in one of LDAPAddressAttributes? */
-static int
-entry_claims(const struct rg_config *cf, const struct rg_ldap_entry *e, const char *address)
-{
-	for (size_t i = 0; i < e->nvals; i++)
-		if (in_list(&cf->address_attrs, e->vals[i].attr) &&
-		    strcasecmp(e->vals[i].value, address) == 0)
-			return 1;
-	return 0;
-}
 
 /* "(&FILTER(!DISABLED))" or FILTER; "(&FILTER DISABLED)" when WANT_DISABLED. */
 static int
@@ -283,14 +251,52 @@ static enum st resolve_address(struct resolve *r, const char *full, const char *
 static enum st lookup_address(struct resolve *r, const char *full, const char *local,
     const char *domain, char *filter, char *base_filter, int *loop_min);
 
-/* The status of one target address of an alias at depth r->depth. */
+/*
+ * The checks before CAND, one of the candidates of the target FULL of an
+ * alias, is looked up at r->depth + 1: the alias itself, a loop, the depth
+ * limit.  1 with the status in *S when it is not to be looked up; else 0.
+ */
+static int
+target_cut(struct resolve *r, const char *alias, const char *dn, const char *full,
+    const char *cand, const struct rg_alias_entry *self, int *loop_min, enum st *s)
+{
+	if (strcmp(cand, alias) == 0 || (self != NULL && rg_alias_claims(self, cand))) {
+		problem(r, alias, RG_AP_SELF, full, dn);
+		report_at(r, r->depth + 1, full, "self", pname(RG_AP_SELF));
+		*s = ST_BROKEN;
+		return 1;
+	}
+	for (int i = 0; i <= r->depth; i++) {
+		if (strcmp(r->path[i], cand) == 0) {
+			problem(r, alias, RG_AP_LOOP, full, dn);
+			report_at(r, r->depth + 1, full, "loop", pname(RG_AP_LOOP));
+			if (i < *loop_min)
+				*loop_min = i;
+			*s = ST_BROKEN;
+			return 1;
+		}
+	}
+	if (r->depth + 1 > r->d->cf->alias_max_depth) {
+		/* cannot tell how it ends: let it through, tell the admin */
+		problem(r, alias, RG_AP_TOO_DEEP, full, dn);
+		report_at(r, r->depth + 1, full, "too-deep", pname(RG_AP_TOO_DEEP));
+		*loop_min = -1;
+		*s = ST_OK;
+		return 1;
+	}
+	return 0;
+}
+
+/* The status of one target address of an alias (SELF, or NULL) at depth r->depth. */
 static enum st
 resolve_target(struct resolve *r, const char *alias, const char *dn, const char *target,
-    const struct rg_ldap_entry *self, int *loop_min)
+    const struct rg_alias_entry *self, int *loop_min)
 {
 	const struct rg_config *cf = r->d->cf;
+	const char *full[2], *local[2];
 	struct rg_address a;
 	enum rg_source src;
+	enum st s = ST_UNKNOWN;
 
 	enum rg_addr_status as = rg_address_parse(target, cf->recipient_delimiter, &a, NULL);
 	if (as == RG_ADDR_NODOMAIN) {
@@ -300,97 +306,142 @@ resolve_target(struct resolve *r, const char *alias, const char *dn, const char 
 	}
 	if (as != RG_ADDR_OK) {
 		/* a malformed value: nothing we can deliver to */
-		problem(r, alias, "dangling-target", target, dn);
-		report_at(r, r->depth + 1, target, "unknown", "dangling-target");
+		problem(r, alias, RG_AP_DANGLING, target, dn);
+		report_at(r, r->depth + 1, target, "unknown", pname(RG_AP_DANGLING));
 		return ST_UNKNOWN;
 	}
 	if (!rg_config_domain_ours(cf, a.domain)) {
 		report_at(r, r->depth + 1, a.full, "external", NULL);
 		return ST_OK;
 	}
-	if (strcmp(a.full, alias) == 0 || (self != NULL && entry_claims(cf, self, a.full))) {
-		problem(r, alias, "self-target", a.full, dn);
-		report_at(r, r->depth + 1, a.full, "self", "self-target");
-		return ST_BROKEN;
-	}
-	for (int i = 0; i <= r->depth; i++) {
-		if (strcmp(r->path[i], a.full) == 0) {
-			problem(r, alias, "loop", a.full, dn);
-			report_at(r, r->depth + 1, a.full, "loop", "loop");
-			if (i < *loop_min)
-				*loop_min = i;
-			return ST_BROKEN;
-		}
-	}
-	if (r->depth + 1 > cf->alias_max_depth) {
-		/* cannot tell how it ends: let it through, tell the admin */
-		problem(r, alias, "too-deep", a.full, dn);
-		report_at(r, r->depth + 1, a.full, "too-deep", "too-deep");
-		*loop_min = -1;
-		return ST_OK;
-	}
 	size_t at = r->ans->expansion ? r->ans->expansion->n : 0;
-	r->depth++;
-	r->path[r->depth] = a.full;
-	enum st s = resolve_address(r, a.full, a.local, a.domain, loop_min, &src);
-	if (s == ST_UNKNOWN && a.base[0] != '\0')
-		s = resolve_address(r, a.base, a.base_local, a.domain, loop_min, &src);
-	r->depth--;
-	const char *prob = s == ST_UNKNOWN ? "dangling-target" : s == ST_DISABLED ?
-	    "disabled-target" : NULL;
+	int nc = rg_alias_candidates(&a, full, local);
+	for (int c = 0; c < nc && s == ST_UNKNOWN; c++) {
+		if (target_cut(r, alias, dn, a.full, full[c], self, loop_min, &s))
+			return s;
+		r->depth++;
+		r->path[r->depth] = full[c];
+		s = resolve_address(r, full[c], local[c], a.domain, loop_min, &src);
+		r->depth--;
+	}
+	enum rg_alias_problem prob = s == ST_UNKNOWN ? RG_AP_DANGLING : RG_AP_DISABLED;
 	/* a nested alias reports its own problems; here only its verdict */
-	if (prob != NULL) {
+	if (s == ST_UNKNOWN || s == ST_DISABLED) {
 		problem(r, alias, prob, a.full, dn);
 		if (r->ans->expansion != NULL && r->ans->expansion->n > at)
 			snprintf(r->ans->expansion->items[at].problem,
-			    sizeof(r->ans->expansion->items[at].problem), "%s", prob);
+			    sizeof(r->ans->expansion->items[at].problem), "%s", pname(prob));
 	}
 	return s;
 }
 
 static enum st resolve_alias(struct resolve *r, const char *alias,
-    const struct rg_ldap_entry *e, int *loop_min);
+    const struct rg_alias_entry *x, int *loop_min);
 
-/* A member entry E (DN MDN) that is an alias without an address of its own. */
+/*
+ * A member (DN MDN as written, entry X) of an alias that is an alias without
+ * an address of its own: known by its DN, compared normalised on the path.
+ */
 static enum st
 resolve_nested(struct resolve *r, const char *alias, const char *dn, const char *mdn,
-    const struct rg_ldap_entry *e, int *loop_min)
+    const struct rg_alias_entry *x, int *loop_min)
 {
-	const struct rg_config *cf = r->d->cf;
+	size_t len = strlen(mdn) + 1;
+	char *ndn = malloc(len);
+	enum st s;
 
+	if (ndn == NULL) {
+		snprintf(r->why, r->whylen, "out of memory");
+		return ST_FAIL;
+	}
+	rg_alias_dn_norm(mdn, ndn, len);
 	for (int i = 0; i <= r->depth; i++) {
-		if (strcasecmp(r->path[i], mdn) == 0) {
-			problem(r, alias, "loop", mdn, dn);
-			report_at(r, r->depth + 1, mdn, "loop", "loop");
+		if (strcmp(r->path[i], ndn) == 0) {
+			problem(r, alias, RG_AP_LOOP, mdn, dn);
+			report_at(r, r->depth + 1, mdn, "loop", pname(RG_AP_LOOP));
 			if (i < *loop_min)
 				*loop_min = i;
+			free(ndn);
 			return ST_BROKEN;
 		}
 	}
-	if (r->depth + 1 > cf->alias_max_depth) {
-		problem(r, alias, "too-deep", mdn, dn);
-		report_at(r, r->depth + 1, mdn, "too-deep", "too-deep");
+	if (r->depth + 1 > r->d->cf->alias_max_depth) {
+		problem(r, alias, RG_AP_TOO_DEEP, mdn, dn);
+		report_at(r, r->depth + 1, mdn, "too-deep", pname(RG_AP_TOO_DEEP));
 		*loop_min = -1;
+		free(ndn);
 		return ST_OK;
 	}
 	report_at(r, r->depth + 1, mdn, "alias", NULL);
 	r->depth++;
-	r->path[r->depth] = mdn;
-	enum st s = resolve_alias(r, mdn, e, loop_min);
+	r->path[r->depth] = ndn;
+	s = resolve_alias(r, rg_alias_name(x), x, loop_min);
 	r->depth--;
+	free(ndn);
 	return s;
 }
 
-/* The status of the member entry MDN of an alias. */
+/* Is MDN the DN of SELF, the alias that lists it? */
+static int
+is_self_dn(const struct rg_alias_entry *self, const char *mdn)
+{
+	size_t n1 = strlen(mdn) + 1, n2 = strlen(self->dn) + 1;
+	char *a = malloc(n1), *b = malloc(n2);
+	int same = a != NULL && b != NULL && rg_alias_dn_norm(mdn, a, n1) == 0 &&
+	    rg_alias_dn_norm(self->dn, b, n2) == 0 && strcmp(a, b) == 0;
+
+	free(a);
+	free(b);
+	return same;
+}
+
+/*
+ * A member MDN of an alias that is not there (or is disabled): disabled,
+ * then named as the audit names it, or dangling.
+ */
 static enum st
-resolve_member(struct resolve *r, const char *alias, const char *dn, const char *mdn,
-    int *loop_min)
+member_missing(struct resolve *r, const char *alias, const char *dn, const char *mdn)
 {
 	const struct rg_config *cf = r->d->cf;
 	struct rg_ldap_result res;
+	struct rg_alias_entry x;
+	char filter[4200];            /* "(objectClass=*)" and a filter of one line */
+	enum rg_found f = RG_NOTFOUND;
+
+	memset(&res, 0, sizeof(res));
+	if (cf->ldap_disabled_filter[0] != '\0' &&
+	    with_disabled(cf, "(objectClass=*)", 1, filter, sizeof(filter)) == 0)
+		f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, &res, r->why,
+		    r->whylen);
+	if (f == RG_FOUND && rg_alias_classify(cf, &res.entries[0], &x) == 0) {
+		problem(r, alias, RG_AP_DISABLED, rg_alias_name(&x), dn);
+		report_at(r, r->depth + 1, rg_alias_name(&x), "disabled", pname(RG_AP_DISABLED));
+		rg_alias_entry_free(&x);
+		rg_ldap_result_free(&res);
+		return ST_DISABLED;
+	}
+	rg_ldap_result_free(&res);
+	problem(r, alias, RG_AP_DANGLING, mdn, dn);
+	report_at(r, r->depth + 1, mdn, "unknown", pname(RG_AP_DANGLING));
+	return ST_UNKNOWN;
+}
+
+/* The status of the member entry MDN of the alias SELF (named ALIAS). */
+static enum st
+resolve_member(struct resolve *r, const char *alias, const struct rg_alias_entry *self,
+    const char *mdn, int *loop_min)
+{
+	const struct rg_config *cf = r->d->cf;
+	struct rg_ldap_result res;
+	struct rg_alias_entry x;
 	char filter[4200];            /* "(objectClass=*)" and a filter of one line */
 	enum st s = ST_UNKNOWN;
 
+	if (is_self_dn(self, mdn)) {
+		problem(r, alias, RG_AP_SELF, rg_alias_name(self), self->dn);
+		report_at(r, r->depth + 1, rg_alias_name(self), "self", pname(RG_AP_SELF));
+		return ST_BROKEN;
+	}
 	with_disabled(cf, "(objectClass=*)", 0, filter, sizeof(filter));
 	enum rg_found f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, &res, r->why,
 	    r->whylen);
@@ -401,75 +452,96 @@ resolve_member(struct resolve *r, const char *alias, const char *dn, const char 
 		return ST_FAIL;
 	}
 	if (f == RG_NOTFOUND) {
-		const char *prob = "dangling-target";
-		if (cf->ldap_disabled_filter[0] != '\0') {
-			with_disabled(cf, "(objectClass=*)", 1, filter, sizeof(filter));
-			f = rg_ldap_read_dn(r->d->ldap, mdn, filter, NULL, r->until, NULL, r->why,
-			    r->whylen);
-			if (f == RG_FOUND)
-				prob = "disabled-target";
-		}
 		rg_ldap_result_free(&res);
-		problem(r, alias, prob, mdn, dn);
-		report_at(r, r->depth + 1, mdn, strcmp(prob, "disabled-target") ? "unknown" : "disabled", prob);
-		return strcmp(prob, "disabled-target") ? ST_UNKNOWN : ST_DISABLED;
+		return member_missing(r, alias, self->dn, mdn);
 	}
 	/* the member's own address goes the way of any target: cached, loop-checked */
-	const struct rg_ldap_entry *e = &res.entries[0];
-	const char *addr = NULL;
-	for (size_t i = 0; i < e->nvals && addr == NULL; i++)
-		if (in_list(&cf->address_attrs, e->vals[i].attr))
-			addr = e->vals[i].value;
-	if (addr == NULL && is_alias_entry(cf, e)) {
+	if (rg_alias_classify(cf, &res.entries[0], &x) < 0) {
+		snprintf(r->why, r->whylen, "out of memory");
+		s = ST_FAIL;
+	} else if (x.naddrs == 0 && x.alias) {
 		/* a group inside a group, known by its DN only */
-		s = resolve_nested(r, alias, dn, mdn, e, loop_min);
-	} else if (addr == NULL) {
-		problem(r, alias, "dangling-target", mdn, dn);
-		report_at(r, r->depth + 1, mdn, "no-address", "dangling-target");
+		s = resolve_nested(r, alias, self->dn, mdn, &x, loop_min);
+	} else if (x.naddrs == 0) {
+		problem(r, alias, RG_AP_DANGLING, mdn, self->dn);
+		report_at(r, r->depth + 1, mdn, "no-address", pname(RG_AP_DANGLING));
 	} else {
-		char copy[RG_ADDR_MAX + 1];
-		snprintf(copy, sizeof(copy), "%s", addr);
-		s = resolve_target(r, alias, dn, copy, NULL, loop_min);
+		s = resolve_target(r, alias, self->dn, x.addrs[0], NULL, loop_min);
 	}
+	rg_alias_entry_free(&x);
 	rg_ldap_result_free(&res);
 	return s;
 }
 
-/* The status of an alias entry E found for ALIAS. */
+/* The status of an alias entry X found for ALIAS. */
 static enum st
-resolve_alias(struct resolve *r, const char *alias, const struct rg_ldap_entry *e,
+resolve_alias(struct resolve *r, const char *alias, const struct rg_alias_entry *x,
     int *loop_min)
 {
-	const struct rg_config *cf = r->d->cf;
-	int ntargets = 0, living = 0, unsure = 0;
+	enum rg_alias_problem own = rg_alias_own_problem(r->d->cf, x);
+	int living = 0, unsure = 0;
 
-	for (size_t i = 0; i < e->nvals; i++)
-		if (in_list(&cf->alias_attrs, e->vals[i].attr) ||
-		    in_list(&cf->member_attrs, e->vals[i].attr))
-			ntargets++;
-	if (ntargets == 0) {
-		problem(r, alias, "no-targets", NULL, e->dn);
-		return ST_BROKEN;
+	if (own != RG_AP_COUNT) {
+		/* too many: too costly to check at RCPT time, so let it through */
+		problem(r, alias, own, NULL, x->dn);
+		return own == RG_AP_NO_TARGETS ? ST_BROKEN : ST_OK;
 	}
-	if (ntargets > cf->alias_max_targets) {
-		/* not expanded: too costly to check at RCPT time, so let it through */
-		problem(r, alias, "too-many-targets", NULL, e->dn);
-		return ST_OK;
-	}
-	for (size_t i = 0; i < e->nvals; i++) {
-		enum st s;
-		if (in_list(&cf->alias_attrs, e->vals[i].attr))
-			s = resolve_target(r, alias, e->dn, e->vals[i].value, e, loop_min);
-		else if (in_list(&cf->member_attrs, e->vals[i].attr))
-			s = resolve_member(r, alias, e->dn, e->vals[i].value, loop_min);
-		else
-			continue;
+	for (size_t i = 0; i < x->ntargets; i++) {
+		const struct rg_alias_target *t = &x->targets[i];
+		enum st s = t->member ? resolve_member(r, alias, x, t->value, loop_min) :
+		    resolve_target(r, alias, x->dn, t->value, x, loop_min);
 		if (s == ST_OK)
 			living++;
 		else if (s == ST_FAIL)
 			unsure++;
 	}
 	return living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+}
+
+/*
+ * The status of the entries RES found for FULL at r->depth: a mailbox among
+ * them receives the mail; otherwise each alias is resolved.
+ */
+static enum st
+resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *res,
+    int *loop_min)
+{
+	struct rg_alias_entry xs[LOOKUP_MAX_ENTRIES];
+	size_t n = 0;
+	int mailbox = 0, living = 0, unsure = 0;
+	enum st s = ST_FAIL;
+
+	if (res->nentries > 1) {
+		char dns[1024] = "";
+		for (size_t i = 0; i < res->nentries; i++) {
+			size_t len = strlen(dns);
+			snprintf(dns + len, sizeof(dns) - len, "%s%s", i ? "; " : "", res->entries[i].dn);
+		}
+		problem(r, full, RG_AP_DUPLICATE, NULL, dns);
+	}
+	for (; n < res->nentries && n < LOOKUP_MAX_ENTRIES; n++) {
+		if (rg_alias_classify(r->d->cf, &res->entries[n], &xs[n]) < 0) {
+			snprintf(r->why, r->whylen, "out of memory");
+			goto out;
+		}
+		mailbox |= !xs[n].alias;
+	}
+	if (r->depth > 0)
+		report_at(r, r->depth, full, mailbox ? "ok" : "alias", NULL);
+	if (mailbox) {
+		s = ST_OK;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		enum st es = resolve_alias(r, full, &xs[i], loop_min);
+		living += es == ST_OK;
+		unsure += es == ST_FAIL;
+	}
+	s = living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+out:
+	for (size_t i = 0; i < n; i++)
+		rg_alias_entry_free(&xs[i]);
+	return s;
 }
 
 static const char *
@@ -611,31 +683,8 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		return ST_OK;
 	}
 	/* found: a mailbox among the entries receives the mail */
-	int my_loop_min = INT_MAX, mailbox = 0, stale_before = r->stale;
-	if (res.nentries > 1) {
-		char dns[1024] = "";
-		for (size_t i = 0; i < res.nentries; i++) {
-			size_t len = strlen(dns);
-			snprintf(dns + len, sizeof(dns) - len, "%s%s", i ? "; " : "", res.entries[i].dn);
-		}
-		problem(r, full, "duplicate-address", NULL, dns);
-	}
-	for (size_t i = 0; i < res.nentries; i++)
-		if (!is_alias_entry(cf, &res.entries[i]))
-			mailbox = 1;
-	if (r->depth > 0)
-		report_at(r, r->depth, full, mailbox ? "ok" : "alias", NULL);
-	if (mailbox) {
-		s = ST_OK;
-	} else {
-		int living = 0, unsure = 0;
-		for (size_t i = 0; i < res.nentries; i++) {
-			enum st es = resolve_alias(r, full, &res.entries[i], &my_loop_min);
-			living += es == ST_OK;
-			unsure += es == ST_FAIL;
-		}
-		s = living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
-	}
+	int my_loop_min = INT_MAX, stale_before = r->stale;
+	s = resolve_found(r, full, &res, &my_loop_min);
 	rg_ldap_result_free(&res);
 	if (my_loop_min < *loop_min)
 		*loop_min = my_loop_min;
@@ -646,6 +695,28 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 }
 
 /* ---- the check ---- */
+
+/*
+ * Resolve the recipient A at the top of the path: as given, then without its
+ * subaddress when nobody claims it; *SOURCE says where the answer came from.
+ */
+static enum st
+resolve_recipient(struct resolve *r, const struct rg_address *a, int *loop_min,
+    enum rg_source *source)
+{
+	const char *full[2], *local[2];
+	int nc = rg_alias_candidates(a, full, local);
+	enum st s = ST_UNKNOWN;
+
+	for (int c = 0; c < nc && s == ST_UNKNOWN; c++) {
+		enum rg_source src;
+		r->path[0] = full[c];
+		s = resolve_address(r, full[c], local[c], a->domain, loop_min, &src);
+		if (c == 0 || src != RG_SRC_CACHE)
+			*source = src;
+	}
+	return s;
+}
 
 int
 rg_check_may_suggest(const struct rg_config *cf, const struct rg_asker *who)
@@ -713,14 +784,8 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 	 * MTA's milter timeout */
 	double budget = 2 * d->cf->ldap_timeout;
 	r.until = t0 + (budget > RG_CHECK_BUDGET_MAX ? RG_CHECK_BUDGET_MAX : budget);
-	enum st s = resolve_address(&r, a.full, a.local, a.domain, &loop_min, &ans->source);
-	if (s == ST_UNKNOWN && a.base[0] != '\0') {
-		enum rg_source src2;
-		r.path[0] = a.base;
-		s = resolve_address(&r, a.base, a.base_local, a.domain, &loop_min, &src2);
-		if (src2 != RG_SRC_CACHE)
-			ans->source = src2;
-	} else if (s == ST_FAIL && a.base[0] != '\0' && stale_found(&r, a.base)) {
+	enum st s = resolve_recipient(&r, &a, &loop_min, &ans->source);
+	if (s == ST_FAIL && a.base[0] != '\0' && stale_found(&r, a.base)) {
 		/* user+tag@ could not be looked up; user@ was found not long ago */
 		s = ST_OK;
 	}

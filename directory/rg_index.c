@@ -16,6 +16,7 @@
  * timed reload stays as the fallback.
  */
 #include "rg_index.h"
+#include "rg_alias.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 #include "rg_suggest.h"
@@ -67,10 +68,8 @@ add_entry(void *arg, const struct rg_ldap_entry *e)
 	for (size_t i = 0; i < e->nvals; i++) {
 		const char *v = e->vals[i].value;
 		const char *at = strrchr(v, '@');
-		int wanted = 0;
-		for (size_t k = 0; k < l->cf->address_attrs.n; k++)
-			if (strcasecmp(e->vals[i].attr, l->cf->address_attrs.v[k]) == 0)
-				wanted = 1;
+		/* as rg_alias counts addresses: mail;lang-de is mail */
+		int wanted = rg_alias_attr_in(e->vals[i].attr, &l->cf->address_attrs);
 		if (!wanted || at == NULL)
 			continue;
 		char dom[256];

@@ -76,7 +76,7 @@ alert_and_capture(struct rg_alerter *a, int errno_before, char *out, size_t outl
 	dup2(p[1], 2);
 	close(p[1]);
 	errno = errno_before;
-	rg_alert(a, "team@example.com", "dangling-target", "gone@example.com",
+	rg_alert(a, "team@example.com", RG_AP_DANGLING, "gone@example.com",
 	    "cn=team,dc=example,dc=com");
 	fflush(stderr);
 	dup2(saved, 2);

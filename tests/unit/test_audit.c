@@ -151,6 +151,36 @@ test_each_problem(void **state)
 	rg_config_free(cf);
 }
 
+/* The rules of rg_alias, as the audit applies them (the RCPT path the same; 82-alias-model.sh). */
+static void
+test_model_rules(void **state)
+{
+	(void)state;
+	struct rg_config *cf = config("RecipientDelimiter +\n");
+	struct rg_audit *a = rg_audit_new(cf);
+	users(a);
+	/* an address only under an option is claimed: carl@ is alive */
+	add(a, "uid=carl,dc=example,dc=com", "mail;lang-de=carl@example.com", NULL);
+	add(a, "cn=c,dc=example,dc=com", "mail=c@example.com", "rfc822MailMember=carl@example.com", NULL);
+	add(a, "cn=cg,dc=example,dc=com", "mail=cg@example.com", "member=uid=carl,dc=example,dc=com", NULL);
+	/* a target attribute with options makes an alias */
+	add(a, "uid=optfwd,dc=example,dc=com", "mail=optfwd@example.com",
+	    "mailRoutingAddress;lang-en=gone@example.com", NULL);
+	/* the subaddress fallback that leads back to the alias itself */
+	add(a, "cn=s,dc=example,dc=com", "mail=s@example.com", "rfc822MailMember=s+x@example.com",
+	    "rfc822MailMember=ann@example.com", NULL);
+	/* member DNs in another case and spacing: a loop of two groups */
+	add(a, "cn=g1,dc=example,dc=com", "objectClass=groupOfNames", "member=CN=G2 , DC=Example,dc=com", NULL);
+	add(a, "cn=g2,dc=example,dc=com", "objectClass=groupOfNames", "member=cn = g1,dc=example, dc=com", NULL);
+	assert_string_equal(problems(a),
+	    "dangling-target|optfwd@example.com|gone@example.com|uid=optfwd,dc=example,dc=com\n"
+	    "loop|cn=g1,dc=example,dc=com|cn=g1,dc=example,dc=com|cn=g1,dc=example,dc=com\n"
+	    "loop|cn=g2,dc=example,dc=com|cn=g2,dc=example,dc=com|cn=g2,dc=example,dc=com\n"
+	    "self-target|s@example.com|s+x@example.com|cn=s,dc=example,dc=com\n");
+	rg_audit_free(a);
+	rg_config_free(cf);
+}
+
 static void
 test_loop(void **state)
 {
@@ -244,6 +274,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_healthy),
 		cmocka_unit_test(test_each_problem),
+		cmocka_unit_test(test_model_rules),
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_disabled_alias),
 		cmocka_unit_test(test_long_chain),
