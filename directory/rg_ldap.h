@@ -29,9 +29,11 @@ int rg_ldap_expand_filter(const char *tmpl, const char *local, const char *domai
     char *out, size_t outlen);
 
 /*
- * Open, configure, optionally StartTLS, and bind a handle to LDAPURI, all
- * before the monotonic time DEADLINE.  Returns the handle, or NULL with the
- * reason in err (never the password).
+ * Open (name resolution included), configure, StartTLS or TLS, and bind a
+ * handle to the first LDAPURI server that answers, all before the monotonic
+ * time DEADLINE; while a later URI is left, an attempt gets half of what
+ * remains.  Returns the handle, or NULL with the reason in err (never the
+ * password).
  */
 LDAP *rg_ldap_connect(const struct rg_config *, double deadline, char *err, size_t errlen);
 
