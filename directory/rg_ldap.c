@@ -22,7 +22,8 @@
  *
  * rg_ldap_walk() reads a whole subtree with the paged-results control
  * (RFC 2696) on a handle of its own; a walk that is cut short (size limit,
- * time limit, lost connection) is an error, never a silently short list.
+ * time limit, lost connection) or that meets a search reference (part of the
+ * tree on another server) is an error, never a silently short list.
  */
 #include "rg_ldap.h"
 #include "rg_log.h"
@@ -1118,6 +1119,117 @@ rg_ldap_read_dn(struct rg_ldap_pool *p, const char *dn, const char *filter,
 	    1, until, res, err, errlen);
 }
 
+/*
+ * A search reference in ALL (RFC 4511 4.5.3: part of the tree lives on
+ * another server, and rcptguard follows no referrals): 1 with its first
+ * URL in err, else 0.
+ */
+static int
+walk_referral(LDAP *ld, LDAPMessage *all, char *err, size_t errlen)
+{
+	LDAPMessage *m = ldap_first_reference(ld, all);
+	char **refs = NULL;
+
+	if (m == NULL)
+		return 0;
+	ldap_parse_reference(ld, m, &refs, NULL, 0);
+	seterr(err, errlen, "the directory refers part of the tree to %s "
+	    "(a referral; rcptguard follows none, so the walk would be incomplete)",
+	    refs != NULL && refs[0] != NULL ? refs[0] : "another server");
+	ldap_memvfree((void **)refs);
+	return 1;
+}
+
+/*
+ * Ask for the page after COOKIE and wait for all of it, TIMEOUT at most.
+ * Returns 0 with the page in *ALL and its controls in *RCTRLS (both for the
+ * caller to free), or -1 with err.
+ */
+static int
+walk_page(LDAP *ld, const struct rg_config *cf, const char *filter, char *const *attrs,
+    int pagesize, double timeout, const struct berval *cookie, size_t total,
+    LDAPMessage **all, LDAPControl ***rctrls, char *err, size_t errlen)
+{
+	LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
+	struct timeval tv = tv_of(timeout);
+	int msgid, rc, code = LDAP_OTHER;
+
+	rc = ldap_create_page_control(ld, (ber_int_t)pagesize,
+	    cookie->bv_val ? (struct berval *)cookie : NULL, 1, &page);
+	if (rc != LDAP_SUCCESS) {
+		seterr(err, errlen, "paged search: %s", ldap_err2string(rc));
+		return -1;
+	}
+	ctrls[0] = page;
+	rc = ldap_search_ext(ld, cf->ldap_base, LDAP_SCOPE_SUBTREE, filter, (char **)attrs, 0,
+	    ctrls, NULL, &tv, 0, &msgid);
+	ldap_control_free(page);
+	if (rc != LDAP_SUCCESS) {
+		seterr(err, errlen, "paged search: %s", ld_error(ld, rc));
+		return -1;
+	}
+	rc = wait_result(ld, msgid, LDAP_MSG_ALL, rg_now() + timeout, all);
+	if (rc <= 0) {
+		seterr(err, errlen, "paged search after %zu entries: %s", total,
+		    rc == 0 ? "timed out" : ld_error(ld, rc));
+		return -1;
+	}
+	rc = ldap_parse_result(ld, *all, &code, NULL, NULL, NULL, rctrls, 0);
+	if (rc == LDAP_SUCCESS && code == LDAP_SUCCESS)
+		return 0;
+	if (code == LDAP_SIZELIMIT_EXCEEDED || code == LDAP_ADMINLIMIT_EXCEEDED)
+		seterr(err, errlen, "the directory stopped the walk after %zu entries "
+		    "(size limit); grant the bind DN size.prtotal=unlimited", total +
+		    (size_t)ldap_count_entries(ld, *all));
+	else
+		seterr(err, errlen, "paged search after %zu entries: %s", total,
+		    ldap_err2string(rc != LDAP_SUCCESS ? rc : code));
+	return -1;
+}
+
+/* Hand each entry of ALL to FN, counting them in *TOTAL; 0, or -1 with err. */
+static int
+walk_entries(LDAP *ld, LDAPMessage *all, rg_ldap_walk_fn fn, void *arg, size_t *total,
+    char *err, size_t errlen)
+{
+	for (LDAPMessage *m = ldap_first_entry(ld, all); m != NULL; m = ldap_next_entry(ld, m)) {
+		struct rg_ldap_entry e;
+		int stop = 0;
+		if (entry_copy(ld, m, &e) < 0) {
+			seterr(err, errlen, "out of memory");
+			stop = 1;
+		} else if (fn(arg, &e) != 0) {
+			seterr(err, errlen, "walk stopped after %zu entries", *total);
+			stop = 1;
+		}
+		entry_free(&e);
+		(*total)++;
+		if (stop)
+			return -1;
+	}
+	return 0;
+}
+
+/* The cookie for the next page, from the controls of this one; 0 or -1 with err. */
+static int
+walk_cookie(LDAP *ld, LDAPControl **rctrls, struct berval *cookie, char *err, size_t errlen)
+{
+	LDAPControl *pr = rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL) : NULL;
+	ber_int_t estimate;
+	int rc;
+
+	if (pr == NULL) {
+		seterr(err, errlen, "the server ignored the paged-results control");
+		return -1;
+	}
+	rc = ldap_parse_pageresponse_control(ld, pr, &estimate, cookie);
+	if (rc != LDAP_SUCCESS) {
+		seterr(err, errlen, "paged results: %s", ldap_err2string(rc));
+		return -1;
+	}
+	return 0;
+}
+
 int
 rg_ldap_walk(const struct rg_config *cf, const char *filter, char *const *attrs,
     int pagesize, double timeout, rg_ldap_walk_fn fn, void *arg, char *err, size_t errlen)
@@ -1130,76 +1242,17 @@ rg_ldap_walk(const struct rg_config *cf, const char *filter, char *const *attrs,
 	if (ld == NULL)
 		return -1;
 	for (;;) {
-		LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
 		LDAPControl **rctrls = NULL;
 		LDAPMessage *all = NULL;
-		int msgid, rc, code = LDAP_OTHER;
-		double deadline = rg_now() + timeout;
-		struct timeval tv = tv_of(timeout);
-
-		rc = ldap_create_page_control(ld, (ber_int_t)pagesize, cookie.bv_val ? &cookie : NULL,
-		    1, &page);
-		if (rc != LDAP_SUCCESS) {
-			seterr(err, errlen, "paged search: %s", ldap_err2string(rc));
-			break;
-		}
-		ctrls[0] = page;
-		rc = ldap_search_ext(ld, cf->ldap_base, LDAP_SCOPE_SUBTREE, filter, (char **)attrs, 0,
-		    ctrls, NULL, &tv, 0, &msgid);
-		ldap_control_free(page);
-		if (rc != LDAP_SUCCESS) {
-			seterr(err, errlen, "paged search: %s", ld_error(ld, rc));
-			break;
-		}
-		rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &all);
-		if (rc <= 0) {
-			seterr(err, errlen, "paged search after %zu entries: %s", total,
-			    rc == 0 ? "timed out" : ld_error(ld, rc));
-			break;
-		}
-		rc = ldap_parse_result(ld, all, &code, NULL, NULL, NULL, &rctrls, 0);
-		if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
-			if (code == LDAP_SIZELIMIT_EXCEEDED || code == LDAP_ADMINLIMIT_EXCEEDED)
-				seterr(err, errlen, "the directory stopped the walk after %zu entries "
-				    "(size limit); grant the bind DN size.prtotal=unlimited", total +
-				    (size_t)ldap_count_entries(ld, all));
-			else
-				seterr(err, errlen, "paged search after %zu entries: %s", total,
-				    ldap_err2string(rc != LDAP_SUCCESS ? rc : code));
-			ldap_controls_free(rctrls);
-			ldap_msgfree(all);
-			break;
-		}
-		int stop = 0;
-		for (LDAPMessage *m = ldap_first_entry(ld, all); m != NULL && !stop;
-		    m = ldap_next_entry(ld, m)) {
-			struct rg_ldap_entry e;
-			if (entry_copy(ld, m, &e) < 0) {
-				seterr(err, errlen, "out of memory");
-				stop = 1;
-			} else if (fn(arg, &e) != 0) {
-				seterr(err, errlen, "walk stopped after %zu entries", total);
-				stop = 1;
-			}
-			entry_free(&e);
-			total++;
-		}
-		LDAPControl *pr = rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL) : NULL;
+		int stop = walk_page(ld, cf, filter, attrs, pagesize, timeout, &cookie, total, &all,
+		    &rctrls, err, errlen) < 0 ||
+		    walk_referral(ld, all, err, errlen) ||
+		    walk_entries(ld, all, fn, arg, &total, err, errlen) < 0;
 		ber_memfree(cookie.bv_val);
 		cookie.bv_val = NULL;
 		cookie.bv_len = 0;
-		if (!stop && pr == NULL) {
-			seterr(err, errlen, "the server ignored the paged-results control");
-			stop = 1;
-		}
-		if (!stop) {
-			ber_int_t estimate;
-			rc = ldap_parse_pageresponse_control(ld, pr, &estimate, &cookie);
-			if (rc != LDAP_SUCCESS) {
-				seterr(err, errlen, "paged results: %s", ldap_err2string(rc));
-				stop = 1;
-			}
-		}
+		if (!stop)
+			stop = walk_cookie(ld, rctrls, &cookie, err, errlen) < 0;
 		ldap_controls_free(rctrls);
 		ldap_msgfree(all);
 		if (stop)

@@ -84,8 +84,9 @@ enum rg_found rg_ldap_read_dn(struct rg_ldap_pool *, const char *dn,
  * Walk every entry under LDAPBase that matches FILTER with a paged search
  * (RFC 2696, PAGESIZE entries a page) on a handle of its own, calling FN for
  * each entry.  A walk cut short (size limit, time limit, lost connection,
- * FN returning non-zero) returns -1 with the reason in err; 0 means every
- * entry was seen.  TIMEOUT bounds each page, not the whole walk.
+ * FN returning non-zero) or partial (a search reference: part of the tree
+ * is on another server, and referrals are not followed; err names its URL)
+ * returns -1 with the reason in err; 0 means every entry was seen.  TIMEOUT bounds each page, not the whole walk.
  */
 typedef int (*rg_ldap_walk_fn)(void *arg, const struct rg_ldap_entry *);
 int rg_ldap_walk(const struct rg_config *, const char *filter, char *const *attrs,

@@ -282,4 +282,26 @@ else
 	not_ok "rcptguard starts with two URIs"
 fi
 
+# --- a referral under LDAPBase: the audit must not pass a partial walk as whole ----
+ref_url=ldap://127.0.0.1:$(free_port)/ou=remote,dc=example,dc=com
+if ! ldap_admin ldapadd -M >/dev/null 2>"$T/ldapadd.err" <<EOF
+dn: ou=remote,dc=example,dc=com
+objectClass: referral
+objectClass: extensibleObject
+ou: remote
+ref: $ref_url
+EOF
+then
+	not_ok "a referral object can be added" "$(cat "$T/ldapadd.err")"
+else
+	write_conf "$T/audit.conf" "LDAPMemberAttributes member"
+	rc=0
+	"$TOP/directory/rcptguard-audit" -c "$T/audit.conf" >"$T/audit.out" 2>"$T/audit.err" || rc=$?
+	expect_eq "audit over a referral: exit status 75 (the directory was not read whole)" 75 "$rc"
+	expect_match "audit over a referral: the error names the referral" \
+		"refers part of the tree to ${ref_url//./\\.}[^ ]* \\(a referral" "$(cat "$T/audit.err")"
+	expect_eq "audit over a referral: no table as if the directory were clean" "" \
+		"$(cat "$T/audit.out")"
+fi
+
 tap_done
