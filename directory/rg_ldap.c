@@ -91,6 +91,15 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+int
+rg_ldap_global_init(void)
+{
+	int v3 = LDAP_VERSION3;
+
+	/* any call with a NULL handle runs ldap_int_initialize() */
+	return ldap_set_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &v3) == LDAP_OPT_SUCCESS ? 0 : -1;
+}
+
 static struct timeval
 tv_of(double seconds)
 {

@@ -11,6 +11,14 @@
 #include "rg_clock.h"
 #include "rg_config.h"
 
+/*
+ * Initialise libldap's global options once, from main() before any thread
+ * starts: libldap does it lazily at the first call, and two threads making
+ * their first call at once race in it.  Returns 0, or -1 when libldap
+ * refuses (nothing else will work then either).
+ */
+int rg_ldap_global_init(void);
+
 /* The three answers of a lookup (Postfix's found / not found / could not tell). */
 enum rg_found { RG_NOTFOUND = 0, RG_FOUND = 1, RG_LOOKUP_FAIL = -1 };
 
