@@ -430,6 +430,11 @@ main(int argc, char **argv)
 	}
 	if (nmodes > 1)
 		usage();
+	/* libldap's global state, once, before anything could use it */
+	if (rg_ldap_global_init() < 0) {
+		fprintf(stderr, "rcptguard-audit: cannot initialise libldap\n");
+		return EX_SOFTWARE;
+	}
 	struct rg_config *cf = rg_config_load(file, err, sizeof(err));
 	if (cf == NULL) {
 		fprintf(stderr, "rcptguard-audit: %s\n", err);

@@ -19,6 +19,7 @@
  */
 #include "config.h"
 #include "rg_check.h"
+#include "rg_ldap.h"
 #include "rg_log.h"
 #include "rg_reply.h"
 
@@ -211,6 +212,11 @@ main(int argc, char **argv)
 			usage();
 		else
 			break;
+	}
+	/* libldap's global state, once, before the index threads start */
+	if (rg_ldap_global_init() < 0) {
+		fprintf(stderr, "rcptguard-query: cannot initialise libldap\n");
+		return EX_SOFTWARE;
 	}
 	struct rg_config *cf = rg_config_load(file, err, sizeof(err));
 	if (cf == NULL) {

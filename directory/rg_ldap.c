@@ -3,29 +3,53 @@
  *
  * A pool of LDAPPoolSize bound handles is shared by all threads; a thread
  * takes a handle, uses it without holding any lock, and gives it back.  A
- * handle that failed is dropped and re-opened by the next user, with a
- * backoff (0.5 s doubling to 5 s) during which lookups fail at once instead
- * of each waiting for a dead server.  Connect, bind and search of one lookup
- * share one deadline, LDAPTimeout from its start; a timeout or any error is
- * "could not tell" (RG_LOOKUP_FAIL), never "not found".
+ * handle that failed is dropped and re-opened by the next user.  The pool
+ * keeps the health of each LDAPURI server for all its slots: a server that
+ * failed to connect or bind is skipped for a backoff (0.5 s doubling to 5 s)
+ * and is then tried by one connection at a time, so a dead server costs one
+ * timeout per backoff, not one per lookup or per slot; when every server is
+ * in its backoff, lookups fail at once instead of each waiting.
+ *
+ * Name resolution (on a thread of its own, waited for until the deadline),
+ * TCP connect, TLS handshake, bind and search of one lookup share one
+ * deadline, LDAPTimeout from its start; a timeout or any error is "could not
+ * tell" (RG_LOOKUP_FAIL), never "not found".  The TCP connection is made
+ * here and handed to libldap (ldap_init_fd), and a Sockbuf layer bounds the
+ * TLS handshake, which libldap's network timeout does not cover.
  *
  * Every value put into a filter is escaped per RFC 4515, so "*", "(", ")",
  * "\" and NUL in an address are data, never filter syntax.
  *
  * rg_ldap_walk() reads a whole subtree with the paged-results control
  * (RFC 2696) on a handle of its own; a walk that is cut short (size limit,
- * time limit, lost connection) is an error, never a silently short list.
+ * time limit, lost connection) or that meets a search reference (part of the
+ * tree on another server) is an error, never a silently short list.
  */
 #include "rg_ldap.h"
 #include "rg_log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+
+/* ldap_init_fd(3) is documented, but libldap 2.5 declares it only in a
+ * private header. */
+#ifndef LDAP_PROTO_TCP
+#define LDAP_PROTO_TCP 1
+#endif
+int ldap_init_fd(ber_socket_t fd, int proto, const char *url, LDAP **ldp);
 
 #define BACKOFF_MIN 0.5
 #define BACKOFF_MAX 5.0
@@ -35,15 +59,24 @@ struct slot {
 	int busy;
 };
 
+/* What the pool knows of one LDAPURI server, shared by all its slots. */
+struct server {
+	char *uri;
+	double retry_at;        /* after a failure: no connect before this time */
+	double backoff;         /* the wait after its next failure */
+	int up;                 /* its last connect succeeded */
+	int trying;             /* connects to it under way */
+	int down_logged;        /* "LDAP unreachable" said once per outage */
+};
+
 struct rg_ldap_pool {
 	const struct rg_config *cf;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct slot *slots;
 	int nslots;
-	double retry_at;        /* no connect before this time */
-	double backoff;         /* the wait after the next failure */
-	int down_logged;        /* "LDAP unreachable" said once per outage */
+	struct server *servers; /* LDAPURI in order, then one with uri NULL */
+	int nservers;
 };
 
 static void
@@ -56,6 +89,15 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+int
+rg_ldap_global_init(void)
+{
+	int v3 = LDAP_VERSION3;
+
+	/* any call with a NULL handle runs ldap_int_initialize() */
+	return ldap_set_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &v3) == LDAP_OPT_SUCCESS ? 0 : -1;
 }
 
 static struct timeval
@@ -165,52 +207,391 @@ ld_error(LDAP *ld, int rc)
 	return ldap_err2string(err);
 }
 
-/* Open, StartTLS and bind one URI before DEADLINE. */
-static LDAP *
-connect_one(const struct rg_config *cf, const char *uri, double deadline, char *err,
-    size_t errlen)
-{
-	LDAP *ld = NULL;
-	int rc, msgid, v3 = LDAP_VERSION3;
-	struct timeval tv = tv_of(deadline - rg_now());
-	LDAPMessage *res = NULL;
-	int code = LDAP_OTHER;
+/* --- a deadline under TLS -------------------------------------------------- */
 
-	rc = ldap_initialize(&ld, uri);
-	if (rc != LDAP_SUCCESS) {
-		seterr(err, errlen, "LDAPURI %s: %s", uri, ldap_err2string(rc));
+/*
+ * libldap bounds the TCP connect but not the TLS handshake after it: with
+ * libldap 2.5 and GnuTLS a peer that never answers the handshake (ldaps://,
+ * or after a successful StartTLS) keeps the caller for good, spinning on a
+ * non-blocking socket.  While a handle is being opened, a Sockbuf layer of
+ * ours sits right under TLS: every read and write first waits for the socket
+ * until the deadline of the connect, and past it fails with ETIMEDOUT, which
+ * ends the handshake (or the bind) with an error.  It is removed once the
+ * handle is bound, so that later reads are libldap's own again.
+ */
+struct deadline_io {
+	double deadline;
+};
+
+static int
+dl_setup(Sockbuf_IO_Desc *sbiod, void *arg)
+{
+	struct deadline_io *d = malloc(sizeof(*d));
+
+	if (d == NULL)
+		return -1;
+	d->deadline = *(const double *)arg;
+	sbiod->sbiod_pvt = d;
+	return 0;
+}
+
+static int
+dl_remove(Sockbuf_IO_Desc *sbiod)
+{
+	free(sbiod->sbiod_pvt);
+	sbiod->sbiod_pvt = NULL;
+	return 0;
+}
+
+static int
+dl_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
+{
+	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
+}
+
+/* Wait until the socket is ready for EVENTS: 0, or -1 (ETIMEDOUT past the deadline). */
+static int
+dl_wait(Sockbuf_IO_Desc *sbiod, short events)
+{
+	const struct deadline_io *d = sbiod->sbiod_pvt;
+	ber_socket_t fd = -1;
+
+	ber_sockbuf_ctrl(sbiod->sbiod_sb, LBER_SB_OPT_GET_FD, &fd);
+	for (;;) {
+		double left = d->deadline - rg_now();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd pfd = { .fd = fd, .events = events };
+		int n = poll(&pfd, 1, (int)(left * 1000) + 1);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static ber_slen_t
+dl_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	if (dl_wait(sbiod, POLLIN) < 0)
+		return -1;
+	return LBER_SBIOD_READ_NEXT(sbiod, buf, len);
+}
+
+static ber_slen_t
+dl_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	if (dl_wait(sbiod, POLLOUT) < 0)
+		return -1;
+	return LBER_SBIOD_WRITE_NEXT(sbiod, buf, len);
+}
+
+static Sockbuf_IO deadline_io = {
+	.sbi_setup = dl_setup,
+	.sbi_remove = dl_remove,
+	.sbi_ctrl = dl_ctrl,
+	.sbi_read = dl_read,
+	.sbi_write = dl_write,
+};
+
+/* Put the layer on LD's socket (TLS, added later, goes above it); 0 or -1. */
+static int
+deadline_arm(LDAP *ld, double deadline)
+{
+	Sockbuf *sb = NULL;
+
+	if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL)
+		return -1;
+	return ber_sockbuf_add_io(sb, &deadline_io, LBER_SBIOD_LEVEL_TRANSPORT, &deadline);
+}
+
+static void
+deadline_disarm(LDAP *ld)
+{
+	Sockbuf *sb = NULL;
+
+	if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS && sb != NULL)
+		ber_sockbuf_remove_io(sb, &deadline_io, LBER_SBIOD_LEVEL_TRANSPORT);
+}
+
+/* --- name resolution and TCP connect within the deadline ----------------- */
+
+/*
+ * getaddrinfo() has no timeout (the resolver may wait 5 s per server and
+ * try), so a host name is resolved on a thread of its own while the caller
+ * waits at most until its deadline.  The caller and that thread share the
+ * request; the last one to let go frees it.
+ */
+struct lookup {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs, done, rc;
+	struct addrinfo *res;
+	char host[256], port[16];
+};
+
+static void
+lookup_unref(struct lookup *l)
+{
+	pthread_mutex_lock(&l->mu);
+	int last = --l->refs == 0;
+	pthread_mutex_unlock(&l->mu);
+	if (!last)
+		return;
+	if (l->res != NULL)
+		freeaddrinfo(l->res);
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	free(l);
+}
+
+static void *
+lookup_run(void *arg)
+{
+	struct lookup *l = arg;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(l->host, l->port, &hints, &res);
+
+	pthread_mutex_lock(&l->mu);
+	l->rc = rc;
+	l->res = rc == 0 ? res : NULL;
+	l->done = 1;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	lookup_unref(l);
+	return NULL;
+}
+
+/* Start resolving HOST:PORT on a thread; NULL when that cannot be done. */
+static struct lookup *
+lookup_start(const char *host, int port)
+{
+	struct lookup *l = calloc(1, sizeof(*l));
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (l == NULL || strlen(host) >= sizeof(l->host)) {
+		free(l);
 		return NULL;
 	}
-	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-	/* the TCP connect (and each synchronous step) within what is left */
-	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
-	if (cf->ldap_starttls) {
+	snprintf(l->host, sizeof(l->host), "%s", host);
+	snprintf(l->port, sizeof(l->port), "%d", port);
+	pthread_mutex_init(&l->mu, NULL);
+	rg_cond_init(&l->cv);
+	l->refs = 2;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &attr, lookup_run, l);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		l->refs = 1;
+		lookup_unref(l);
+		return NULL;
+	}
+	return l;
+}
+
+/* The addresses of HOST:PORT, resolved before DEADLINE; NULL with err. */
+static struct addrinfo *
+resolve(const char *host, int port, double deadline, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char ports[16];
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	if (getaddrinfo(host, ports, &hints, &res) == 0)
+		return res;     /* an address already: nothing to ask */
+	struct lookup *l = lookup_start(host, port);
+	if (l == NULL) {
+		seterr(err, errlen, "cannot resolve %s: out of resources", host);
+		return NULL;
+	}
+	pthread_mutex_lock(&l->mu);
+	for (double left; !l->done && (left = deadline - rg_now()) > 0;) {
+		struct timespec ts = rg_timespec_in(left);
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+	}
+	int done = l->done, rc = l->rc;
+	res = l->res;
+	l->res = NULL;
+	pthread_mutex_unlock(&l->mu);
+	lookup_unref(l);
+	if (!done)
+		seterr(err, errlen, "resolving %s timed out", host);
+	else if (rc != 0)
+		seterr(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+	return res;
+}
+
+/* A blocking TCP socket connected to AI before DEADLINE, or -1 with err. */
+static int
+tcp_connect(const struct addrinfo *ai, double deadline, char *err, size_t errlen)
+{
+	char ebuf[128];
+	int fd, e = 0, one = 1;
+	socklen_t elen = sizeof(e);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd < 0) {
+		seterr(err, errlen, "socket: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		if (errno != EINPROGRESS) {
+			e = errno;
+		} else {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			double left;
+			int n = 0;
+			while ((left = deadline - rg_now()) > 0 &&
+			    (n = poll(&pfd, 1, (int)(left * 1000) + 1)) < 0 && errno == EINTR)
+				;
+			if (n <= 0)
+				e = n == 0 || left <= 0 ? ETIMEDOUT : errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0)
+				e = errno;
+		}
+	}
+	if (e == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+		e = errno;
+	if (e != 0) {
+		seterr(err, errlen, "%s", e == ETIMEDOUT ? "connect timed out" :
+		    strerror_r(e, ebuf, sizeof(ebuf)));
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* A socket connected to the host and port of LUD before DEADLINE, or -1. */
+static int
+tcp_open(const LDAPURLDesc *lud, const char *uri, double deadline, char *err, size_t errlen)
+{
+	int ldaps = strcasecmp(lud->lud_scheme, "ldaps") == 0;
+	int port = lud->lud_port > 0 ? lud->lud_port : ldaps ? LDAPS_PORT : LDAP_PORT;
+	const char *host = lud->lud_host != NULL && lud->lud_host[0] != '\0' ? lud->lud_host :
+	    "localhost";
+	char why[RG_ERRLEN] = "no address";
+	int fd = -1;
+
+	struct addrinfo *res = resolve(host, port, deadline, why, sizeof(why));
+	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+		fd = tcp_connect(ai, deadline, why, sizeof(why));
+	if (res != NULL)
+		freeaddrinfo(res);
+	if (fd < 0)
+		seterr(err, errlen, "cannot reach %s: %s", uri, why);
+	return fd;
+}
+
+/* --- opening one handle ---------------------------------------------------- */
+
+/*
+ * A handle on URI with its connection open (TCP: resolved and connected
+ * here, within DEADLINE; ldapi: by libldap at the first operation, bounded
+ * by LDAP_OPT_NETWORK_TIMEOUT) and the deadline layer armed.
+ */
+static LDAP *
+open_handle(const char *uri, double deadline, char *err, size_t errlen)
+{
+	LDAPURLDesc *lud = NULL;
+	LDAP *ld = NULL;
+	int rc;
+
+	if (ldap_url_parse(uri, &lud) != LDAP_URL_SUCCESS) {
+		seterr(err, errlen, "LDAPURI %s: not an LDAP URI", uri);
+		return NULL;
+	}
+	if (strcasecmp(lud->lud_scheme, "ldapi") == 0) {
+		rc = ldap_initialize(&ld, uri);
+		if (rc != LDAP_SUCCESS)
+			seterr(err, errlen, "LDAPURI %s: %s", uri, ldap_err2string(rc));
+	} else {
+		int fd = tcp_open(lud, uri, deadline, err, errlen);
+		if (fd >= 0 && (rc = ldap_init_fd(fd, LDAP_PROTO_TCP, uri, &ld)) != LDAP_SUCCESS) {
+			seterr(err, errlen, "LDAPURI %s: %s", uri, ldap_err2string(rc));
+			close(fd);
+			ld = NULL;
+		}
+	}
+	ldap_free_urldesc(lud);
+	if (ld != NULL && deadline_arm(ld, deadline) != 0) {
+		seterr(err, errlen, "LDAPURI %s: cannot set up the connection", uri);
+		ldap_unbind_ext(ld, NULL, NULL);
+		ld = NULL;
+	}
+	return ld;
+}
+
+/* Why the TLS step on LD failed with RC: libldap's words, or a timeout. */
+static void
+tls_error(LDAP *ld, int rc, const char *uri, double deadline, char *err, size_t errlen)
+{
+	char *diag = NULL;
+
+	if (rg_now() >= deadline) {
+		seterr(err, errlen, "TLS handshake with %s timed out", uri);
+		return;
+	}
+	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	seterr(err, errlen, "TLS handshake with %s: %s%s%s", uri, ld_error(ld, rc),
+	    diag && *diag ? ": " : "", diag ? diag : "");
+	ldap_memfree(diag);
+}
+
+/* StartTLS (LDAPStartTLS on ldap://) or the handshake of ldaps://, before DEADLINE. */
+static int
+start_tls(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline,
+    char *err, size_t errlen)
+{
+	int ldaps = strncasecmp(uri, "ldaps://", 8) == 0, msgid, rc, code = LDAP_OTHER;
+	LDAPMessage *res = NULL;
+
+	if (!ldaps && !cf->ldap_starttls)
+		return 0;
+	if (!ldaps) {
 		rc = ldap_start_tls(ld, NULL, NULL, &msgid);
 		if (rc != LDAP_SUCCESS) {
 			seterr(err, errlen, "StartTLS with %s: %s", uri, ld_error(ld, rc));
-			goto fail;
+			return -1;
 		}
 		rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &res);
 		if (rc <= 0) {
 			seterr(err, errlen, "StartTLS with %s: %s", uri,
 			    rc == 0 ? "timed out" : ld_error(ld, rc));
-			goto fail;
+			return -1;
 		}
 		ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
-		res = NULL;
 		if (code != LDAP_SUCCESS) {
 			seterr(err, errlen, "StartTLS with %s: %s", uri, ldap_err2string(code));
-			goto fail;
-		}
-		rc = ldap_install_tls(ld);
-		if (rc != LDAP_SUCCESS) {
-			seterr(err, errlen, "TLS handshake with %s: %s", uri, ld_error(ld, rc));
-			goto fail;
+			return -1;
 		}
 	}
+	rc = ldap_install_tls(ld);
+	if (rc != LDAP_SUCCESS) {
+		tls_error(ld, rc, uri, deadline, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* Bind LD as LDAPBindDN before DEADLINE. */
+static int
+bind_handle(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline,
+    char *err, size_t errlen)
+{
 	struct berval cred = { 0, NULL };
+	LDAPMessage *res = NULL;
+	int rc, msgid, code = LDAP_OTHER;
+
 	if (cf->ldap_bind_password != NULL) {
 		cred.bv_val = cf->ldap_bind_password;
 		cred.bv_len = strlen(cf->ldap_bind_password);
@@ -218,31 +599,59 @@ connect_one(const struct rg_config *cf, const char *uri, double deadline, char *
 	rc = ldap_sasl_bind(ld, cf->ldap_bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		seterr(err, errlen, "cannot reach %s: %s", uri, ld_error(ld, rc));
-		goto fail;
+		return -1;
 	}
 	rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &res);
-	if (rc == 0) {
-		seterr(err, errlen, "bind to %s timed out", uri);
-		goto fail;
+	if (rc <= 0) {
+		seterr(err, errlen, rc == 0 ? "bind to %s timed out" : "bind to %s: %s", uri,
+		    ld_error(ld, rc));
+		return -1;
 	}
-	if (rc < 0) {
-		seterr(err, errlen, "bind to %s: %s", uri, ld_error(ld, rc));
-		goto fail;
-	}
-	code = LDAP_OTHER;
 	ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
-	res = NULL;
 	if (code != LDAP_SUCCESS) {
 		seterr(err, errlen, "bind as \"%s\" to %s: %s", cf->ldap_bind_dn, uri,
 		    ldap_err2string(code));
-		goto fail;
+		return -1;
 	}
+	return 0;
+}
+
+/* Open, configure, StartTLS or TLS, and bind one URI before DEADLINE. */
+static LDAP *
+connect_one(const struct rg_config *cf, const char *uri, double deadline, char *err,
+    size_t errlen)
+{
+	int v3 = LDAP_VERSION3;
+	struct timeval tv = tv_of(deadline - rg_now());
+	LDAP *ld = open_handle(uri, deadline, err, errlen);
+
+	if (ld == NULL)
+		return NULL;
+	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
+	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	/* an ldapi:// connect, and libldap's own waits, within what is left */
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+	if (start_tls(cf, ld, uri, deadline, err, errlen) < 0 ||
+	    bind_handle(cf, ld, uri, deadline, err, errlen) < 0) {
+		ldap_unbind_ext(ld, NULL, NULL);
+		return NULL;
+	}
+	deadline_disarm(ld);
 	return ld;
-fail:
-	if (res != NULL)
-		ldap_msgfree(res);
-	ldap_unbind_ext(ld, NULL, NULL);
-	return NULL;
+}
+
+/*
+ * The deadline of an attempt on one URI: all that is left when it is the
+ * last one that may be tried, else half, so that a server that accepts and
+ * then says nothing leaves time for the next one.
+ */
+static double
+attempt_deadline(double deadline, int others)
+{
+	double now = rg_now();
+
+	return others ? now + (deadline - now) / 2 : deadline;
 }
 
 LDAP *
@@ -256,6 +665,7 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 	seterr(err, errlen, "LDAPURI is empty");
 	while (*p != '\0') {
 		size_t n = strcspn(p, " ");
+		const char *next = p + n + strspn(p + n, " ");
 		if (n > 0 && n < sizeof(uri)) {
 			if (rg_now() >= deadline) {
 				seterr(err, errlen, "no LDAP server answered within LDAPTimeout");
@@ -263,14 +673,152 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 			}
 			memcpy(uri, p, n);
 			uri[n] = '\0';
-			LDAP *ld = connect_one(cf, uri, deadline, err, errlen);
+			LDAP *ld = connect_one(cf, uri, attempt_deadline(deadline, *next != '\0'),
+			    err, errlen);
 			if (ld != NULL)
 				return ld;
 		}
-		p += n;
-		while (*p == ' ')
-			p++;
+		p = next;
 	}
+	return NULL;
+}
+
+/* --- the pool and what it knows of each server ----------------------------- */
+
+/* Split LDAPURI into the pool's servers; 0, or -1 when out of memory. */
+static int
+servers_new(struct rg_ldap_pool *p)
+{
+	const char *s = p->cf->ldap_uri;
+	int n = 0;
+
+	for (const char *q = s; *q != '\0'; q += strspn(q, " ")) {
+		size_t len = strcspn(q, " ");
+		n += len > 0;
+		q += len;
+	}
+	p->servers = calloc((size_t)n + 1, sizeof(*p->servers));
+	if (p->servers == NULL)
+		return -1;
+	for (const char *q = s; *q != '\0'; q += strspn(q, " ")) {
+		size_t len = strcspn(q, " ");
+		if (len > 0) {
+			struct server *sv = &p->servers[p->nservers];
+			sv->uri = strndup(q, len);
+			if (sv->uri == NULL)
+				return -1;
+			sv->backoff = BACKOFF_MIN;
+			p->nservers++;
+		}
+		q += len;
+	}
+	return 0;
+}
+
+/* May the pool try server I now?  (p->mu held) */
+static int
+server_open_now(const struct rg_ldap_pool *p, int i, double now)
+{
+	const struct server *sv = &p->servers[i];
+
+	return now >= sv->retry_at;
+}
+
+/*
+ * The first server from index FROM that a new connection should try, or -1;
+ * it is marked as being tried.  A server in its back-off is skipped; so is
+ * one not known to answer that another connection is trying already, as
+ * long as a later server may be tried instead: a dead server costs one
+ * connection attempt at a time, not one per slot.  *OTHERS says whether a
+ * later server may be tried after this one.
+ */
+static int
+server_pick(struct rg_ldap_pool *p, int from, int *others)
+{
+	double now = rg_now();
+	int pick = -1;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = from; i < p->nservers && pick < 0; i++) {
+		const struct server *sv = &p->servers[i];
+		int later = 0;
+		for (int j = i + 1; j < p->nservers && !later; j++)
+			later = server_open_now(p, j, now);
+		if (!server_open_now(p, i, now) || (sv->trying > 0 && !sv->up && later))
+			continue;
+		pick = i;
+		*others = later;
+	}
+	if (pick >= 0)
+		p->servers[pick].trying++;
+	pthread_mutex_unlock(&p->mu);
+	return pick;
+}
+
+/* Record how a connect to server I went (OK, or WHY it failed), and say so once. */
+static void
+server_done(struct rg_ldap_pool *p, int i, int ok, const char *why)
+{
+	struct server *sv = &p->servers[i];
+	int say;
+
+	pthread_mutex_lock(&p->mu);
+	sv->trying--;
+	if (ok) {
+		say = sv->down_logged;
+		sv->up = 1;
+		sv->backoff = BACKOFF_MIN;
+		sv->retry_at = 0;
+		sv->down_logged = 0;
+	} else {
+		say = !sv->down_logged;
+		sv->up = 0;
+		sv->retry_at = rg_now() + sv->backoff;
+		sv->backoff = sv->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : sv->backoff * 2;
+		sv->down_logged = 1;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (say && ok)
+		rg_log(LOG_INFO, "LDAP reachable again: %s", sv->uri);
+	else if (say)
+		rg_log(LOG_ERR, "LDAP unreachable: %s", why);
+}
+
+/* Seconds until the first server's back-off ends. */
+static double
+servers_wait(struct rg_ldap_pool *p)
+{
+	double now = rg_now(), wait = BACKOFF_MAX;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->nservers; i++)
+		if (p->servers[i].retry_at - now < wait)
+			wait = p->servers[i].retry_at - now;
+	pthread_mutex_unlock(&p->mu);
+	return wait > 0 ? wait : 0;
+}
+
+/* A bound handle from the first server that answers before DEADLINE. */
+static LDAP *
+pool_connect(struct rg_ldap_pool *p, double deadline, char *err, size_t errlen)
+{
+	int tried = 0, others = 0;
+
+	for (int i = 0; rg_now() < deadline && (i = server_pick(p, i, &others)) >= 0; i++) {
+		char why[RG_ERRLEN];
+		LDAP *ld = connect_one(p->cf, p->servers[i].uri, attempt_deadline(deadline, others),
+		    why, sizeof(why));
+		server_done(p, i, ld != NULL, why);
+		if (ld != NULL)
+			return ld;
+		seterr(err, errlen, "%s", why);
+		tried = 1;
+	}
+	if (!tried && rg_now() < deadline)
+		seterr(err, errlen, "LDAP server unreachable, next attempt in %.1f s",
+		    servers_wait(p));
+	else if (!tried)
+		seterr(err, errlen, "no LDAP server answered within LDAPTimeout");
 	return NULL;
 }
 
@@ -284,13 +832,12 @@ rg_ldap_pool_new(const struct rg_config *cf)
 	p->cf = cf;
 	p->nslots = cf->ldap_pool_size;
 	p->slots = calloc((size_t)p->nslots, sizeof(*p->slots));
-	if (p->slots == NULL) {
-		free(p);
-		return NULL;
-	}
 	pthread_mutex_init(&p->mu, NULL);
 	rg_cond_init(&p->cv);
-	p->backoff = BACKOFF_MIN;
+	if (p->slots == NULL || servers_new(p) < 0) {
+		rg_ldap_pool_free(p);
+		return NULL;
+	}
 	return p;
 }
 
@@ -299,11 +846,14 @@ rg_ldap_pool_free(struct rg_ldap_pool *p)
 {
 	if (p == NULL)
 		return;
-	for (int i = 0; i < p->nslots; i++)
+	for (int i = 0; p->slots != NULL && i < p->nslots; i++)
 		if (p->slots[i].ld != NULL)
 			ldap_unbind_ext(p->slots[i].ld, NULL, NULL);
+	for (int i = 0; p->servers != NULL && p->servers[i].uri != NULL; i++)
+		free(p->servers[i].uri);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	free(p->servers);
 	free(p->slots);
 	free(p);
 }
@@ -352,42 +902,12 @@ slot_drop(struct slot *s)
 	s->ld = NULL;
 }
 
-/* Open the slot's handle unless the backoff says not yet. */
+/* Open the slot's handle on the first server that answers. */
 static int
 slot_open(struct rg_ldap_pool *p, struct slot *s, double deadline, char *err, size_t errlen)
 {
-	double now = rg_now();
-
-	pthread_mutex_lock(&p->mu);
-	double retry_at = p->retry_at;
-	pthread_mutex_unlock(&p->mu);
-	if (now < retry_at) {
-		seterr(err, errlen, "LDAP server unreachable, next attempt in %.1f s",
-		    retry_at - now);
-		return -1;
-	}
-	char why[RG_ERRLEN];
-	s->ld = rg_ldap_connect(p->cf, deadline, why, sizeof(why));
-	pthread_mutex_lock(&p->mu);
-	if (s->ld == NULL) {
-		p->retry_at = rg_now() + p->backoff;
-		p->backoff = p->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : p->backoff * 2;
-		int say = !p->down_logged;
-		p->down_logged = 1;
-		pthread_mutex_unlock(&p->mu);
-		if (say)
-			rg_log(LOG_ERR, "LDAP unreachable: %s", why);
-		seterr(err, errlen, "%s", why);
-		return -1;
-	}
-	int was_down = p->down_logged;
-	p->backoff = BACKOFF_MIN;
-	p->retry_at = 0;
-	p->down_logged = 0;
-	pthread_mutex_unlock(&p->mu);
-	if (was_down)
-		rg_log(LOG_INFO, "LDAP reachable again: %s", p->cf->ldap_uri);
-	return 0;
+	s->ld = pool_connect(p, deadline, err, errlen);
+	return s->ld != NULL ? 0 : -1;
 }
 
 static void
@@ -608,6 +1128,117 @@ rg_ldap_read_dn(struct rg_ldap_pool *p, const char *dn, const char *filter,
 	    1, until, res, err, errlen);
 }
 
+/*
+ * A search reference in ALL (RFC 4511 4.5.3: part of the tree lives on
+ * another server, and rcptguard follows no referrals): 1 with its first
+ * URL in err, else 0.
+ */
+static int
+walk_referral(LDAP *ld, LDAPMessage *all, char *err, size_t errlen)
+{
+	LDAPMessage *m = ldap_first_reference(ld, all);
+	char **refs = NULL;
+
+	if (m == NULL)
+		return 0;
+	ldap_parse_reference(ld, m, &refs, NULL, 0);
+	seterr(err, errlen, "the directory refers part of the tree to %s "
+	    "(a referral; rcptguard follows none, so the walk would be incomplete)",
+	    refs != NULL && refs[0] != NULL ? refs[0] : "another server");
+	ldap_memvfree((void **)refs);
+	return 1;
+}
+
+/*
+ * Ask for the page after COOKIE and wait for all of it, TIMEOUT at most.
+ * Returns 0 with the page in *ALL and its controls in *RCTRLS (both for the
+ * caller to free), or -1 with err.
+ */
+static int
+walk_page(LDAP *ld, const struct rg_config *cf, const char *filter, char *const *attrs,
+    int pagesize, double timeout, const struct berval *cookie, size_t total,
+    LDAPMessage **all, LDAPControl ***rctrls, char *err, size_t errlen)
+{
+	LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
+	struct timeval tv = tv_of(timeout);
+	int msgid, rc, code = LDAP_OTHER;
+
+	rc = ldap_create_page_control(ld, (ber_int_t)pagesize,
+	    cookie->bv_val ? (struct berval *)cookie : NULL, 1, &page);
+	if (rc != LDAP_SUCCESS) {
+		seterr(err, errlen, "paged search: %s", ldap_err2string(rc));
+		return -1;
+	}
+	ctrls[0] = page;
+	rc = ldap_search_ext(ld, cf->ldap_base, LDAP_SCOPE_SUBTREE, filter, (char **)attrs, 0,
+	    ctrls, NULL, &tv, 0, &msgid);
+	ldap_control_free(page);
+	if (rc != LDAP_SUCCESS) {
+		seterr(err, errlen, "paged search: %s", ld_error(ld, rc));
+		return -1;
+	}
+	rc = wait_result(ld, msgid, LDAP_MSG_ALL, rg_now() + timeout, all);
+	if (rc <= 0) {
+		seterr(err, errlen, "paged search after %zu entries: %s", total,
+		    rc == 0 ? "timed out" : ld_error(ld, rc));
+		return -1;
+	}
+	rc = ldap_parse_result(ld, *all, &code, NULL, NULL, NULL, rctrls, 0);
+	if (rc == LDAP_SUCCESS && code == LDAP_SUCCESS)
+		return 0;
+	if (code == LDAP_SIZELIMIT_EXCEEDED || code == LDAP_ADMINLIMIT_EXCEEDED)
+		seterr(err, errlen, "the directory stopped the walk after %zu entries "
+		    "(size limit); grant the bind DN size.prtotal=unlimited", total +
+		    (size_t)ldap_count_entries(ld, *all));
+	else
+		seterr(err, errlen, "paged search after %zu entries: %s", total,
+		    ldap_err2string(rc != LDAP_SUCCESS ? rc : code));
+	return -1;
+}
+
+/* Hand each entry of ALL to FN, counting them in *TOTAL; 0, or -1 with err. */
+static int
+walk_entries(LDAP *ld, LDAPMessage *all, rg_ldap_walk_fn fn, void *arg, size_t *total,
+    char *err, size_t errlen)
+{
+	for (LDAPMessage *m = ldap_first_entry(ld, all); m != NULL; m = ldap_next_entry(ld, m)) {
+		struct rg_ldap_entry e;
+		int stop = 0;
+		if (entry_copy(ld, m, &e) < 0) {
+			seterr(err, errlen, "out of memory");
+			stop = 1;
+		} else if (fn(arg, &e) != 0) {
+			seterr(err, errlen, "walk stopped after %zu entries", *total);
+			stop = 1;
+		}
+		entry_free(&e);
+		(*total)++;
+		if (stop)
+			return -1;
+	}
+	return 0;
+}
+
+/* The cookie for the next page, from the controls of this one; 0 or -1 with err. */
+static int
+walk_cookie(LDAP *ld, LDAPControl **rctrls, struct berval *cookie, char *err, size_t errlen)
+{
+	LDAPControl *pr = rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL) : NULL;
+	ber_int_t estimate;
+	int rc;
+
+	if (pr == NULL) {
+		seterr(err, errlen, "the server ignored the paged-results control");
+		return -1;
+	}
+	rc = ldap_parse_pageresponse_control(ld, pr, &estimate, cookie);
+	if (rc != LDAP_SUCCESS) {
+		seterr(err, errlen, "paged results: %s", ldap_err2string(rc));
+		return -1;
+	}
+	return 0;
+}
+
 int
 rg_ldap_walk(const struct rg_config *cf, const char *filter, char *const *attrs,
     int pagesize, double timeout, rg_ldap_walk_fn fn, void *arg, char *err, size_t errlen)
@@ -620,76 +1251,17 @@ rg_ldap_walk(const struct rg_config *cf, const char *filter, char *const *attrs,
 	if (ld == NULL)
 		return -1;
 	for (;;) {
-		LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
 		LDAPControl **rctrls = NULL;
 		LDAPMessage *all = NULL;
-		int msgid, rc, code = LDAP_OTHER;
-		double deadline = rg_now() + timeout;
-		struct timeval tv = tv_of(timeout);
-
-		rc = ldap_create_page_control(ld, (ber_int_t)pagesize, cookie.bv_val ? &cookie : NULL,
-		    1, &page);
-		if (rc != LDAP_SUCCESS) {
-			seterr(err, errlen, "paged search: %s", ldap_err2string(rc));
-			break;
-		}
-		ctrls[0] = page;
-		rc = ldap_search_ext(ld, cf->ldap_base, LDAP_SCOPE_SUBTREE, filter, (char **)attrs, 0,
-		    ctrls, NULL, &tv, 0, &msgid);
-		ldap_control_free(page);
-		if (rc != LDAP_SUCCESS) {
-			seterr(err, errlen, "paged search: %s", ld_error(ld, rc));
-			break;
-		}
-		rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &all);
-		if (rc <= 0) {
-			seterr(err, errlen, "paged search after %zu entries: %s", total,
-			    rc == 0 ? "timed out" : ld_error(ld, rc));
-			break;
-		}
-		rc = ldap_parse_result(ld, all, &code, NULL, NULL, NULL, &rctrls, 0);
-		if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
-			if (code == LDAP_SIZELIMIT_EXCEEDED || code == LDAP_ADMINLIMIT_EXCEEDED)
-				seterr(err, errlen, "the directory stopped the walk after %zu entries "
-				    "(size limit); grant the bind DN size.prtotal=unlimited", total +
-				    (size_t)ldap_count_entries(ld, all));
-			else
-				seterr(err, errlen, "paged search after %zu entries: %s", total,
-				    ldap_err2string(rc != LDAP_SUCCESS ? rc : code));
-			ldap_controls_free(rctrls);
-			ldap_msgfree(all);
-			break;
-		}
-		int stop = 0;
-		for (LDAPMessage *m = ldap_first_entry(ld, all); m != NULL && !stop;
-		    m = ldap_next_entry(ld, m)) {
-			struct rg_ldap_entry e;
-			if (entry_copy(ld, m, &e) < 0) {
-				seterr(err, errlen, "out of memory");
-				stop = 1;
-			} else if (fn(arg, &e) != 0) {
-				seterr(err, errlen, "walk stopped after %zu entries", total);
-				stop = 1;
-			}
-			entry_free(&e);
-			total++;
-		}
-		LDAPControl *pr = rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL) : NULL;
+		int stop = walk_page(ld, cf, filter, attrs, pagesize, timeout, &cookie, total, &all,
+		    &rctrls, err, errlen) < 0 ||
+		    walk_referral(ld, all, err, errlen) ||
+		    walk_entries(ld, all, fn, arg, &total, err, errlen) < 0;
 		ber_memfree(cookie.bv_val);
 		cookie.bv_val = NULL;
 		cookie.bv_len = 0;
-		if (!stop && pr == NULL) {
-			seterr(err, errlen, "the server ignored the paged-results control");
-			stop = 1;
-		}
-		if (!stop) {
-			ber_int_t estimate;
-			rc = ldap_parse_pageresponse_control(ld, pr, &estimate, &cookie);
-			if (rc != LDAP_SUCCESS) {
-				seterr(err, errlen, "paged results: %s", ldap_err2string(rc));
-				stop = 1;
-			}
-		}
+		if (!stop)
+			stop = walk_cookie(ld, rctrls, &cookie, err, errlen) < 0;
 		ldap_controls_free(rctrls);
 		ldap_msgfree(all);
 		if (stop)

@@ -11,6 +11,14 @@
 #include "rg_clock.h"
 #include "rg_config.h"
 
+/*
+ * Initialise libldap's global options once, from main() before any thread
+ * starts: libldap does it lazily at the first call, and two threads making
+ * their first call at once race in it.  Returns 0, or -1 when libldap
+ * refuses (nothing else will work then either).
+ */
+int rg_ldap_global_init(void);
+
 /* The three answers of a lookup (Postfix's found / not found / could not tell). */
 enum rg_found { RG_NOTFOUND = 0, RG_FOUND = 1, RG_LOOKUP_FAIL = -1 };
 
@@ -29,9 +37,11 @@ int rg_ldap_expand_filter(const char *tmpl, const char *local, const char *domai
     char *out, size_t outlen);
 
 /*
- * Open, configure, optionally StartTLS, and bind a handle to LDAPURI, all
- * before the monotonic time DEADLINE.  Returns the handle, or NULL with the
- * reason in err (never the password).
+ * Open (name resolution included), configure, StartTLS or TLS, and bind a
+ * handle to the first LDAPURI server that answers, all before the monotonic
+ * time DEADLINE; while a later URI is left, an attempt gets half of what
+ * remains.  Returns the handle, or NULL with the reason in err (never the
+ * password).
  */
 LDAP *rg_ldap_connect(const struct rg_config *, double deadline, char *err, size_t errlen);
 
@@ -82,8 +92,9 @@ enum rg_found rg_ldap_read_dn(struct rg_ldap_pool *, const char *dn,
  * Walk every entry under LDAPBase that matches FILTER with a paged search
  * (RFC 2696, PAGESIZE entries a page) on a handle of its own, calling FN for
  * each entry.  A walk cut short (size limit, time limit, lost connection,
- * FN returning non-zero) returns -1 with the reason in err; 0 means every
- * entry was seen.  TIMEOUT bounds each page, not the whole walk.
+ * FN returning non-zero) or partial (a search reference: part of the tree
+ * is on another server, and referrals are not followed; err names its URL)
+ * returns -1 with the reason in err; 0 means every entry was seen.  TIMEOUT bounds each page, not the whole walk.
  */
 typedef int (*rg_ldap_walk_fn)(void *arg, const struct rg_ldap_entry *);
 int rg_ldap_walk(const struct rg_config *, const char *filter, char *const *attrs,

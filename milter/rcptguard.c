@@ -17,6 +17,7 @@
  */
 #include "config.h"
 #include "mlfi.h"
+#include "rg_ldap.h"
 #include "rg_log.h"
 
 #include <errno.h>
@@ -153,6 +154,11 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* libldap's global state, once, before any thread can race into it */
+	if (rg_ldap_global_init() < 0) {
+		fprintf(stderr, "rcptguard: cannot initialise libldap\n");
+		return EX_SOFTWARE;
+	}
 
 	struct rg_config *cf = rg_config_load(conf_file, err, sizeof(err));
 	if (cf == NULL) {
