@@ -51,18 +51,25 @@ within() {
 
 # timed_query DESC CONF ADDRESS EXPECTED_OUTPUT STDERR_REGEX: rcptguard-query
 # must print EXPECTED_OUTPUT, exit 75, within $LIMIT s, and name the cause.
+# The time counted is the answer's: the same command for an address of a
+# domain not ours (no lookup at all) is timed too, and its time, the cost of
+# starting the process on this machine at this moment, is taken off.
 timed_query() {
-	local desc=$1 conf=$2 addr=$3 expected=$4 why=$5 t0 t1 out rc=0 secs
+	local desc=$1 conf=$2 addr=$3 expected=$4 why=$5 t0 t1 out rc=0 secs start
+	t0=$(date +%s.%N)
+	timeout 30 "$QUERY" -c "$conf" someone@example.net >/dev/null 2>&1
+	t1=$(date +%s.%N)
+	start=$(elapsed "$t0" "$t1")
 	t0=$(date +%s.%N)
 	out=$(timeout 30 "$QUERY" -c "$conf" "$addr" 2>"$T/query.err") || rc=$?
 	t1=$(date +%s.%N)
-	secs=$(elapsed "$t0" "$t1")
+	secs=$(awk -v a="$(elapsed "$t0" "$t1")" -v b="$start" 'BEGIN { printf "%.3f", a - b }')
 	expect_eq "$desc: $expected" "$expected" "$out"
 	expect_eq "$desc: exit status 75" 75 "$rc"
 	if within "$secs"; then
-		ok "$desc: answered in ${secs}s (at most ${LIMIT}s)"
+		ok "$desc: answered in ${secs}s (at most ${LIMIT}s; start-up ${start}s not counted)"
 	else
-		not_ok "$desc: answered in ${secs}s (at most ${LIMIT}s)"
+		not_ok "$desc: answered in ${secs}s (at most ${LIMIT}s; start-up ${start}s not counted)"
 	fi
 	expect_match "$desc: the error names the cause" "$why" "$(cat "$T/query.err")"
 }
