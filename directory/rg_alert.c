@@ -11,7 +11,9 @@
  * remembered in process, and through Redis (SET NX EX) across MTAs.
  */
 #include "rg_alert.h"
+#include "rg_hash.h"
 #include "rg_clock.h"
+#include "rg_escape.h"
 #include "rg_log.h"
 
 #include <errno.h>
@@ -165,9 +167,9 @@ to_file(struct rg_alerter *a, const char *time, const char *alias, const char *p
 {
 	char ja[1024], jp[64], jt[1024], jd[2048], jh[600], line[5000];
 
-	if (rg_json_string(alias, ja, sizeof(ja)) < 0 || rg_json_string(problem, jp, sizeof(jp)) < 0 ||
-	    rg_json_string(target, jt, sizeof(jt)) < 0 || rg_json_string(dn, jd, sizeof(jd)) < 0 ||
-	    rg_json_string(a->host, jh, sizeof(jh)) < 0)
+	if (rg_escape_json(alias, ja, sizeof(ja)) < 0 || rg_escape_json(problem, jp, sizeof(jp)) < 0 ||
+	    rg_escape_json(target, jt, sizeof(jt)) < 0 || rg_escape_json(dn, jd, sizeof(jd)) < 0 ||
+	    rg_escape_json(a->host, jh, sizeof(jh)) < 0)
 		return;
 	int n = snprintf(line, sizeof(line),
 	    "{\"time\":\"%s\",\"alias\":%s,\"problem\":%s%s%s,\"dn\":%s,\"host\":%s}\n",

@@ -29,6 +29,7 @@
  * mutex is held.
  */
 #include "rg_cache.h"
+#include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_log.h"
 

@@ -39,13 +39,3 @@ rg_timespec_in(double seconds)
 	}
 	return ts;
 }
-
-uint64_t
-rg_fnv1a(uint64_t h, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		h ^= *p;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}

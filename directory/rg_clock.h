@@ -1,6 +1,6 @@
 /*
- * rg_clock.h - time and small helpers every module uses: the monotonic
- * clock, condition variables that wait on it, and one string hash.
+ * rg_clock.h - time for every module: the monotonic clock, and condition
+ * variables that wait on it.
  */
 #ifndef RG_CLOCK_H
 #define RG_CLOCK_H
@@ -17,9 +17,5 @@ void rg_cond_init(pthread_cond_t *);
 
 /* The monotonic time SECONDS from now, for pthread_cond_timedwait(). */
 struct timespec rg_timespec_in(double seconds);
-
-/* FNV-1a, 64 bits: H (start with RG_FNV_START) updated with S. */
-#define RG_FNV_START 0xcbf29ce484222325ULL
-uint64_t rg_fnv1a(uint64_t h, const char *s);
 
 #endif

@@ -8,6 +8,7 @@
  * names the file and the line.  The result is read-only once returned.
  */
 #include "rg_config.h"
+#include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
 

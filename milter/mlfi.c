@@ -12,7 +12,7 @@
  *
  * Every decision is logged on one line, the client address before anything
  * the client chose; the recipient, suggestion and queue id are escaped with
- * rg_log_field(), so a space, "<", ">", "=", a quote or a byte outside
+ * rg_escape_text(), so a space, "<", ">", "=", a quote or a byte outside
  * printable ASCII shows as \xNN and cannot pose as another field:
  *	conn=ID [queue=QID] client=IP rcpt=<ADDR> verdict=V source=S ms=N
  *	    reply="550 5.1.1"|reply=continue [suggestion=<S> | reason="..."]
@@ -21,6 +21,7 @@
  */
 #include "config.h"
 #include "mlfi.h"
+#include "rg_escape.h"
 #include "rg_log.h"
 #include "rg_reply.h"
 
@@ -183,6 +184,9 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+/* What a client chose, in a log field: nothing that could end the field. */
+#define LOG_FIELD (RG_ESC_FIELD | RG_ESC_SPACE | RG_ESC_8BIT)
+
 /* Hand R to libmilter, with "%" doubled as smfi_setreply() wants. */
 static void
 set_reply(SMFICTX *ctx, const struct rg_reply *r)
@@ -200,7 +204,7 @@ set_reply(SMFICTX *ctx, const struct rg_reply *r)
 /*
  * One line per decision.  The client address comes before anything the
  * client chose, and every such field is escaped so that it cannot look like
- * another field (see rg_log_field()).
+ * another field (see rg_escape_text()).
  */
 static void
 log_decision(SMFICTX *ctx, const struct conn *c, const char *rcpt,
@@ -215,18 +219,18 @@ log_decision(SMFICTX *ctx, const struct conn *c, const char *rcpt,
 		rcpt++;
 		n -= 2;
 	}
-	rg_log_field(rcpt, n, 0, addr, sizeof(addr));
+	rg_escape_text(rcpt, n, LOG_FIELD, addr, sizeof(addr));
 	if (qid != NULL) {
 		memcpy(q, " queue=", 8);
-		rg_log_field(qid, strlen(qid), 0, q + 7, sizeof(q) - 7);
+		rg_escape_text(qid, strlen(qid), LOG_FIELD, q + 7, sizeof(q) - 7);
 	}
 	if (ans->suggestion[0] != '\0') {
 		char s[4 * RG_ADDR_MAX + 4];
-		rg_log_field(ans->suggestion, strlen(ans->suggestion), 0, s, sizeof(s));
+		rg_escape_text(ans->suggestion, strlen(ans->suggestion), LOG_FIELD, s, sizeof(s));
 		snprintf(extra, sizeof(extra), " suggestion=<%s>", s);
 	} else if (ans->why != NULL) {
 		char w[4 * RG_ERRLEN];
-		rg_log_field(ans->why, strlen(ans->why), 1, w, sizeof(w));
+		rg_escape_text(ans->why, strlen(ans->why), LOG_FIELD & ~RG_ESC_SPACE, w, sizeof(w));
 		snprintf(extra, sizeof(extra), " reason=\"%s\"", w);
 	}
 	const char *summary = rg_reply_summary(r, sum, sizeof(sum));

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "rg_check.h"
 #include "rg_ldap.h"
+#include "rg_escape.h"
 #include "rg_log.h"
 #include "rg_reply.h"
 
@@ -39,27 +40,13 @@ static int worst;               /* 0, 1 or EX_TEMPFAIL */
 static void
 print_plain(const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= 0x20 || *p == 0x7f || *p == '\\')
-			printf("\\x%02x", *p);
-		else
-			putchar(*p);
-	}
+	rg_escape_text_print(stdout, s, RG_ESC_SPACE | RG_ESC_BACKSLASH);
 }
 
 static void
 print_json_string(const char *s)
 {
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
+	rg_escape_json_print(stdout, s);
 }
 
 /* The reply lines, as "LINE\nLINE\n"; the exit status follows them. */

@@ -24,6 +24,7 @@
 #include "rg_alert.h"
 #include "rg_audit.h"
 #include "rg_cache.h"
+#include "rg_escape.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 
@@ -56,39 +57,14 @@ usage(void)
 static void
 print_json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	rg_escape_json_print(f, s);
 }
 
 /* Print S padded to WIDTH, control bytes as \xNN (one problem, one line). */
-static size_t
-plain_len(const char *s)
-{
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		n += (*p < 0x20 || *p == 0x7f) ? 4 : 1;
-	return n;
-}
-
 static void
 print_plain(const char *s, size_t width)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			printf("\\x%02x", *p);
-		else
-			putchar(*p);
-	}
-	for (size_t n = plain_len(s); n < width; n++)
+	for (size_t n = rg_escape_text_print(stdout, s, 0); n < width; n++)
 		putchar(' ');
 }
 
@@ -150,11 +126,11 @@ print_table(const struct rg_audit_problem *p, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		size_t l;
-		if ((l = plain_len(p[i].problem)) > w[0])
+		if ((l = rg_escape_text_width(p[i].problem, 0)) > w[0])
 			w[0] = l;
-		if ((l = plain_len(p[i].alias)) > w[1])
+		if ((l = rg_escape_text_width(p[i].alias, 0)) > w[1])
 			w[1] = l;
-		if ((l = plain_len(p[i].target ? p[i].target : "-")) > w[2])
+		if ((l = rg_escape_text_width(p[i].target ? p[i].target : "-", 0)) > w[2])
 			w[2] = l;
 	}
 	print_plain("PROBLEM", w[0] + 2);
