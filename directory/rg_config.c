@@ -3,7 +3,10 @@
  *
  * The file holds one "Key value" per line; keys are case-insensitive, "#"
  * starts a comment, blank lines are ignored.  Every key is described once in
- * the table below with its type, default and bounds.  An unknown key, a value
+ * the table below (designated initializers) with its type, default, bounds,
+ * whether it can change a cached answer, and the check of its value, run
+ * once the whole file is read; the password file is read last, when every
+ * check passed.  An unknown key, a value
  * out of bounds, a repeated key or a missing required key is an error that
  * names the file and the line.  The result is read-only once returned.
  */
@@ -28,6 +31,15 @@
 
 enum kind { K_STR, K_BOOL, K_INT, K_DOUBLE, K_LIST, K_ENUM, K_NETS, K_FACILITY };
 
+struct key;
+
+/*
+ * The check of one value, run once every key is read, in table order (so a
+ * check may rely on the keys above it).  Returns 0, or -1 with the problem
+ * in why; the error then carries the line the key was set on.
+ */
+typedef int (*key_check)(struct rg_config *, const struct key *, char *why, size_t whylen);
+
 struct key {
 	const char *name;
 	enum kind kind;
@@ -36,6 +48,8 @@ struct key {
 	double min, max;               /* for K_INT and K_DOUBLE */
 	const char *const *choices;    /* for K_ENUM, index is the value */
 	int required;
+	int answer;                    /* can change a cached answer: in the fingerprint */
+	key_check check;               /* NULL when the type's own bounds suffice */
 };
 
 static const char *const on_failure_names[] = { "tempfail", "accept", NULL };
@@ -44,44 +58,86 @@ static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL
 
 #define OFF(f) offsetof(struct rg_config, f)
 
+/* Checks of single values, defined further down. */
+static int check_domains(struct rg_config *, const struct key *, char *, size_t);
+static int check_socket(struct rg_config *, const struct key *, char *, size_t);
+static int check_uris(struct rg_config *, const struct key *, char *, size_t);
+static int check_filter(struct rg_config *, const struct key *, char *, size_t);
+static int check_disabled_filter(struct rg_config *, const struct key *, char *, size_t);
+static int check_redis_uri(struct rg_config *, const struct key *, char *, size_t);
+static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
+static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+
 static const struct key keys[] = {
-	{ "Socket", K_STR, OFF(socket), "unix:/run/rcptguard/rcptguard.sock", 0, 0, NULL, 0 },
-	{ "UserID", K_STR, OFF(user_id), "", 0, 0, NULL, 0 },
-	{ "PidFile", K_STR, OFF(pid_file), "", 0, 0, NULL, 0 },
-	{ "Syslog", K_BOOL, OFF(syslog), "yes", 0, 0, NULL, 0 },
-	{ "SyslogFacility", K_FACILITY, OFF(syslog_facility), "mail", 0, 0, NULL, 0 },
-	{ "MaxUnknownRecipients", K_INT, OFF(max_unknown), "20", 0, 100000, NULL, 0 },
-	{ "Domains", K_LIST, OFF(domains), "", 0, 0, NULL, 1 },
-	{ "RecipientDelimiter", K_STR, OFF(recipient_delimiter), "+", 0, 0, NULL, 0 },
-	{ "LDAPURI", K_STR, OFF(ldap_uri), "", 0, 0, NULL, 1 },
-	{ "LDAPBase", K_STR, OFF(ldap_base), "", 0, 0, NULL, 1 },
-	{ "LDAPFilter", K_STR, OFF(ldap_filter), "(mail=%s)", 0, 0, NULL, 0 },
-	{ "LDAPBindDN", K_STR, OFF(ldap_bind_dn), "", 0, 0, NULL, 0 },
-	{ "LDAPBindPasswordFile", K_STR, OFF(ldap_bind_password_file), "", 0, 0, NULL, 0 },
-	{ "LDAPStartTLS", K_BOOL, OFF(ldap_starttls), "no", 0, 0, NULL, 0 },
-	{ "LDAPTimeout", K_DOUBLE, OFF(ldap_timeout), "2", 0.01, 10, NULL, 0 },
-	{ "LDAPPoolSize", K_INT, OFF(ldap_pool_size), "4", 1, 64, NULL, 0 },
-	{ "RedisURI", K_STR, OFF(redis_uri), "none", 0, 0, NULL, 0 },
-	{ "RedisTimeout", K_DOUBLE, OFF(redis_timeout), "0.5", 0.01, 2, NULL, 0 },
-	{ "CacheTTL", K_INT, OFF(cache_ttl), "3600", 0, 604800, NULL, 0 },
-	{ "NegativeCacheTTL", K_INT, OFF(negative_cache_ttl), "300", 0, 604800, NULL, 0 },
-	{ "StaleTTL", K_INT, OFF(stale_ttl), "86400", 0, 2592000, NULL, 0 },
-	{ "LocalCacheSize", K_INT, OFF(local_cache_size), "100000", 0, 10000000, NULL, 0 },
-	{ "OnLookupFailure", K_ENUM, OFF(on_lookup_failure), "tempfail", 0, 0, on_failure_names, 0 },
-	{ "Suggest", K_ENUM, OFF(suggest), "trusted", 0, 0, suggest_names, 0 },
-	{ "TrustedNetworks", K_NETS, 0, "127.0.0.0/8, ::1", 0, 0, NULL, 0 },
-	{ "SuggestMaxDistance", K_INT, OFF(suggest_max_distance), "2", 1, 2, NULL, 0 },
-	{ "LDAPAddressAttributes", K_LIST, OFF(address_attrs), "mail", 0, 0, NULL, 0 },
-	{ "SuggestRefresh", K_INT, OFF(suggest_refresh), "300", 10, 86400, NULL, 0 },
-	{ "LDAPAliasAttributes", K_LIST, OFF(alias_attrs), "", 0, 0, NULL, 0 },
-	{ "LDAPMemberAttributes", K_LIST, OFF(member_attrs), "", 0, 0, NULL, 0 },
-	{ "LDAPAliasClasses", K_LIST, OFF(alias_classes), "nisMailAlias groupOfNames groupOfUniqueNames", 0, 0, NULL, 0 },
-	{ "LDAPDisabledFilter", K_STR, OFF(ldap_disabled_filter), "", 0, 0, NULL, 0 },
-	{ "AliasMaxDepth", K_INT, OFF(alias_max_depth), "8", 1, 64, NULL, 0 },
-	{ "AliasMaxTargets", K_INT, OFF(alias_max_targets), "1000", 1, 100000, NULL, 0 },
-	{ "BrokenAliasAction", K_ENUM, OFF(broken_alias_action), "reject", 0, 0, broken_names, 0 },
-	{ "AlertLog", K_STR, OFF(alert_log), "", 0, 0, NULL, 0 },
-	{ "AlertInterval", K_INT, OFF(alert_interval), "3600", 0, 604800, NULL, 0 },
+	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
+	    .def = "unix:/run/rcptguard/rcptguard.sock", .check = check_socket },
+	{ .name = "UserID", .kind = K_STR, .off = OFF(user_id), .def = "" },
+	{ .name = "PidFile", .kind = K_STR, .off = OFF(pid_file), .def = "" },
+	{ .name = "Syslog", .kind = K_BOOL, .off = OFF(syslog), .def = "yes" },
+	{ .name = "SyslogFacility", .kind = K_FACILITY, .off = OFF(syslog_facility),
+	    .def = "mail" },
+	{ .name = "MaxUnknownRecipients", .kind = K_INT, .off = OFF(max_unknown), .def = "20",
+	    .min = 0, .max = 100000 },
+	{ .name = "Domains", .kind = K_LIST, .off = OFF(domains), .def = "", .required = 1,
+	    .answer = 1, .check = check_domains },
+	{ .name = "RecipientDelimiter", .kind = K_STR, .off = OFF(recipient_delimiter),
+	    .def = "+", .answer = 1, .check = check_delimiter },
+	{ .name = "LDAPURI", .kind = K_STR, .off = OFF(ldap_uri), .def = "", .required = 1,
+	    .answer = 1, .check = check_uris },
+	{ .name = "LDAPBase", .kind = K_STR, .off = OFF(ldap_base), .def = "", .required = 1,
+	    .answer = 1 },
+	{ .name = "LDAPFilter", .kind = K_STR, .off = OFF(ldap_filter), .def = "(mail=%s)",
+	    .answer = 1, .check = check_filter },
+	{ .name = "LDAPBindDN", .kind = K_STR, .off = OFF(ldap_bind_dn), .def = "", .answer = 1 },
+	{ .name = "LDAPBindPasswordFile", .kind = K_STR, .off = OFF(ldap_bind_password_file),
+	    .def = "" },
+	{ .name = "LDAPStartTLS", .kind = K_BOOL, .off = OFF(ldap_starttls), .def = "no" },
+	{ .name = "LDAPTimeout", .kind = K_DOUBLE, .off = OFF(ldap_timeout), .def = "2",
+	    .min = 0.01, .max = 10 },
+	{ .name = "LDAPPoolSize", .kind = K_INT, .off = OFF(ldap_pool_size), .def = "4",
+	    .min = 1, .max = 64 },
+	{ .name = "RedisURI", .kind = K_STR, .off = OFF(redis_uri), .def = "none",
+	    .check = check_redis_uri },
+	{ .name = "RedisTimeout", .kind = K_DOUBLE, .off = OFF(redis_timeout), .def = "0.5",
+	    .min = 0.01, .max = 2 },
+	{ .name = "CacheTTL", .kind = K_INT, .off = OFF(cache_ttl), .def = "3600",
+	    .min = 0, .max = 604800 },
+	{ .name = "NegativeCacheTTL", .kind = K_INT, .off = OFF(negative_cache_ttl), .def = "300",
+	    .min = 0, .max = 604800 },
+	{ .name = "StaleTTL", .kind = K_INT, .off = OFF(stale_ttl), .def = "86400",
+	    .min = 0, .max = 2592000 },
+	{ .name = "LocalCacheSize", .kind = K_INT, .off = OFF(local_cache_size), .def = "100000",
+	    .min = 0, .max = 10000000 },
+	{ .name = "OnLookupFailure", .kind = K_ENUM, .off = OFF(on_lookup_failure),
+	    .def = "tempfail", .choices = on_failure_names },
+	{ .name = "Suggest", .kind = K_ENUM, .off = OFF(suggest), .def = "trusted",
+	    .choices = suggest_names },
+	{ .name = "TrustedNetworks", .kind = K_NETS, .def = "127.0.0.0/8, ::1" },
+	{ .name = "SuggestMaxDistance", .kind = K_INT, .off = OFF(suggest_max_distance),
+	    .def = "2", .min = 1, .max = 2 },
+	{ .name = "LDAPAddressAttributes", .kind = K_LIST, .off = OFF(address_attrs),
+	    .def = "mail", .answer = 1, .check = check_attr_names },
+	{ .name = "SuggestRefresh", .kind = K_INT, .off = OFF(suggest_refresh), .def = "300",
+	    .min = 10, .max = 86400 },
+	{ .name = "LDAPAliasAttributes", .kind = K_LIST, .off = OFF(alias_attrs), .def = "",
+	    .answer = 1, .check = check_attr_names },
+	{ .name = "LDAPMemberAttributes", .kind = K_LIST, .off = OFF(member_attrs), .def = "",
+	    .answer = 1, .check = check_attr_names },
+	{ .name = "LDAPAliasClasses", .kind = K_LIST, .off = OFF(alias_classes),
+	    .def = "nisMailAlias groupOfNames groupOfUniqueNames", .answer = 1,
+	    .check = check_class_names },
+	{ .name = "LDAPDisabledFilter", .kind = K_STR, .off = OFF(ldap_disabled_filter),
+	    .def = "", .answer = 1, .check = check_disabled_filter },
+	{ .name = "AliasMaxDepth", .kind = K_INT, .off = OFF(alias_max_depth), .def = "8",
+	    .min = 1, .max = 64, .answer = 1 },
+	{ .name = "AliasMaxTargets", .kind = K_INT, .off = OFF(alias_max_targets), .def = "1000",
+	    .min = 1, .max = 100000, .answer = 1 },
+	{ .name = "BrokenAliasAction", .kind = K_ENUM, .off = OFF(broken_alias_action),
+	    .def = "reject", .choices = broken_names },
+	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
+	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
+	    .min = 0, .max = 604800 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -633,58 +689,59 @@ attr_name_ok(const char *name, int options)
 	return *p == '\0';
 }
 
-/* The attribute and class names of the lists: each must be one. */
+/* Each name of the list of key K is one: OPTIONS, of an attribute (with
+ * options such as ";lang-de"), not of an object class. */
 static int
-check_names(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+check_list_names(struct rg_config *cf, const struct key *k, int options, char *why,
+    size_t whylen)
 {
-	static const struct {
-		const char *key;
-		size_t off;
-		int options;
-	} lists[] = {
-		{ "LDAPAddressAttributes", OFF(address_attrs), 1 },
-		{ "LDAPAliasAttributes", OFF(alias_attrs), 1 },
-		{ "LDAPMemberAttributes", OFF(member_attrs), 1 },
-		{ "LDAPAliasClasses", OFF(alias_classes), 0 },
-	};
+	const struct rg_strlist *l = (const void *)((char *)cf + k->off);
 
-	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-		const struct rg_strlist *l = (const void *)((char *)cf + lists[i].off);
-		for (size_t k = 0; k < l->n; k++) {
-			if (!attr_name_ok(l->v[k], lists[i].options)) {
-				seterr(why, whylen, "%s: \"%s\" is not an LDAP %s name", lists[i].key,
-				    l->v[k], lists[i].options ? "attribute" : "object class");
-				*badkey = key_index(lists[i].key);
-				return -1;
-			}
+	for (size_t i = 0; i < l->n; i++) {
+		if (!attr_name_ok(l->v[i], options)) {
+			seterr(why, whylen, "%s: \"%s\" is not an LDAP %s name", k->name, l->v[i],
+			    options ? "attribute" : "object class");
+			return -1;
 		}
 	}
-	if (cf->address_attrs.n == 0) {
+	return 0;
+}
+
+static int
+check_attr_names(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	if (check_list_names(cf, k, 1, why, whylen) < 0)
+		return -1;
+	if (k->off == OFF(address_attrs) && cf->address_attrs.n == 0) {
 		seterr(why, whylen, "LDAPAddressAttributes names no attribute");
-		*badkey = key_index("LDAPAddressAttributes");
 		return -1;
 	}
 	return 0;
 }
 
+static int
+check_class_names(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	return check_list_names(cf, k, 0, why, whylen);
+}
+
 /*
- * LDAPFilter and LDAPDisabledFilter must be filters the server takes:
- * LDAPFilter is expanded for a sample address of the first of Domains and
- * both are run through libldap's own filter encoder; the attribute names
- * that the suggestion index builds its filter from are checked too.
+ * LDAPFilter must be a filter the server takes: it is expanded for a
+ * sample address of the first of Domains (checked above it) and run through
+ * libldap's own filter encoder.
  */
 static int
-check_filters(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+check_filter(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
 	char problem[RG_ERRLEN], expanded[RG_FILTER_MAX];
-	const char *f = cf->ldap_filter, *d = cf->ldap_disabled_filter;
+	const char *f = cf->ldap_filter;
 
-	*badkey = key_index("LDAPFilter");
+	(void)k;
 	if (filter_percents(f, problem, sizeof(problem)) < 0) {
 		seterr(why, whylen, "LDAPFilter: %s", problem);
 		return -1;
 	}
-	if (filter_too_long(f, d)) {
+	if (filter_too_long(f, cf->ldap_disabled_filter)) {
 		seterr(why, whylen, "LDAPFilter \"%s\" can expand to more than %d characters",
 		    f, RG_FILTER_MAX - 1);
 		return -1;
@@ -696,14 +753,23 @@ check_filters(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		seterr(why, whylen, "LDAPFilter \"%s\" %s", f, problem);
 		return -1;
 	}
-	*badkey = key_index("LDAPDisabledFilter");
+	return 0;
+}
+
+/* LDAPDisabledFilter, when set, must be a filter the server takes. */
+static int
+check_disabled_filter(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char problem[RG_ERRLEN];
+	const char *d = cf->ldap_disabled_filter;
+
+	(void)k;
 	if (d[0] != '\0' && (filter_shape(d, problem, sizeof(problem)) < 0 ||
 	    filter_parses(d, problem, sizeof(problem)) < 0)) {
 		seterr(why, whylen, "LDAPDisabledFilter \"%s\" %s", d, problem);
 		return -1;
 	}
-	*badkey = -1;
-	return check_names(cf, why, whylen, badkey);
+	return 0;
 }
 
 /*
@@ -711,13 +777,13 @@ check_filters(struct rg_config *cf, char *why, size_t whylen, int *badkey)
  * stored space-separated, the form ldap_initialize() takes.
  */
 static int
-check_uris(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+check_uris(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
+	(void)k;
 	struct rg_strlist uris = { NULL, 0 };
 	if (split_words(cf->ldap_uri, &uris) < 0) {
 		strlist_free(&uris);
 		seterr(why, whylen, "out of memory");
-		BADKEY("LDAPURI");
 		return -1;
 	}
 	for (size_t i = 0; i < uris.n; i++) {
@@ -726,8 +792,7 @@ check_uris(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 			seterr(why, whylen, "LDAPURI: \"%s\" is not an ldap://, ldaps:// or ldapi:// URI",
 			    uris.v[i]);
 			strlist_free(&uris);
-			BADKEY("LDAPURI");
-			return -1;
+				return -1;
 		}
 	}
 	size_t len = 1;
@@ -737,7 +802,6 @@ check_uris(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	if (joined == NULL) {
 		strlist_free(&uris);
 		seterr(why, whylen, "out of memory");
-		BADKEY("LDAPURI");
 		return -1;
 	}
 	for (size_t i = 0; i < uris.n; i++) {
@@ -751,13 +815,13 @@ check_uris(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	return 0;
 }
 
-/* Checks that involve more than one key, or a value's inner syntax. */
+/* Domains: names, lower-cased, without a trailing dot. */
 static int
-check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+check_domains(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
+	(void)k;
 	if (cf->domains.n == 0) {
 		seterr(why, whylen, "Domains names no domain");
-		BADKEY("Domains");
 		return -1;
 	}
 	for (size_t i = 0; i < cf->domains.n; i++) {
@@ -770,71 +834,87 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		if (*d == '\0' || strlen(d) > 253 || strspn(d,
 		    "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(d)) {
 			seterr(why, whylen, "Domains: \"%s\" is not a domain name", d);
-			BADKEY("Domains");
 			return -1;
 		}
 	}
+	return 0;
+}
+
+static int
+check_socket(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	(void)k;
 	if (strncmp(cf->socket, "unix:", 5) != 0 && strncmp(cf->socket, "local:", 6) != 0 &&
 	    strncmp(cf->socket, "inet:", 5) != 0 && strncmp(cf->socket, "inet6:", 6) != 0) {
 		seterr(why, whylen, "Socket \"%s\" is neither unix:/path nor inet:PORT@HOST",
 		    cf->socket);
-		BADKEY("Socket");
-		return -1;
-	}
-	if (check_uris(cf, why, whylen, badkey) < 0)
-		return -1;
-	if (check_filters(cf, why, whylen, badkey) < 0)
-		return -1;
-	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
-	    strcmp(cf->redis_uri, "none") != 0) {
-		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
-		    "or unix:/PATH[?db=N]", cf->redis_uri);
-		BADKEY("RedisURI");
-		return -1;
-	}
-	for (const char *p = cf->recipient_delimiter; *p; p++) {
-		if (isalnum((unsigned char)*p) || *p == '.' || *p == '@' || isspace((unsigned char)*p)) {
-			seterr(why, whylen, "RecipientDelimiter \"%s\": '%c' cannot start a subaddress",
-			    cf->recipient_delimiter, *p);
-			BADKEY("RecipientDelimiter");
-			return -1;
-		}
-	}
-	if (cf->ldap_bind_password_file[0] != '\0') {
-		if (read_password(cf, why, whylen) < 0) {
-			BADKEY("LDAPBindPasswordFile");
-			return -1;
-		}
-		if (cf->ldap_bind_dn[0] != '\0' && cf->ldap_bind_password[0] == '\0') {
-			/* a simple bind with a DN and no password is an unauthenticated
-			 * bind (RFC 4513 5.1.2): never what was meant */
-			seterr(why, whylen, "LDAPBindPasswordFile %s is empty",
-			    cf->ldap_bind_password_file);
-			BADKEY("LDAPBindPasswordFile");
-			return -1;
-		}
-	} else if (cf->ldap_bind_dn[0] != '\0') {
-		seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
-		BADKEY("LDAPBindDN");
 		return -1;
 	}
 	return 0;
 }
 
+static int
+check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	(void)k;
+	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
+	    strcmp(cf->redis_uri, "none") != 0) {
+		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
+		    "or unix:/PATH[?db=N]", cf->redis_uri);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_delimiter(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	(void)k;
+	for (const char *p = cf->recipient_delimiter; *p; p++) {
+		if (isalnum((unsigned char)*p) || *p == '.' || *p == '@' || isspace((unsigned char)*p)) {
+			seterr(why, whylen, "RecipientDelimiter \"%s\": '%c' cannot start a subaddress",
+			    cf->recipient_delimiter, *p);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
- * The keys whose values can change an answer that the cache keeps (ok,
- * unknown, disabled, alias-broken): which server and entries are asked, as
- * whom, with which filter; what makes an entry an alias and its targets
- * living or dead; which domains are ours; how an address is split.  Keys
- * that only change what is done with an answer (the reply, the TTLs, the
- * suggestions) stay out, so that MTAs that differ only in them share Redis.
+ * Every value's own check, in table order, then what involves two keys (a
+ * bind DN needs a password file).  The password file is read only when
+ * everything else passed.  *BADKEY names the key at fault.
  */
-static const char *const answer_keys[] = {
-	"Domains", "RecipientDelimiter",
-	"LDAPURI", "LDAPBase", "LDAPFilter", "LDAPBindDN", "LDAPDisabledFilter",
-	"LDAPAddressAttributes", "LDAPAliasAttributes", "LDAPMemberAttributes",
-	"LDAPAliasClasses", "AliasMaxDepth", "AliasMaxTargets",
-};
+static int
+check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	for (size_t k = 0; k < NKEYS; k++) {
+		if (keys[k].check != NULL && keys[k].check(cf, &keys[k], why, whylen) < 0) {
+			*badkey = (int)k;
+			return -1;
+		}
+	}
+	if (cf->ldap_bind_password_file[0] == '\0') {
+		if (cf->ldap_bind_dn[0] != '\0') {
+			seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
+			BADKEY("LDAPBindDN");
+			return -1;
+		}
+		return 0;
+	}
+	if (read_password(cf, why, whylen) < 0) {
+		BADKEY("LDAPBindPasswordFile");
+		return -1;
+	}
+	if (cf->ldap_bind_dn[0] != '\0' && cf->ldap_bind_password[0] == '\0') {
+		/* a simple bind with a DN and no password is an unauthenticated
+		 * bind (RFC 4513 5.1.2): never what was meant */
+		seterr(why, whylen, "LDAPBindPasswordFile %s is empty", cf->ldap_bind_password_file);
+		BADKEY("LDAPBindPasswordFile");
+		return -1;
+	}
+	return 0;
+}
 
 /* Hash the name and the value of key K of CF into *H. */
 static void
@@ -861,22 +941,29 @@ fingerprint_key(uint64_t *h, const struct rg_config *cf, const struct key *k)
 		fnv1a(h, num);
 		break;
 	default:
-		break;          /* no other kind is in answer_keys */
+		break;          /* no key of another kind has .answer */
 	}
 	fnv1a(h, "");           /* the end of the value: no list runs into the next key */
 }
 
-/* FNV-1a over the answer keys, in hex: part of every cache key. */
+/*
+ * FNV-1a, in hex, over the keys marked .answer: those whose values can
+ * change an answer that the cache keeps (ok, unknown, disabled,
+ * alias-broken): which server and entries are asked, as whom, with which
+ * filter; what makes an entry an alias and its targets living or dead;
+ * which domains are ours; how an address is split.  Keys that only change
+ * what is done with an answer (the reply, the TTLs, the suggestions) stay
+ * out, so that MTAs that differ only in them share Redis.  Part of every
+ * cache key.
+ */
 static void
 make_fingerprint(struct rg_config *cf)
 {
 	uint64_t h = RG_FNV_START;
 
-	for (size_t i = 0; i < sizeof(answer_keys) / sizeof(answer_keys[0]); i++) {
-		int k = key_index(answer_keys[i]);
-		if (k >= 0)             /* always: test_fingerprint changes each one */
+	for (size_t k = 0; k < NKEYS; k++)
+		if (keys[k].answer)
 			fingerprint_key(&h, cf, &keys[k]);
-	}
 	snprintf(cf->fingerprint, sizeof(cf->fingerprint), "%016llx", (unsigned long long)h);
 }
 
