@@ -240,6 +240,11 @@ rest_sample() {
     echo "$fds ${thr:-0} ${rss:-0}"
 }
 
+# mib KIB: mebibytes, one decimal
+mib() {
+    awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
 # growth NOW REF: growth in per cent, one decimal
 growth() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "inf"; else printf "%.1f", (a - b) * 100 / b }'
@@ -306,9 +311,9 @@ rest_check() {
     gf=$(growth "$fds" "$REF_FDS")
     gt=$(growth "$thr" "$REF_THR")
     gr=$(growth "$rss" "$REF_RSS")
-    REST="fds $fds ($gf %), threads $thr ($gt %), RSS $((rss / 1024)) MiB ($gr %)"
+    REST="fds $fds ($gf %), threads $thr ($gt %), RSS $(mib "$rss") MiB ($gr %)"
     local maxs
-    maxs=$(jv "$F/$p.json" '"max under load: fds %s, threads %s, RSS %s MiB" % (max([s["fds"] for s in d["samples"]] or [0]), max([s["threads"] for s in d["samples"]] or [0]), max([s["rss_kib"] for s in d["samples"]] or [0]) // 1024)')
+    maxs=$(jv "$F/$p.json" '"max under load: fds %s, threads %s, RSS %.1f MiB" % (max([s["fds"] for s in d["samples"]] or [0]), max([s["threads"] for s in d["samples"]] or [0]), max([s["rss_kib"] for s in d["samples"]] or [0]) / 1024)')
     echo "# $p: at rest $REST; $maxs" >&2
     REST_MAX=$maxs
     if ((!alive)); then
@@ -322,7 +327,7 @@ rest_check() {
         ok "$p: flat after warm-up (growth <= 5 %): $REST"
     else
         not_ok "$p: flat after warm-up (growth <= 5 %): $REST" \
-            "warm-up: fds $REF_FDS, threads $REF_THR, RSS $((REF_RSS / 1024)) MiB"
+            "warm-up: fds $REF_FDS, threads $REF_THR, RSS $(mib "$REF_RSS") MiB"
     fi
 }
 
@@ -335,46 +340,55 @@ report_row() {
         "$(jv "$j" 'd["temp"]')" "$LONGEST" "${2:-$RECOVERY s}" "$REST" "${3:-}" >>"$REPORT"
 }
 
-# redis_calls [set]: calls of the commands rcptguard sends (GET, PTTL, SET;
-# with "set", SET only)
-redis_calls() {
-    local pat='^cmdstat_(get|pttl|set):'
-    [[ ${1:-} == set ]] && pat='^cmdstat_set:'
-    redis_cli INFO commandstats 2>/dev/null | tr -d '\r' |
-        awk -F'[:=,]' -v pat="$pat" '$0 ~ pat { n += $3 } END { print n + 0 }'
-}
-
-# redis_back FAULT_END LIMIT [set]: seconds from FAULT_END until rcptguard's
-# commands reach Redis again (the commands queued while it was stopped are
-# let through first: 0.2 s of settling, counted in the figure); "none" when
-# not within LIMIT seconds (while the load lasts)
+# redis_back FAULT_END SETTLE COLUMN: seconds from FAULT_END until the
+# calls counted by tests/faults/redispoll.py (column 2: GET, PTTL and SET;
+# column 3: SET alone) grow again, looking only at samples SETTLE seconds or
+# more after FAULT_END (at SIGCONT the commands that waited in the socket run
+# first and are no sign of a client back); a drop of the counters is a
+# restarted server.  "none within N s" when not while the load lasted.
 redis_back() {
-    local t_end=$1 limit=$2 c0 c
-    sleep 0.2
-    c0=$(redis_calls "${3:-}")
-    while fcmp "$(now)" "<" "$(awk -v a="$t_end" -v b="$limit" 'BEGIN { printf "%.3f", a + b }')"; do
-        c=$(redis_calls "${3:-}")
-        if ((c > c0)); then
-            awk -v a="$(now)" -v b="$t_end" 'BEGIN { printf "%.2f", a - b }'
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "none within $limit"
+    awk -v te="$1" -v st="$2" -v col="$3" 'NF >= 3 {
+        t = $1; v = $col
+        if (v < prev) prev = 0
+        if (t >= te + st && v > prev) { printf "%.2f", t - te; found = 1; exit }
+        prev = v; last = t }
+        END { if (!found) printf "none within %.1f s", last - te }' "$F/$PHASE.redis"
 }
 
 # --- set-up --------------------------------------------------------------------
 
 gen_directory
-start_slapd "$F/dir.ldif" || { not_ok "faults: slapd starts"; tap_done; }
-start_redis || { not_ok "faults: redis-server starts"; tap_done; }
+# A port can be taken between free_port and the server's bind (other tests
+# run on this machine too): up to three tries, each on a new port.
+for try in 1 2 3; do
+    start_slapd "$F/dir.ldif" && break
+    ((try == 3)) && { not_ok "faults: slapd starts"; tap_done; }
+    unset SLAPD_PORT
+done
+for try in 1 2 3; do
+    start_redis && break
+    ((try == 3)) && { not_ok "faults: redis-server starts"; tap_done; }
+    stop_redis
+    unset REDIS_PORT
+done
 CONF=$T/rcptguard.conf
 write_conf "$F/good.conf" "LDAPAliasAttributes rfc822MailMember" "MaxUnknownRecipients 0" \
     "CacheTTL 5" "NegativeCacheTTL 5" "LocalCacheSize 3000"
 sed -i "s/^LDAPTimeout .*/LDAPTimeout $LT/" "$F/good.conf"
-cp "$F/good.conf" "$CONF"
-start_rg || { not_ok "faults: rcptguard starts"; tap_done; }
-start_postfix "inet:$MILTER_PORT@127.0.0.1" || { not_ok "faults: postfix starts"; tap_done; }
+for try in 1 2 3; do
+    cp "$F/good.conf" "$CONF"
+    start_rg && break
+    ((try == 3)) && { not_ok "faults: rcptguard starts"; tap_done; }
+    MILTER_PORT=$(free_port)
+    sed -i "s/^Socket .*/Socket inet:$MILTER_PORT@127.0.0.1/" "$F/good.conf"
+done
+for try in 1 2 3; do
+    start_postfix "inet:$MILTER_PORT@127.0.0.1" && break
+    ((try == 3)) && { not_ok "faults: postfix starts"; tap_done; }
+    stop_postfix
+    rm -rf "$POSTFIX_DIR"
+    unset POSTFIX_PORT POSTFIX_DIR
+done
 # Half the recipients are refused: no error throttling, no flow-control wait
 # (as tests/bench/bench_rcpt.sh).
 postconf -c "$POSTFIX_DIR/conf" -e 'smtpd_error_sleep_time = 0' 'in_flow_delay = 0' \
@@ -395,7 +409,7 @@ OVERHEAD=$(jv "$F/baseline.json" 'min(1.0, max(0.05, d["longest"] or 0))')
 BOUND=$(awk -v t="$LT" -v o="$OVERHEAD" 'BEGIN { printf "%.2f", 2 * t + 0.5 + o }')
 expect_eq "baseline: no 4xx without a fault" 0 "$TEMP"
 read -r REF_FDS REF_THR REF_RSS < <(rest_sample)
-REST="fds $REF_FDS, threads $REF_THR, RSS $((REF_RSS / 1024)) MiB (reference)"
+REST="fds $REF_FDS, threads $REF_THR, RSS $(mib "$REF_RSS") MiB (reference)"
 echo "# baseline: MTA overhead (longest answer) ${OVERHEAD} s, time bound ${BOUND} s; at rest $REST" >&2
 report_row baseline "–" "MTA overhead ${OVERHEAD} s"
 
@@ -490,7 +504,10 @@ fault_dead_uri() {
 
 # redis_fault NAME: kill | stop | oom
 redis_fault() {
-    local kind=$1 p=redis-$1 pid t_end back used lim
+    local kind=$1 p=redis-$1 pid t_end back used settle=0 col=2 poller
+    "$PY" "$HERE/redispoll.py" "$REDIS_PORT" "$F/$p.redis" &
+    poller=$!
+    FM_BG+=("$poller")
     load_start $p "$(secs 18)"
     sleep_until 2
     pid=$REDIS_PID
@@ -519,14 +536,12 @@ redis_fault() {
     esac
     event fault-end
     t_end=$(tail -n 1 "$EV" | cut -d' ' -f1)
-    # poll while the load lasts (it ends $(secs 18) s after it started)
-    lim=$(awk -v t0="$LOAD_T0" -v e="$t_end" -v d="$(secs 18)" 'BEGIN { printf "%.1f", t0 + d - e - 0.5 }')
-    if [[ $kind == oom ]]; then
-        back=$(redis_back "$t_end" "$lim" set)
-    else
-        back=$(redis_back "$t_end" "$lim")
-    fi
     load_wait || return
+    kill "$poller" 2>/dev/null
+    wait "$poller" 2>/dev/null
+    [[ $kind == stop ]] && settle=0.05
+    [[ $kind == oom ]] && col=3
+    back=$(redis_back "$t_end" "$settle" "$col")
     common_checks $p
     bound_check $p
     if ((TEMP * 100 <= N)); then
@@ -534,14 +549,15 @@ redis_fault() {
     else
         not_ok "$p: answers continue from LDAP: $TEMP 4xx of $N recipients (at most 1 %)"
     fi
-    if [[ $back != none* ]] && fcmp "$back" "<=" 1; then
-        ok "$p: Redis used again within 1 s after it returns: ${back} s"
+    [[ $back != none* ]] && back="$back s"
+    if [[ $back != none* ]] && fcmp "${back% s}" "<=" 1; then
+        ok "$p: Redis used again within 1 s after it returns: $back"
     else
-        not_ok "$p: Redis used again within 1 s after it returns: ${back} s" \
+        not_ok "$p: Redis used again within 1 s after it returns: $back" \
             "$(grep -i redis "$RCPTGUARD_LOG" | tail -n 3)"
     fi
     rest_check $p
-    report_row $p "Redis used again: ${back} s"
+    report_row $p "Redis used again: $back"
 }
 
 fault_reload_storm() {
