@@ -240,15 +240,30 @@ start_slapd() {
         sed 's/^/#   /' "$dir/slapadd.log" >&2
         return 1
     fi
+    local chosen=1 i rc
+    [[ -n ${SLAPD_PORT:-} ]] && chosen=
     SLAPD_PORT=${SLAPD_PORT:-$(free_port)}
     SLAPD_URI=ldap://127.0.0.1:$SLAPD_PORT
     SLAPD_DIR=$dir
     export SLAPD_PORT SLAPD_URI SLAPD_DIR
     _rg_register stop_slapd
-    _rg_slapd_run
+    # A port picked here can still be taken between the check and the bind
+    # by a program that does not claim ports through free_port: then slapd
+    # exits at once (status 2 below), and another port is tried.
+    for ((i = 0; i < 3; i++)); do
+        rc=0
+        _rg_slapd_run || rc=$?
+        [[ $rc -eq 2 && -n $chosen ]] || return "$rc"
+        SLAPD_PORT=$(free_port) || return 1
+        SLAPD_URI=ldap://127.0.0.1:$SLAPD_PORT
+        echo "# trying slapd on port $SLAPD_PORT instead" >&2
+    done
+    return 1
 }
 
 # Start slapd on the prepared folder and wait (at most 10 s) until it answers.
+# Returns 2 when slapd exits at once (its port taken, say), 1 when it does
+# not answer.
 _rg_slapd_run() {
     local i
     rm -f "$SLAPD_DIR/slapd.pid"
@@ -256,7 +271,7 @@ _rg_slapd_run() {
         >>"$SLAPD_DIR/slapd.log" 2>&1; then
         echo "# slapd did not start:" >&2
         tail -n 20 "$SLAPD_DIR/slapd.log" | sed 's/^/#   /' >&2
-        return 1
+        return 2
     fi
     for ((i = 0; i < 100; i++)); do
         if ldapsearch -x -LLL -o nettimeout=1 -H "$SLAPD_URI" -b '' -s base \
