@@ -100,13 +100,18 @@ _rg_register() {
 
 # --- ports and processes -----------------------------------------------------
 
-# free_port: a random port in RG_PORT_MIN-RG_PORT_MAX (default 20000-59999)
-# that nothing listens on and that no test has claimed in the last ten
+# free_port: a random port in RG_PORT_MIN-RG_PORT_MAX (default 20000 up to
+# the kernel's ephemeral ports, which outgoing connections take at any time:
+# a port of that range can be free at the check and taken at the bind) on
+# which no socket exists and that no test has claimed in the last ten
 # minutes.  Claims live in one file for every test on this machine, read and
 # written under flock, so two tests running at once (tests/run-all runs its
 # passes in parallel) never get the same port between the check and the bind.
 free_port() {
-    local lo=${RG_PORT_MIN:-20000} hi=${RG_PORT_MAX:-59999}
+    local eph=32768 lo hi
+    read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph=32768
+    lo=${RG_PORT_MIN:-20000}
+    hi=${RG_PORT_MAX:-$((eph > 21000 ? eph - 1 : 59999))}
     local claims=${RG_PORT_CLAIMS:-/tmp/rg-port-claims} port
     (
         flock -w 30 9 || { echo "free_port: cannot lock $claims" >&2; exit 1; }
@@ -125,7 +130,7 @@ free_port() {
         for ((i = 0; i < 200; i++)); do
             p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
             [[ -n ${taken[$p]:-} ]] && continue
-            ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && continue
+            ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
             keep+=("$p $now")
             printf '%s\n' "${keep[@]}" >"$claims.new" && mv -f "$claims.new" "$claims"
             echo "$p"

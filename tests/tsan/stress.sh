@@ -232,6 +232,13 @@ while read -r kind f; do
         mkdir -p "$RG_REPORT_DIR" && cp "$f" "$RG_REPORT_DIR/tsan.$$.$nrep"
     fi
 done <"$T/judged" 2>/dev/null
+# a report that missed log_path would be in the daemon's own output
+n=$(grep -c '^WARNING: ThreadSanitizer' "$RCPTGUARD_LOG")
+if [[ $n -gt 0 ]]; then
+    nrep=$((nrep + n))
+    not_ok "stress: ThreadSanitizer reports in $RCPTGUARD_LOG" \
+        "$(grep -A 12 '^WARNING: ThreadSanitizer' "$RCPTGUARD_LOG" | head -n 24)"
+fi
 if [[ $nrep -eq 0 ]]; then
     ok "stress: no ThreadSanitizer report"
 else
