@@ -16,7 +16,7 @@ rg_setup
 
 N=${1:-100000}
 RUNS=${2:-3}
-AUDIT=$TOP/directory/rcptguard-audit
+AUDIT=$RG_BUILD/directory/rcptguard-audit
 B=dc=example,dc=com
 
 nusers=$((N * 80 / 100))

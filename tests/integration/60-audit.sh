@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/../lib/servers.sh"
 rg_setup
 
-AUDIT=$TOP/directory/rcptguard-audit
+AUDIT=$RG_BUILD/directory/rcptguard-audit
 B=dc=example,dc=com
 
 # The seeded problems, as the table prints them (runs of blanks squeezed).

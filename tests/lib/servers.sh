@@ -5,7 +5,8 @@
 # ports nobody else uses; whatever it starts is stopped when the script ends,
 # also when it fails or is interrupted.
 #
-#   rg_setup                 make $T, set $TOP $RCPTGUARD $QUERY, install the
+#   rg_setup                 make $T, set $TOP $RCPTGUARD $QUERY $AUDIT (the
+#                            programs of $RG_BUILD), install the
 #                            exit trap (RG_KEEP=1 keeps $T for a post-mortem)
 #   rg_on_exit CMD...        run CMD at exit (the last registered runs first)
 #   free_port                print a free TCP port on 127.0.0.1
@@ -28,8 +29,19 @@
 
 RG_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$RG_LIB/../.." && pwd)
-RCPTGUARD=$TOP/milter/rcptguard
-QUERY=$TOP/directory/rcptguard-query
+# RG_BUILD: the build folder whose programs are tested (tests/run-all sets it
+# to build/normal, build/asan, ...).  By hand: the source tree when it was
+# built in place, else build/normal.
+if [[ -z ${RG_BUILD:-} ]]; then
+    if [[ -x $TOP/milter/rcptguard || ! -x $TOP/build/normal/milter/rcptguard ]]; then
+        RG_BUILD=$TOP
+    else
+        RG_BUILD=$TOP/build/normal
+    fi
+fi
+RCPTGUARD=$RG_BUILD/milter/rcptguard
+QUERY=$RG_BUILD/directory/rcptguard-query
+AUDIT=$RG_BUILD/directory/rcptguard-audit
 RG_BASE_DN=dc=example,dc=com
 RG_ADMIN_DN=cn=admin,dc=example,dc=com
 RG_ADMIN_PW=adminpw
@@ -64,7 +76,7 @@ _rg_cleanup() {
 rg_setup() {
     T=$(mktemp -d /tmp/rgtest.XXXXXX) || { echo "cannot make a temporary folder" >&2; exit 1; }
     chmod 755 "$T"
-    export T TOP RCPTGUARD QUERY
+    export T TOP RG_BUILD RCPTGUARD QUERY AUDIT
     RG_EXIT_HOOKS=()
     trap _rg_cleanup EXIT
     trap 'exit 130' INT
@@ -88,25 +100,45 @@ _rg_register() {
 
 # --- ports and processes -----------------------------------------------------
 
-# free_port: a random port in 20000-59999 that nothing listens on and that
-# this test has not handed out before (remembered in a file, since callers
-# use $(free_port), a subshell).
+# free_port: a random port in RG_PORT_MIN-RG_PORT_MAX (default 20000 up to
+# the kernel's ephemeral ports, which outgoing connections take at any time:
+# a port of that range can be free at the check and taken at the bind) on
+# which no socket exists and that no test has claimed in the last ten
+# minutes.  Claims live in one file for every test on this machine, read and
+# written under flock, so two tests running at once (tests/run-all runs its
+# passes in parallel) never get the same port between the check and the bind.
 free_port() {
-    local used=${T:-/tmp}/.rg_ports port i
-    for ((i = 0; i < 200; i++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if [[ -f $used ]] && grep -qx "$port" "$used"; then
-            continue
+    local eph=32768 lo hi
+    read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph=32768
+    lo=${RG_PORT_MIN:-20000}
+    hi=${RG_PORT_MAX:-$((eph > 21000 ? eph - 1 : 59999))}
+    local claims=${RG_PORT_CLAIMS:-/tmp/rg-port-claims} port
+    (
+        flock -w 30 9 || { echo "free_port: cannot lock $claims" >&2; exit 1; }
+        local now i p t keep=()
+        now=$(date +%s)
+        declare -A taken=()
+        if [[ -f $claims ]]; then
+            while read -r p t; do
+                [[ -n $p && -n $t ]] || continue
+                if ((now - t < 600)); then
+                    taken[$p]=1
+                    keep+=("$p $t")
+                fi
+            done <"$claims"
         fi
-        if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
-            continue
-        fi
-        echo "$port" >>"$used"
-        echo "$port"
-        return 0
-    done
-    echo "free_port: no free port found" >&2
-    return 1
+        for ((i = 0; i < 200; i++)); do
+            p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
+            [[ -n ${taken[$p]:-} ]] && continue
+            ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+            keep+=("$p $now")
+            printf '%s\n' "${keep[@]}" >"$claims.new" && mv -f "$claims.new" "$claims"
+            echo "$p"
+            exit 0
+        done
+        echo "free_port: no free port found in $lo-$hi" >&2
+        exit 1
+    ) 9>>"$claims.lock"
 }
 
 # _rg_port_open HOST PORT: does something accept TCP connections there?
@@ -213,15 +245,30 @@ start_slapd() {
         sed 's/^/#   /' "$dir/slapadd.log" >&2
         return 1
     fi
+    local chosen=1 i rc
+    [[ -n ${SLAPD_PORT:-} ]] && chosen=
     SLAPD_PORT=${SLAPD_PORT:-$(free_port)}
     SLAPD_URI=ldap://127.0.0.1:$SLAPD_PORT
     SLAPD_DIR=$dir
     export SLAPD_PORT SLAPD_URI SLAPD_DIR
     _rg_register stop_slapd
-    _rg_slapd_run
+    # A port picked here can still be taken between the check and the bind
+    # by a program that does not claim ports through free_port: then slapd
+    # exits at once (status 2 below), and another port is tried.
+    for ((i = 0; i < 3; i++)); do
+        rc=0
+        _rg_slapd_run || rc=$?
+        [[ $rc -eq 2 && -n $chosen ]] || return "$rc"
+        SLAPD_PORT=$(free_port) || return 1
+        SLAPD_URI=ldap://127.0.0.1:$SLAPD_PORT
+        echo "# trying slapd on port $SLAPD_PORT instead" >&2
+    done
+    return 1
 }
 
 # Start slapd on the prepared folder and wait (at most 10 s) until it answers.
+# Returns 2 when slapd exits at once (its port taken, say), 1 when it does
+# not answer.
 _rg_slapd_run() {
     local i
     rm -f "$SLAPD_DIR/slapd.pid"
@@ -229,7 +276,7 @@ _rg_slapd_run() {
         >>"$SLAPD_DIR/slapd.log" 2>&1; then
         echo "# slapd did not start:" >&2
         tail -n 20 "$SLAPD_DIR/slapd.log" | sed 's/^/#   /' >&2
-        return 1
+        return 2
     fi
     for ((i = 0; i < 100; i++)); do
         if ldapsearch -x -LLL -o nettimeout=1 -H "$SLAPD_URI" -b '' -s base \
