@@ -109,7 +109,7 @@ open_index(struct rg_directory *d, int flags, const struct rg_directory *prev, c
 	d->index_lazy = (flags & RG_DIR_SUGGEST_SYNC) != 0;
 	if (prev == NULL)
 		return 0;
-	if (rg_index_ready(d->index))
+	if (rg_index_seeded(d->index))
 		snprintf(kept, keptlen, "suggestion index");
 	else if (prev->index == NULL)
 		snprintf(kept, keptlen, "suggestion index loading (Suggest was off)");

@@ -54,6 +54,7 @@ struct rg_index {
 	struct held *idx;               /* NULL until the first load */
 	int failing;                    /* under mu: the last load failed (said once) */
 	int load_first;                 /* load at the start, before a wait */
+	int seeded;                     /* started from another index's addresses */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop, background;
@@ -391,6 +392,7 @@ seed(struct rg_index *x, struct rg_index *from)
 	pthread_rwlock_unlock(&from->lock);
 	pthread_mutex_lock(&from->mu);
 	x->load_first = x->idx == NULL || from->failing || from->changed;
+	x->seeded = x->idx != NULL;
 	pthread_mutex_unlock(&from->mu);
 }
 
@@ -415,12 +417,9 @@ rg_index_new(const struct rg_config *cf, int background, struct rg_index *from)
 }
 
 int
-rg_index_ready(struct rg_index *x)
+rg_index_seeded(const struct rg_index *x)
 {
-	pthread_rwlock_rdlock(&x->lock);
-	int ready = x->idx != NULL;
-	pthread_rwlock_unlock(&x->lock);
-	return ready;
+	return x->seeded;
 }
 
 void

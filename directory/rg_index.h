@@ -23,8 +23,8 @@ struct rg_index;
 struct rg_index *rg_index_new(const struct rg_config *, int background, struct rg_index *from);
 void rg_index_free(struct rg_index *);
 
-/* 1 when X holds addresses (a load ended, or they came from FROM). */
-int rg_index_ready(struct rg_index *x);
+/* 1 when X started with the addresses of the FROM it was made from. */
+int rg_index_seeded(const struct rg_index *x);
 
 /* Load (or reload) now, in the caller's thread.  0, or -1 with err. */
 int rg_index_load(struct rg_index *, char *err, size_t errlen);
