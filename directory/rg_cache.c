@@ -122,8 +122,9 @@ lru_front(struct rg_cache *c, struct node *n)
 		c->tail = n;
 }
 
+/* Take N out of C's table and list, without freeing it. */
 static void
-table_remove(struct rg_cache *c, struct node *n)
+table_unlink(struct rg_cache *c, struct node *n)
 {
 	struct node **pp = &c->buckets[n->hash & (c->nbuckets - 1)];
 
@@ -132,6 +133,12 @@ table_remove(struct rg_cache *c, struct node *n)
 	*pp = n->hnext;
 	lru_unlink(c, n);
 	c->count--;
+}
+
+static void
+table_remove(struct rg_cache *c, struct node *n)
+{
+	table_unlink(c, n);
 	free(n);
 }
 
@@ -220,6 +227,37 @@ local_put(struct rg_cache *c, const char *key, const char *value, double fresh, 
 	lru_front(c, n);
 	c->count++;
 	pthread_mutex_unlock(&c->mu);
+}
+
+size_t
+rg_cache_adopt(struct rg_cache *to, struct rg_cache *from)
+{
+	double now = rg_now();
+	size_t moved = 0;
+
+	/* TO is not in use yet, so no one else holds both locks */
+	pthread_mutex_lock(&from->mu);
+	pthread_mutex_lock(&to->mu);
+	while (from->tail != NULL) {
+		struct node *n = from->tail;    /* oldest first: the order stays */
+		table_unlink(from, n);
+		if (to->cap == 0 || n->keep_until <= now ||
+		    table_find(to, n->key, n->hash) != NULL) {
+			free(n);
+			continue;
+		}
+		while (to->count >= to->cap && to->tail != NULL)
+			table_remove(to, to->tail);
+		struct node **b = &to->buckets[n->hash & (to->nbuckets - 1)];
+		n->hnext = *b;
+		*b = n;
+		lru_front(to, n);
+		to->count++;
+		moved++;
+	}
+	pthread_mutex_unlock(&to->mu);
+	pthread_mutex_unlock(&from->mu);
+	return moved;
 }
 
 /* ---- Redis ---- */

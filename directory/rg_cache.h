@@ -40,6 +40,14 @@ int rg_cache_get_stale(struct rg_cache *, const char *key, char *value, size_t v
  */
 void rg_cache_put(struct rg_cache *, const char *key, const char *value, int ttl, int keep);
 
+/*
+ * Move every in-process entry of FROM into TO (a new cache, not yet in use),
+ * oldest first, as many of the most recent as TO has room for; FROM is left
+ * empty and usable.  For a reload: the caller sees to it that the answers
+ * stand under TO's configuration (rg_directory.h).  Returns the number moved.
+ */
+size_t rg_cache_adopt(struct rg_cache *to, struct rg_cache *from);
+
 /* The Redis context pool, for others that share the connection (alerts). */
 struct redisContext;
 struct redisContext *rg_cache_redis_take(struct rg_cache *);

@@ -8,6 +8,7 @@
 
 #include "rg_address.h"
 #include "rg_config.h"
+#include "rg_directory.h"
 
 enum rg_verdict {
 	RG_V_OK,                /* exists: continue */
@@ -57,24 +58,6 @@ struct rg_answer {
 	int problems;                   /* alias problems met */
 	struct rg_expansion *expansion; /* for an admin asker; rg_answer_free() */
 };
-
-struct rg_directory;
-
-/* Flags for rg_directory_open(). */
-#define RG_DIR_SUGGEST_SYNC 0x01        /* load the suggestion index in the caller's thread,
-					 * at the first unknown address (the query tool);
-					 * not thread-safe */
-#define RG_DIR_BACKGROUND   0x02        /* start background threads (the daemon) */
-#define RG_DIR_ALERTS       0x04        /* raise alerts for alias problems */
-
-/*
- * Build the lookup machinery for CF (which the directory then owns and
- * frees).  Nothing here connects to a server yet; returns NULL with a reason in err on failure.
- */
-struct rg_directory *rg_directory_open(struct rg_config *cf, int flags,
-    char *err, size_t errlen);
-void rg_directory_close(struct rg_directory *);
-const struct rg_config *rg_directory_config(const struct rg_directory *);
 
 /* Answer for RCPT (as the MTA gave it) on behalf of WHO. */
 void rg_check(struct rg_directory *, const char *rcpt, const struct rg_asker *who,

@@ -14,6 +14,11 @@
  * change in the directory brings the next reload forward (a burst of
  * changes gathered for a second, at most one such reload every 5 s); the
  * timed reload stays as the fallback.
+ *
+ * On a reload with unchanged index settings (rg_directory.h) the new index
+ * starts from the running one's addresses: a loaded set is shared by
+ * counted reference, and freed by the last index that lets go of it, so an
+ * RCPT reading it under one index's lock never sees it freed by the other.
  */
 #include "rg_index.h"
 #include "rg_alias.h"
@@ -23,6 +28,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +41,20 @@
 #define CHANGE_SETTLE 1.0               /* seconds to gather a burst of changes */
 #define CHANGE_RELOAD_MIN 5.0           /* seconds between reloads for changes */
 
+/* One loaded set of addresses, shared by the indexes that point at it. */
+struct held {
+	atomic_int refs;
+	struct rg_suggest_index *idx;
+	double loaded;                  /* rg_now() when its load ended */
+};
+
 struct rg_index {
 	const struct rg_config *cf;
 	pthread_rwlock_t lock;
-	struct rg_suggest_index *idx;   /* NULL until the first load */
-	int failing;                    /* the last load failed (said once) */
+	struct held *idx;               /* NULL until the first load */
+	int failing;                    /* under mu: the last load failed (said once) */
+	int load_first;                 /* load at the start, before a wait */
+	int seeded;                     /* started from another index's addresses */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop, background;
@@ -59,6 +74,16 @@ struct load {
 };
 
 static int index_filter(const struct rg_config *cf, char *filter, size_t len);
+
+/* Let go of H (NULL: nothing); the last one frees it. */
+static void
+held_drop(struct held *h)
+{
+	if (h != NULL && atomic_fetch_sub(&h->refs, 1) == 1) {
+		rg_suggest_index_free(h->idx);
+		free(h);
+	}
+}
 
 static int
 add_entry(void *arg, const struct rg_ldap_entry *e)
@@ -111,18 +136,22 @@ rg_index_load(struct rg_index *x, char *err, size_t errlen)
 		rg_suggest_builder_free(l.b);
 		return -1;
 	}
-	struct rg_suggest_index *fresh = rg_suggest_builder_finish(l.b);
-	if (fresh == NULL) {
+	struct held *fresh = calloc(1, sizeof(*fresh));
+	if (fresh == NULL || (fresh->idx = rg_suggest_builder_finish(l.b)) == NULL) {
+		free(fresh);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	atomic_init(&fresh->refs, 1);
+	fresh->loaded = rg_now();
 	pthread_rwlock_wrlock(&x->lock);
-	struct rg_suggest_index *old = x->idx;
+	struct held *old = x->idx;
 	x->idx = fresh;
 	pthread_rwlock_unlock(&x->lock);
-	rg_suggest_index_free(old);
+	held_drop(old);
 	rg_log(LOG_INFO, "suggestion index loaded: %zu addresses, %zu KiB, %.1f s",
-	    rg_suggest_index_count(fresh), rg_suggest_index_bytes(fresh) / 1024, rg_now() - t0);
+	    rg_suggest_index_count(fresh->idx), rg_suggest_index_bytes(fresh->idx) / 1024,
+	    rg_now() - t0);
 	return 0;
 }
 
@@ -296,48 +325,79 @@ watch_thread(void *arg)
 	return NULL;
 }
 
+/* Wait under x->mu until a stop, a change, or PERIOD seconds after LOADED. */
+static void
+wait_for_reload(struct rg_index *x, double loaded, double period)
+{
+	double left = loaded + period - rg_now();
+	struct timespec ts = rg_timespec_in(left > 0 ? left : 0);
+
+	while (!x->stop && !x->changed && pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
+		;
+	if (!x->stop && x->changed) {
+		/* a change: reload soon, gathering the changes of a burst, and at
+		 * most one reload every CHANGE_RELOAD_MIN seconds */
+		double wait = CHANGE_SETTLE;
+		if (rg_now() + wait < loaded + CHANGE_RELOAD_MIN)
+			wait = loaded + CHANGE_RELOAD_MIN - rg_now();
+		ts = rg_timespec_in(wait);
+		while (!x->stop && pthread_cond_timedwait(&x->cv, &x->mu, &ts) != ETIMEDOUT)
+			;
+	}
+}
+
 static void *
 refresh_thread(void *arg)
 {
 	struct rg_index *x = arg;
 	char err[RG_ERRLEN];
+	/* only this thread stores x->idx: it may read it unlocked */
+	double loaded = x->idx != NULL ? x->idx->loaded : 0;
+	int load = x->load_first;
 
 	pthread_mutex_lock(&x->mu);
 	while (!x->stop) {
-		pthread_mutex_unlock(&x->mu);
-		if (rg_index_load(x, err, sizeof(err)) < 0) {
-			if (!x->failing)
+		if (load) {
+			pthread_mutex_unlock(&x->mu);
+			int rc = rg_index_load(x, err, sizeof(err));
+			if (rc < 0 && !x->failing)
 				rg_log(LOG_ERR, "suggestion index not %s: %s",
 				    x->idx ? "refreshed, keeping the old one" : "loaded", err);
-			x->failing = 1;
-		} else {
-			x->failing = 0;
+			loaded = rg_now();
+			pthread_mutex_lock(&x->mu);
+			x->failing = rc < 0;
+			x->changed = 0;
 		}
-		double loaded = rg_now();
-		pthread_mutex_lock(&x->mu);
-		x->changed = 0;
+		load = 1;
 		/* after a failure try again sooner, but not in a tight loop */
-		struct timespec ts = rg_timespec_in(x->failing && x->cf->suggest_refresh > 30 ? 30 :
+		wait_for_reload(x, loaded, x->failing && x->cf->suggest_refresh > 30 ? 30 :
 		    x->cf->suggest_refresh);
-		while (!x->stop && !x->changed && pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
-			;
-		if (!x->stop && x->changed) {
-			/* a change: reload soon, gathering the changes of a burst, and at
-			 * most one reload every CHANGE_RELOAD_MIN seconds */
-			double wait = CHANGE_SETTLE;
-			if (rg_now() + wait < loaded + CHANGE_RELOAD_MIN)
-				wait = loaded + CHANGE_RELOAD_MIN - rg_now();
-			ts = rg_timespec_in(wait);
-			while (!x->stop && pthread_cond_timedwait(&x->cv, &x->mu, &ts) != ETIMEDOUT)
-				;
-		}
 	}
 	pthread_mutex_unlock(&x->mu);
 	return NULL;
 }
 
+/* Start X from FROM's addresses, if it has any; X loads at once when it has
+ * none, or when FROM's last load failed or a change is waiting for a load. */
+static void
+seed(struct rg_index *x, struct rg_index *from)
+{
+	x->load_first = 1;
+	if (from == NULL)
+		return;
+	pthread_rwlock_rdlock(&from->lock);
+	x->idx = from->idx;
+	if (x->idx != NULL)
+		atomic_fetch_add(&x->idx->refs, 1);
+	pthread_rwlock_unlock(&from->lock);
+	pthread_mutex_lock(&from->mu);
+	x->load_first = x->idx == NULL || from->failing || from->changed;
+	x->seeded = x->idx != NULL;
+	pthread_mutex_unlock(&from->mu);
+}
+
 struct rg_index *
-rg_index_new(const struct rg_config *cf, int background)
+rg_index_new(const struct rg_config *cf, int background, struct rg_index *from)
 {
 	struct rg_index *x = calloc(1, sizeof(*x));
 
@@ -347,12 +407,19 @@ rg_index_new(const struct rg_config *cf, int background)
 	pthread_rwlock_init(&x->lock, NULL);
 	pthread_mutex_init(&x->mu, NULL);
 	rg_cond_init(&x->cv);
+	seed(x, from);
 	if (background && pthread_create(&x->thread, NULL, refresh_thread, x) == 0) {
 		x->background = 1;
 		if (pthread_create(&x->watcher, NULL, watch_thread, x) == 0)
 			x->watching = 1;
 	}
 	return x;
+}
+
+int
+rg_index_seeded(const struct rg_index *x)
+{
+	return x->seeded;
 }
 
 void
@@ -376,7 +443,7 @@ rg_index_free(struct rg_index *x)
 		if (x->watching)
 			pthread_join(x->watcher, NULL);
 	}
-	rg_suggest_index_free(x->idx);
+	held_drop(x->idx);
 	pthread_rwlock_destroy(&x->lock);
 	pthread_mutex_destroy(&x->mu);
 	pthread_cond_destroy(&x->cv);
@@ -393,7 +460,7 @@ rg_index_suggest(struct rg_index *x, const char *local, const char *domain, char
 	/* a reload in progress holds the write lock only to store a pointer */
 	pthread_rwlock_rdlock(&x->lock);
 	if (x->idx != NULL)
-		found = rg_suggest_lookup(x->idx, local, domain, x->cf->domains.v, x->cf->domains.n,
+		found = rg_suggest_lookup(x->idx->idx, local, domain, x->cf->domains.v, x->cf->domains.n,
 		    x->cf->suggest_max_distance, out, outlen);
 	pthread_rwlock_unlock(&x->lock);
 	return found;

@@ -12,9 +12,19 @@
 
 struct rg_index;
 
-/* BACKGROUND: load now and every SuggestRefresh seconds from a thread. */
-struct rg_index *rg_index_new(const struct rg_config *, int background);
+/*
+ * BACKGROUND: load now and every SuggestRefresh seconds from a thread.
+ * FROM (or NULL): an index whose addresses this one starts with, when the
+ * settings they were loaded under are this one's too (rg_directory.h); then
+ * the first load comes SuggestRefresh after FROM's last, or at once when
+ * FROM's last load failed or FROM saw a change it has not loaded yet.
+ * FROM stays usable, and may be freed before or after this index.
+ */
+struct rg_index *rg_index_new(const struct rg_config *, int background, struct rg_index *from);
 void rg_index_free(struct rg_index *);
+
+/* 1 when X started with the addresses of the FROM it was made from. */
+int rg_index_seeded(const struct rg_index *x);
 
 /* Load (or reload) now, in the caller's thread.  0, or -1 with err. */
 int rg_index_load(struct rg_index *, char *err, size_t errlen);

@@ -114,6 +114,22 @@ mlfi_set_directory(struct rg_directory *d)
 		dir_give(old);
 }
 
+int
+mlfi_reload(struct rg_config *cf, int flags, char *kept, size_t keptlen, char *err,
+    size_t errlen)
+{
+	struct dirref *cur = dir_take();        /* not closed while it hands over */
+	struct rg_directory *d = rg_directory_reopen(cf, flags, cur ? cur->dir : NULL, kept,
+	    keptlen, err, errlen);
+
+	if (cur != NULL)
+		dir_give(cur);
+	if (d == NULL)
+		return -1;
+	mlfi_set_directory(d);
+	return 0;
+}
+
 void
 mlfi_shutdown(void)
 {

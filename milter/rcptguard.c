@@ -13,7 +13,10 @@
  * that it may live where the MTA looks), drop to UserID, detach unless -f,
  * and serve until SIGTERM or SIGINT, which close the socket and remove its
  * file.  SIGUSR1 reads the configuration again and swaps it in whole when
- * every check passes; a bad file is logged and the running one kept.
+ * every check passes; a bad file is logged and the running one kept.  The
+ * suggestion index and the in-process cache carry over when the settings
+ * they depend on are unchanged (directory/rg_directory.h); the log line of
+ * the reload says what was kept.
  */
 #include "config.h"
 #include "mlfi.h"
@@ -97,14 +100,14 @@ reload_thread(void *arg)
 			rg_log(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
 			continue;
 		}
-		struct rg_directory *d = rg_directory_open(cf, RG_DIR_BACKGROUND | RG_DIR_ALERTS, err, sizeof(err));
-		if (d == NULL) {
+		char kept[RG_ERRLEN];
+		if (mlfi_reload(cf, RG_DIR_BACKGROUND | RG_DIR_ALERTS, kept, sizeof(kept), err,
+		    sizeof(err)) < 0) {
 			rg_log(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
 			continue;
 		}
-		mlfi_set_directory(d);
-		rg_log(LOG_INFO, "configuration %s reloaded (Socket and UserID take effect "
-		    "at the next start)", conf_file);
+		rg_log(LOG_INFO, "configuration %s reloaded: %s (Socket and UserID take effect "
+		    "at the next start)", conf_file, kept);
 	}
 	return NULL;
 }

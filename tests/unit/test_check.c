@@ -9,7 +9,9 @@
  *   - StaleTTL: an address found before the directory went away is found
  *     ("ok", source stale); one never seen, or last seen unknown, is
  *     "could not tell"; StaleTTL 0 turns it off; an alias found before
- *     counts as found; user+tag@ counts when user@ was found.
+ *     counts as found; user+tag@ counts when user@ was found;
+ *   - a reload (rg_directory_reopen) takes the in-process cache over when
+ *     the answer settings are unchanged, and starts empty when not.
  * Redis is not used here (RedisURI none): the in-process cache answers.
  * tests/integration/85-stale.sh checks the same through Postfix and Redis.
  */
@@ -170,9 +172,10 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A directory handle for a configuration with EXTRA lines (aliases on). */
+/* A directory handle for a configuration with EXTRA lines (aliases on),
+ * taking over from PREV (or NULL) what a reload would; KEPT says what. */
 static struct rg_directory *
-open_with(const char *extra)
+reopen_with(struct rg_directory *prev, const char *extra, char *kept, size_t keptlen)
 {
 	char path[128], err[RG_ERRLEN];
 	FILE *fp;
@@ -187,9 +190,19 @@ open_with(const char *extra)
 	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
 	if (cf == NULL)
 		fail_msg("%s", err);
-	struct rg_directory *d = rg_directory_open(cf, 0, err, sizeof(err));
+	struct rg_directory *d = rg_directory_reopen(cf, 0, prev, kept, keptlen, err, sizeof(err));
 	if (d == NULL)
 		fail_msg("%s", err);
+	return d;
+}
+
+/* A directory handle for a configuration with EXTRA lines, the fake
+ * directory up. */
+static struct rg_directory *
+open_with(const char *extra)
+{
+	struct rg_directory *d = reopen_with(NULL, extra, NULL, 0);
+
 	ldap_down = ldap_oom = leaver_gone = 0;
 	return d;
 }
@@ -310,6 +323,40 @@ test_stale_alias_and_subaddress(void **state)
 	rg_directory_close(d);
 }
 
+/* A reload with the answer settings unchanged takes the cached answers
+ * over (MaxUnknownRecipients does not count); one with a new CacheTTL, or
+ * a new lookup setting, starts empty. */
+static void
+test_reload_keeps_cache(void **state)
+{
+	(void)state;
+	char kept[RG_ERRLEN];
+	struct rg_directory *a = open_with("CacheTTL 600");
+
+	assert_string_equal(check(a, "<john.doe@example.com>"), "ok ldap");
+	struct rg_directory *b = reopen_with(a, "CacheTTL 600\nMaxUnknownRecipients 3", kept,
+	    sizeof(kept));
+	assert_string_equal(kept, "cache kept");
+	ldap_down = 1;
+	assert_string_equal(check(b, "<john.doe@example.com>"), "ok cache");
+	/* moved, not copied: the old directory still answers, without them */
+	assert_string_equal(check(a, "<john.doe@example.com>"), "tempfail ldap");
+	rg_directory_close(a);
+	struct rg_directory *c = reopen_with(b, "CacheTTL 300", kept, sizeof(kept));
+	assert_string_equal(kept, "cache emptied (CacheTTL changed)");
+	assert_string_equal(check(c, "<john.doe@example.com>"), "tempfail ldap");
+	rg_directory_close(b);
+	ldap_down = 0;
+	assert_string_equal(check(c, "<john.doe@example.com>"), "ok ldap");
+	struct rg_directory *e = reopen_with(c, "CacheTTL 300\nLDAPAliasClasses nisMailAlias",
+	    kept, sizeof(kept));
+	assert_string_equal(kept, "cache emptied (lookup settings changed)");
+	ldap_down = 1;
+	assert_string_equal(check(e, "<john.doe@example.com>"), "tempfail ldap");
+	rg_directory_close(c);
+	rg_directory_close(e);
+}
+
 int
 main(void)
 {
@@ -320,6 +367,7 @@ main(void)
 		cmocka_unit_test(test_stale_off),
 		cmocka_unit_test(test_negative_replaces_positive),
 		cmocka_unit_test(test_stale_alias_and_subaddress),
+		cmocka_unit_test(test_reload_keeps_cache),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
