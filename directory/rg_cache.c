@@ -230,9 +230,12 @@ rentry_parse(const char *raw, size_t len, double ttl, struct rentry *e)
 	if (semi == NULL)
 		return;
 	if (sscanf(semi, ";seen=%lf;fresh=%lf", &seen, &fresh) == 2) {
+		/* counted from SEEN, both as written: "now" may fall before SEEN
+		 * (rounded to the millisecond, or another MTA's clock), and must
+		 * not make an entry fresh for longer than it was given */
 		double now = wall_now();
 		e->age = now > seen ? now - seen : 0;
-		e->fresh = fresh - now < ttl ? fresh - now : ttl;
+		e->fresh = fresh - seen - e->age < ttl ? fresh - seen - e->age : ttl;
 	}
 	*semi = '\0';
 }

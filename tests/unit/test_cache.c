@@ -10,6 +10,8 @@
  *     for an outage while younger than StaleTTL, and not with StaleTTL 0;
  *   - negative values: stored with their own TTL, read by another MTA, and
  *     forgotten (DEL) when an answer must not be remembered;
+ *   - an answer fresh for 0 seconds is never fresh when read back, however
+ *     soon (the times are written to the millisecond);
  *   - the key and value format, "rcptguard:v1:FINGERPRINT:ADDRESS" and
  *     "VALUE;seen=EPOCH;fresh=EPOCH"; a key that never expires is a miss.
  * tests/integration/86-redis-outage.sh and 85-stale.sh check the same
@@ -365,6 +367,27 @@ formats(void **state)
 	rg_config_free(cf);
 }
 
+/* An answer stored fresh for 0 seconds (CacheTTL 0) is never fresh for
+ * another MTA, even read in the same millisecond: only kept, for StaleTTL. */
+static void
+never_fresh(void **state)
+{
+	struct rg_config *cf = config("StaleTTL 600\nCacheTTL 0\n");
+	struct rg_cache *c = cache_over_fake(cf);
+	char v[RG_CACHE_VALUE_MAX];
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		struct rg_cache *other = cache_over_fake(cf);
+		rg_cache_put(c, "john@example.com", "ok", 0, cf->stale_ttl);
+		assert_int_equal(rg_cache_get(other, "john@example.com", v, sizeof(v)), 0);
+		assert_int_equal(rg_cache_get_stale(other, "john@example.com", v, sizeof(v)), 1);
+		rg_cache_free(other);
+	}
+	rg_cache_free(c);
+	rg_config_free(cf);
+}
+
 static void
 without_redis(void **state)
 {
@@ -395,6 +418,7 @@ main(void)
 		cmocka_unit_test_setup(stale_values, reset),
 		cmocka_unit_test_setup(negative_values, reset),
 		cmocka_unit_test_setup(formats, reset),
+		cmocka_unit_test_setup(never_fresh, reset),
 		cmocka_unit_test_setup(without_redis, reset),
 	};
 
