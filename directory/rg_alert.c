@@ -16,7 +16,6 @@
 #include "rg_alert.h"
 #include "rg_clock.h"
 #include "rg_log.h"
-#include "rg_redis.h"
 
 #include <errno.h>
 #include <fcntl.h>

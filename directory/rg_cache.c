@@ -22,12 +22,13 @@
  * error replies; here a Redis that failed is a miss, and a write that
  * failed is not retried: lookups go to LDAP meanwhile.  A cache made
  * with rg_cache_new_with() uses the Redis handle it is given: NULL for none,
- * or a fake one (rg_redis_with()) in the unit tests.
+ * or a fake one (rg_redis_with()) in the unit tests.  Redis is never asked,
+ * and nothing is logged, while the
+ * mutex is held.
  */
 #include "rg_cache.h"
 #include "rg_clock.h"
 #include "rg_log.h"
-#include "rg_redis.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -11,11 +11,11 @@
 #include <stddef.h>
 
 #include "rg_config.h"
+#include "rg_redis.h"
 
 #define RG_CACHE_VALUE_MAX 256
 
 struct rg_cache;
-struct rg_redis;
 
 /* With Redis when RedisURI is set (rg_redis_new()).  BACKGROUND: reconnect
  * to Redis from a thread of its own (the daemon). */
@@ -26,9 +26,6 @@ struct rg_cache *rg_cache_new(const struct rg_config *, int background);
 struct rg_cache *rg_cache_new_with(const struct rg_config *, struct rg_redis *redis);
 
 void rg_cache_free(struct rg_cache *);
-
-/* The cache's Redis, for others that share it (alerts); NULL for none. */
-struct rg_redis *rg_cache_redis(struct rg_cache *);
 
 /*
  * Look KEY up, first in process, then in Redis.  Returns 1 and copies the
@@ -50,5 +47,8 @@ int rg_cache_get_stale(struct rg_cache *, const char *key, char *value, size_t v
  * KEY is forgotten instead, so that no older answer outlives a newer one.
  */
 void rg_cache_put(struct rg_cache *, const char *key, const char *value, int ttl, int keep);
+
+/* The Redis context pool, for others that share the connection (alerts). */
+struct rg_redis *rg_cache_redis(struct rg_cache *);     /* NULL: no Redis */
 
 #endif
