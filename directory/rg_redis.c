@@ -666,8 +666,12 @@ enum rg_redis_status
 rg_redis_get(struct rg_redis *r, const char *key, char *value, size_t vlen, double *ttl,
     char *why, size_t whylen)
 {
-	if (r == NULL || r->be->get == NULL || vlen == 0)
+	if (r == NULL || r->be->get == NULL)
 		return unusable(r, why, whylen);
+	if (vlen == 0) {
+		setwhy(why, whylen, "GET: no room for a value");
+		return RG_REDIS_FAILED;
+	}
 	return r->be->get(r->arg, key, value, vlen, ttl, why, whylen);
 }
 
