@@ -9,6 +9,9 @@
  *     carrying the same fields, so alerts of every MTA land in one place.
  * The same (alias, problem, target) is not repeated within AlertInterval:
  * remembered in process, and through Redis (SET NX EX) across MTAs.
+ * Redis is the cache's (rg_cache_redis()), reached through rg_redis; when
+ * it fails, an alert is raised as if no other MTA had seen it, and the
+ * stream entry is lost (the log line and AlertLog still have it).
  */
 #include "rg_alert.h"
 #include "rg_hash.h"
@@ -18,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,58 +109,32 @@ seen_recently(struct rg_alerter *a, uint64_t key)
 static int
 seen_in_redis(struct rg_alerter *a, uint64_t key)
 {
-	redisContext *rc = a->cache ? rg_cache_redis_take(a->cache) : NULL;
-	int seen = 0;
+	char rkey[64];
 
-	if (rc == NULL)
-		return 0;
-	redisReply *r = redisCommand(rc, "SET rcptguard:alert:%s:%016llx 1 NX EX %d",
-	    a->cf->fingerprint, (unsigned long long)key, a->cf->alert_interval);
-	int failed = r == NULL || rc->err != 0;
-	if (!failed && r->type == REDIS_REPLY_NIL)
-		seen = 1;
-	if (r && r->type == REDIS_REPLY_ERROR)
-		rg_cache_redis_error(a->cache, "SET NX", r->str);
-	if (r)
-		freeReplyObject(r);
-	rg_cache_redis_give(a->cache, rc, failed);
-	return seen;
+	snprintf(rkey, sizeof(rkey), "rcptguard:alert:%s:%016llx", a->cf->fingerprint,
+	    (unsigned long long)key);
+	return rg_redis_set_nx(rg_cache_redis(a->cache), rkey, "1", a->cf->alert_interval,
+	    NULL, 0) == RG_REDIS_MISS;
 }
 
 static void
 to_stream(struct rg_alerter *a, const char *time, const char *alias, const char *problem,
     const char *target, const char *dn)
 {
-	redisContext *rc = a->cache ? rg_cache_redis_take(a->cache) : NULL;
-	const char *argv[20];
-	int argc = 0;
-	char maxlen[16];
+	const char *fields[12];
+	size_t n = 0;
 
-	if (rc == NULL)
-		return;
-	snprintf(maxlen, sizeof(maxlen), "%d", RG_ALERT_STREAM_MAX);
-	argv[argc++] = "XADD";
-	argv[argc++] = RG_ALERT_STREAM;
-	argv[argc++] = "MAXLEN";
-	argv[argc++] = "~";
-	argv[argc++] = maxlen;
-	argv[argc++] = "*";
-	argv[argc++] = "time"; argv[argc++] = time;
-	argv[argc++] = "alias"; argv[argc++] = alias;
-	argv[argc++] = "problem"; argv[argc++] = problem;
+	fields[n++] = "time"; fields[n++] = time;
+	fields[n++] = "alias"; fields[n++] = alias;
+	fields[n++] = "problem"; fields[n++] = problem;
 	if (*target) {
-		argv[argc++] = "target";
-		argv[argc++] = target;
+		fields[n++] = "target";
+		fields[n++] = target;
 	}
-	argv[argc++] = "dn"; argv[argc++] = dn;
-	argv[argc++] = "host"; argv[argc++] = a->host;
-	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
-	int failed = r == NULL || rc->err != 0;
-	if (r && r->type == REDIS_REPLY_ERROR)
-		rg_cache_redis_error(a->cache, "XADD", r->str);
-	if (r)
-		freeReplyObject(r);
-	rg_cache_redis_give(a->cache, rc, failed);
+	fields[n++] = "dn"; fields[n++] = dn;
+	fields[n++] = "host"; fields[n++] = a->host;
+	(void)rg_redis_xadd(rg_cache_redis(a->cache), RG_ALERT_STREAM, RG_ALERT_STREAM_MAX,
+	    fields, n, NULL, 0);
 }
 
 static void

@@ -17,15 +17,13 @@
  * times, "VALUE;seen=EPOCH;fresh=EPOCH", so that every MTA sharing it
  * agrees; the key lives as long as the entry is kept.
  *
- * Redis is a help, not a need: every command has RedisTimeout; a context
- * that failed is dropped with every idle one (they reach the same server),
- * "Redis unreachable" is logged once, lookups go to LDAP meanwhile, and
- * contexts are re-opened with a short backoff (at most REDIS_BACKOFF_MAX,
- * so that Redis is used again within a second of its return) from a thread
- * of their own in the daemon, on demand in the command-line tools.  A new
- * context must answer PING before it is handed out, so that a hung server
- * costs the reconnecting thread its timeout, not an RCPT; and the thread
- * closes idle contexts whose server hung up.  Nothing is logged while a
+ * Redis is a help, not a need: it is reached through rg_redis, which keeps
+ * the connections, gives every command RedisTimeout and logs outages and
+ * error replies; here a Redis that failed is a miss, and a write that
+ * failed is not retried: lookups go to LDAP meanwhile.  A cache made
+ * with rg_cache_new_with() uses the Redis handle it is given: NULL for none,
+ * or a fake one (rg_redis_with()) in the unit tests.  Redis is never asked,
+ * and nothing is logged, while the
  * mutex is held.
  */
 #include "rg_cache.h"
@@ -33,19 +31,11 @@
 #include "rg_clock.h"
 #include "rg_log.h"
 
-#include <hiredis/hiredis.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define REDIS_SLOTS 4
-#define REDIS_BACKOFF_MIN 0.1       /* seconds before the first reconnect */
-#define REDIS_BACKOFF_MAX 0.5       /* and at most, however long it is down */
-#define REDIS_TICK 0.25             /* the reconnecting thread looks this often */
-#define REDIS_ERROR_LOG_EVERY 300       /* seconds between logs of error replies */
 
 struct node {
 	struct node *hnext;             /* hash chain */
@@ -58,11 +48,6 @@ struct node {
 	char key[];
 };
 
-struct rslot {
-	redisContext *c;
-	int busy;
-};
-
 struct rg_cache {
 	const struct rg_config *cf;
 
@@ -71,21 +56,7 @@ struct rg_cache {
 	size_t nbuckets, count, cap;
 	struct node *head, *tail;
 
-	/* Redis */
-	int use_redis;
-	char host[256];
-	int port;
-	char upath[256];
-	int db;
-	pthread_mutex_t rmu;
-	struct rslot rslots[REDIS_SLOTS];
-	double retry_at, backoff;
-	int down_logged;
-	double error_logged_at;         /* last "Redis answered with an error" */
-	int background;
-	pthread_t thread;
-	pthread_cond_t rcv;
-	int stop;
+	struct rg_redis *redis;         /* NULL: no Redis */
 };
 
 static uint64_t
@@ -262,286 +233,6 @@ rg_cache_adopt(struct rg_cache *to, struct rg_cache *from)
 
 /* ---- Redis ---- */
 
-/* redis://HOST:PORT[/DB] or unix:/PATH[?db=N] */
-static int
-parse_redis_uri(struct rg_cache *c, const char *uri)
-{
-	if (strncmp(uri, "unix:", 5) == 0) {
-		const char *q = strstr(uri, "?db=");
-		size_t len = q ? (size_t)(q - uri - 5) : strlen(uri + 5);
-		if (len == 0 || len >= sizeof(c->upath))
-			return -1;
-		memcpy(c->upath, uri + 5, len);
-		c->upath[len] = '\0';
-		c->db = q ? atoi(q + 4) : 0;
-		return 0;
-	}
-	const char *p = uri + 8;        /* after redis:// */
-	const char *colon = strrchr(p, ':');
-	const char *slash = strchr(p, '/');
-	if (slash != NULL && colon != NULL && colon > slash)
-		colon = NULL;
-	size_t hlen = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
-	if (hlen == 0 || hlen >= sizeof(c->host))
-		return -1;
-	memcpy(c->host, p, hlen);
-	c->host[hlen] = '\0';
-	c->port = colon ? atoi(colon + 1) : 6379;
-	c->db = slash ? atoi(slash + 1) : 0;
-	return (c->port > 0 && c->port < 65536) ? 0 : -1;
-}
-
-static struct timeval
-redis_tv(const struct rg_cache *c)
-{
-	struct timeval tv;
-	double t = c->cf->redis_timeout;
-
-	tv.tv_sec = (time_t)t;
-	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
-/*
- * Connect, set the timeout, select the database, and PING: a server that
- * accepts the connection but does not answer (hung, stopped) fails here,
- * within RedisTimeout, and not later in the hands of an RCPT.  An error
- * reply to PING (NOAUTH, NOPERM) is a live server: the context is kept.
- */
-static redisContext *
-redis_open(struct rg_cache *c, char *why, size_t whylen)
-{
-	struct timeval tv = redis_tv(c);
-	redisContext *rc = c->upath[0] ? redisConnectUnixWithTimeout(c->upath, tv)
-	    : redisConnectWithTimeout(c->host, c->port, tv);
-
-	if (rc == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return NULL;
-	}
-	if (rc->err) {
-		snprintf(why, whylen, "%s", rc->errstr);
-		redisFree(rc);
-		return NULL;
-	}
-	redisSetTimeout(rc, tv);
-	redisReply *r = redisCommand(rc, "PING");
-	if (r == NULL) {
-		snprintf(why, whylen, "PING: %s", rc->err ? rc->errstr : "no answer");
-		redisFree(rc);
-		return NULL;
-	}
-	freeReplyObject(r);
-	if (c->db != 0) {
-		r = redisCommand(rc, "SELECT %d", c->db);
-		int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
-		if (bad)
-			snprintf(why, whylen, "SELECT %d: %s", c->db, r ? r->str : rc->errstr);
-		if (r)
-			freeReplyObject(r);
-		if (bad) {
-			redisFree(rc);
-			return NULL;
-		}
-	}
-	return rc;
-}
-
-/* A change of Redis's state, logged once the mutex is released. */
-struct rnote {
-	int down, back;
-	char why[256];
-};
-
-static void
-redis_note_log(const struct rnote *n)
-{
-	if (n->down)
-		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
-		    n->why);
-	if (n->back)
-		rg_log(LOG_INFO, "Redis reachable again");
-}
-
-/* Called with rmu held: note a failure and when to try again. */
-static void
-redis_failed(struct rg_cache *c, const char *why, struct rnote *note)
-{
-	c->retry_at = rg_now() + c->backoff;
-	c->backoff = c->backoff * 2 > REDIS_BACKOFF_MAX ? REDIS_BACKOFF_MAX : c->backoff * 2;
-	if (!c->down_logged) {
-		c->down_logged = 1;
-		note->down = 1;
-		snprintf(note->why, sizeof(note->why), "%s", why);
-	}
-}
-
-/* Called with rmu held. */
-static void
-redis_ok(struct rg_cache *c, struct rnote *note)
-{
-	note->back = c->down_logged;
-	c->down_logged = 0;
-	c->backoff = REDIS_BACKOFF_MIN;
-	c->retry_at = 0;
-}
-
-/* Open contexts for empty slots; rmu is not held on entry. */
-static void
-redis_fill(struct rg_cache *c, int max)
-{
-	for (int i = 0; i < REDIS_SLOTS && max > 0; i++) {
-		struct rnote note = { 0, 0, "" };
-		pthread_mutex_lock(&c->rmu);
-		int want = c->rslots[i].c == NULL && !c->rslots[i].busy && rg_now() >= c->retry_at;
-		if (want)
-			c->rslots[i].busy = 1;
-		pthread_mutex_unlock(&c->rmu);
-		if (!want)
-			continue;
-		char why[256];
-		redisContext *rc = redis_open(c, why, sizeof(why));
-		pthread_mutex_lock(&c->rmu);
-		c->rslots[i].c = rc;
-		c->rslots[i].busy = 0;
-		if (rc == NULL)
-			redis_failed(c, why, &note);
-		else
-			redis_ok(c, &note);
-		pthread_mutex_unlock(&c->rmu);
-		redis_note_log(&note);
-		if (rc == NULL)
-			return;
-		max--;
-	}
-}
-
-/*
- * Close idle contexts whose server went away: an idle connection has
- * nothing to read, so one that polls readable has met its end (EOF, reset).
- * No I/O, no waiting; a killed Redis is seen here within REDIS_TICK, before
- * an RCPT takes a dead context.
- */
-static void
-redis_sweep(struct rg_cache *c)
-{
-	redisContext *drop[REDIS_SLOTS];
-	size_t ndrop = 0;
-
-	pthread_mutex_lock(&c->rmu);
-	for (int i = 0; i < REDIS_SLOTS; i++) {
-		redisContext *rc = c->rslots[i].c;
-		if (rc == NULL || c->rslots[i].busy)
-			continue;
-		struct pollfd pfd = { .fd = rc->fd, .events = POLLIN };
-		if (poll(&pfd, 1, 0) != 0) {
-			drop[ndrop++] = rc;
-			c->rslots[i].c = NULL;
-		}
-	}
-	pthread_mutex_unlock(&c->rmu);
-	for (size_t i = 0; i < ndrop; i++)
-		redisFree(drop[i]);
-}
-
-static void *
-redis_thread(void *arg)
-{
-	struct rg_cache *c = arg;
-
-	pthread_mutex_lock(&c->rmu);
-	while (!c->stop) {
-		pthread_mutex_unlock(&c->rmu);
-		redis_sweep(c);
-		redis_fill(c, REDIS_SLOTS);
-		pthread_mutex_lock(&c->rmu);
-		struct timespec ts = rg_timespec_in(REDIS_TICK);
-		pthread_cond_timedwait(&c->rcv, &c->rmu, &ts);
-	}
-	pthread_mutex_unlock(&c->rmu);
-	return NULL;
-}
-
-struct redisContext *
-rg_cache_redis_take(struct rg_cache *c)
-{
-	if (!c->use_redis)
-		return NULL;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		pthread_mutex_lock(&c->rmu);
-		for (int i = 0; i < REDIS_SLOTS; i++) {
-			if (!c->rslots[i].busy && c->rslots[i].c != NULL) {
-				c->rslots[i].busy = 1;
-				redisContext *rc = c->rslots[i].c;
-				pthread_mutex_unlock(&c->rmu);
-				return rc;
-			}
-		}
-		pthread_mutex_unlock(&c->rmu);
-		/* none open: the tools open one now (after the backoff); the daemon leaves it
-		 * to its thread and answers from LDAP meanwhile */
-		if (c->background)
-			return NULL;
-		redis_fill(c, 1);
-	}
-	return NULL;
-}
-
-/*
- * Give RC back.  A context that FAILED (I/O error, timeout) is closed, and
- * so is every idle one: they lead to the same server, and a hung server
- * would otherwise cost one RedisTimeout per context to the RCPTs that take
- * them.  The thread re-opens them, each checked with PING first.
- */
-void
-rg_cache_redis_give(struct rg_cache *c, struct redisContext *rc, int failed)
-{
-	redisContext *drop[REDIS_SLOTS + 1];
-	struct rnote note = { 0, 0, "" };
-	size_t ndrop = 0;
-
-	if (rc == NULL)
-		return;
-	pthread_mutex_lock(&c->rmu);
-	for (int i = 0; i < REDIS_SLOTS; i++) {
-		if (c->rslots[i].c == rc) {
-			if (failed) {
-				redis_failed(c, rc->err ? rc->errstr : "bad reply", &note);
-				drop[ndrop++] = rc;
-				c->rslots[i].c = NULL;
-			}
-			c->rslots[i].busy = 0;
-			break;
-		}
-	}
-	for (int i = 0; failed && i < REDIS_SLOTS; i++) {
-		if (c->rslots[i].c != NULL && !c->rslots[i].busy) {
-			drop[ndrop++] = c->rslots[i].c;
-			c->rslots[i].c = NULL;
-		}
-	}
-	pthread_mutex_unlock(&c->rmu);
-	for (size_t i = 0; i < ndrop; i++)
-		redisFree(drop[i]);
-	redis_note_log(&note);
-}
-
-void
-rg_cache_redis_error(struct rg_cache *c, const char *command, const char *error)
-{
-	double now = rg_now();
-	int say;
-
-	pthread_mutex_lock(&c->rmu);
-	say = c->error_logged_at == 0 || now - c->error_logged_at >= REDIS_ERROR_LOG_EVERY;
-	if (say)
-		c->error_logged_at = now;
-	pthread_mutex_unlock(&c->rmu);
-	if (say)
-		rg_log(LOG_WARNING, "Redis refused %s: %s (said at most every %d s)", command,
-		    error, REDIS_ERROR_LOG_EVERY);
-}
-
 static void
 redis_key(const struct rg_cache *c, const char *key, char *out, size_t outlen)
 {
@@ -579,94 +270,64 @@ rentry_parse(const char *raw, size_t len, double ttl, struct rentry *e)
 	if (semi == NULL)
 		return;
 	if (sscanf(semi, ";seen=%lf;fresh=%lf", &seen, &fresh) == 2) {
+		/* counted from SEEN, both as written: "now" may fall before SEEN
+		 * (rounded to the millisecond, or another MTA's clock), and must
+		 * not make an entry fresh for longer than it was given */
 		double now = wall_now();
 		e->age = now > seen ? now - seen : 0;
-		e->fresh = fresh - now < ttl ? fresh - now : ttl;
+		e->fresh = fresh - seen - e->age < ttl ? fresh - seen - e->age : ttl;
 	}
 	*semi = '\0';
 }
 
-/* 1 when Redis holds KEY; what it holds in *E. */
+/* 1 when Redis holds KEY and still keeps it; what it holds in *E.  A
+ * failure (down, slow, an error reply, a value too long) is a miss. */
 static int
 redis_get(struct rg_cache *c, const char *key, struct rentry *e)
 {
-	redisContext *rc = rg_cache_redis_take(c);
-	char rkey[RG_CACHE_VALUE_MAX + 400];
-	redisReply *r1 = NULL, *r2 = NULL;
-	int hit = 0, failed = 0;
+	char rkey[RG_CACHE_VALUE_MAX + 400], raw[RG_CACHE_VALUE_MAX];
+	double ttl;
 
-	if (rc == NULL)
-		return 0;
 	redis_key(c, key, rkey, sizeof(rkey));
-	/* two commands, one round trip */
-	if (redisAppendCommand(rc, "GET %s", rkey) != REDIS_OK ||
-	    redisAppendCommand(rc, "PTTL %s", rkey) != REDIS_OK ||
-	    redisGetReply(rc, (void **)&r1) != REDIS_OK ||
-	    redisGetReply(rc, (void **)&r2) != REDIS_OK) {
-		failed = 1;
-	} else if (r1->type == REDIS_REPLY_STRING && r2->type == REDIS_REPLY_INTEGER &&
-	    r2->integer > 0) {
-		rentry_parse(r1->str, r1->len, (double)r2->integer / 1000.0, e);
-		hit = 1;
-	} else if (r1->type == REDIS_REPLY_ERROR) {
-		rg_cache_redis_error(c, "GET", r1->str);
-	}
-	if (r1)
-		freeReplyObject(r1);
-	if (r2)
-		freeReplyObject(r2);
-	rg_cache_redis_give(c, rc, failed);
-	return hit;
+	if (rg_redis_get(c->redis, rkey, raw, sizeof(raw), &ttl, NULL, 0) != RG_REDIS_OK ||
+	    ttl <= 0)
+		return 0;
+	rentry_parse(raw, strlen(raw), ttl, e);
+	return 1;
 }
 
 /* KEY=VALUE, fresh for FRESH seconds, the key kept for KEEP (>= 1). */
 static void
 redis_put(struct rg_cache *c, const char *key, const char *value, int fresh, int keep)
 {
-	redisContext *rc = rg_cache_redis_take(c);
 	char rkey[RG_CACHE_VALUE_MAX + 400], rvalue[RG_CACHE_VALUE_MAX + 64];
-
-	if (rc == NULL)
-		return;
 	double now = wall_now();
+
 	redis_key(c, key, rkey, sizeof(rkey));
 	snprintf(rvalue, sizeof(rvalue), "%s;seen=%.3f;fresh=%.3f", value, now, now + fresh);
-	redisReply *r = redisCommand(rc, "SET %s %s EX %d", rkey, rvalue, keep);
-	int failed = r == NULL || rc->err != 0;
-	if (r && r->type == REDIS_REPLY_ERROR)
-		rg_cache_redis_error(c, "SET", r->str);
-	if (r)
-		freeReplyObject(r);
-	rg_cache_redis_give(c, rc, failed);
+	(void)rg_redis_set(c->redis, rkey, rvalue, keep, NULL, 0);
 }
 
 static void
 redis_forget(struct rg_cache *c, const char *key)
 {
-	redisContext *rc = rg_cache_redis_take(c);
 	char rkey[RG_CACHE_VALUE_MAX + 400];
 
-	if (rc == NULL)
-		return;
 	redis_key(c, key, rkey, sizeof(rkey));
-	redisReply *r = redisCommand(rc, "DEL %s", rkey);
-	int failed = r == NULL || rc->err != 0;
-	if (r && r->type == REDIS_REPLY_ERROR)
-		rg_cache_redis_error(c, "DEL", r->str);
-	if (r)
-		freeReplyObject(r);
-	rg_cache_redis_give(c, rc, failed);
+	(void)rg_redis_del(c->redis, rkey, NULL, 0);
 }
 
 /* ---- the cache ---- */
 
 struct rg_cache *
-rg_cache_new(const struct rg_config *cf, int background)
+rg_cache_new_with(const struct rg_config *cf, struct rg_redis *redis)
 {
 	struct rg_cache *c = calloc(1, sizeof(*c));
 
-	if (c == NULL)
+	if (c == NULL) {
+		rg_redis_free(redis);
 		return NULL;
+	}
 	c->cf = cf;
 	c->cap = (size_t)cf->local_cache_size;
 	c->nbuckets = 16;
@@ -674,24 +335,19 @@ rg_cache_new(const struct rg_config *cf, int background)
 		c->nbuckets <<= 1;
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
 	if (c->buckets == NULL) {
+		rg_redis_free(redis);
 		free(c);
 		return NULL;
 	}
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_mutex_init(&c->rmu, NULL);
-	rg_cond_init(&c->rcv);
-	c->backoff = REDIS_BACKOFF_MIN;
-	if (strcmp(cf->redis_uri, "none") != 0) {
-		if (parse_redis_uri(c, cf->redis_uri) < 0) {
-			rg_log(LOG_ERR, "RedisURI %s: cannot parse; not using Redis", cf->redis_uri);
-		} else {
-			c->use_redis = 1;
-			c->background = background;
-			if (background && pthread_create(&c->thread, NULL, redis_thread, c) != 0)
-				c->background = 0;
-		}
-	}
+	c->redis = redis;
 	return c;
+}
+
+struct rg_cache *
+rg_cache_new(const struct rg_config *cf, int background)
+{
+	return rg_cache_new_with(cf, rg_redis_new(cf, background));
 }
 
 void
@@ -699,23 +355,18 @@ rg_cache_free(struct rg_cache *c)
 {
 	if (c == NULL)
 		return;
-	if (c->background) {
-		pthread_mutex_lock(&c->rmu);
-		c->stop = 1;
-		pthread_cond_signal(&c->rcv);
-		pthread_mutex_unlock(&c->rmu);
-		pthread_join(c->thread, NULL);
-	}
-	for (int i = 0; i < REDIS_SLOTS; i++)
-		if (c->rslots[i].c)
-			redisFree(c->rslots[i].c);
+	rg_redis_free(c->redis);
 	while (c->head)
 		table_remove(c, c->head);
 	free(c->buckets);
 	pthread_mutex_destroy(&c->mu);
-	pthread_mutex_destroy(&c->rmu);
-	pthread_cond_destroy(&c->rcv);
 	free(c);
+}
+
+struct rg_redis *
+rg_cache_redis(struct rg_cache *c)
+{
+	return c != NULL ? c->redis : NULL;
 }
 
 int
@@ -725,7 +376,7 @@ rg_cache_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
 
 	if (local_get(c, key, value, vlen, 0))
 		return 1;
-	if (!c->use_redis || !redis_get(c, key, &e))
+	if (c->redis == NULL || !redis_get(c, key, &e))
 		return 0;
 	/* kept here too, even when it is no longer fresh: an outage may need it */
 	if (e.fresh > 0 || c->cf->stale_ttl > 0)
@@ -745,7 +396,7 @@ rg_cache_get_stale(struct rg_cache *c, const char *key, char *value, size_t vlen
 		return 0;
 	if (local_get(c, key, value, vlen, 1))
 		return 1;
-	if (!c->use_redis || !redis_get(c, key, &e) || e.age >= c->cf->stale_ttl)
+	if (c->redis == NULL || !redis_get(c, key, &e) || e.age >= c->cf->stale_ttl)
 		return 0;
 	local_put(c, key, e.value, e.fresh, e.keep, e.age);
 	snprintf(value, vlen, "%s", e.value);
@@ -760,11 +411,11 @@ rg_cache_put(struct rg_cache *c, const char *key, const char *value, int ttl, in
 	if (keep <= 0) {
 		/* not to be remembered: neither may an older answer be */
 		local_forget(c, key);
-		if (c->use_redis && c->cf->stale_ttl > 0)
+		if (c->redis != NULL && c->cf->stale_ttl > 0)
 			redis_forget(c, key);
 		return;
 	}
 	local_put(c, key, value, ttl, keep, 0);
-	if (c->use_redis)
+	if (c->redis != NULL)
 		redis_put(c, key, value, ttl, keep);
 }

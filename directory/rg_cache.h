@@ -2,7 +2,8 @@
  * rg_cache.h - remembered answers: an in-process LRU, and Redis shared by
  * every MTA when RedisURI is set.  Only authoritative answers are cached;
  * "could not tell" never is.  Found addresses are kept past their freshness,
- * for StaleTTL, to answer for an outage of the directory.
+ * for StaleTTL, to answer for an outage of the directory.  Redis is reached
+ * through rg_redis; a Redis that fails is a miss.
  */
 #ifndef RG_CACHE_H
 #define RG_CACHE_H
@@ -10,13 +11,20 @@
 #include <stddef.h>
 
 #include "rg_config.h"
+#include "rg_redis.h"
 
 #define RG_CACHE_VALUE_MAX 256
 
 struct rg_cache;
 
-/* BACKGROUND: reconnect to Redis from a thread of its own (the daemon). */
+/* With Redis when RedisURI is set (rg_redis_new()).  BACKGROUND: reconnect
+ * to Redis from a thread of its own (the daemon). */
 struct rg_cache *rg_cache_new(const struct rg_config *, int background);
+
+/* With REDIS (NULL: in process only; a fake in tests).  The cache owns
+ * REDIS from now on, also when it returns NULL (out of memory). */
+struct rg_cache *rg_cache_new_with(const struct rg_config *, struct rg_redis *redis);
+
 void rg_cache_free(struct rg_cache *);
 
 /*
@@ -49,12 +57,6 @@ void rg_cache_put(struct rg_cache *, const char *key, const char *value, int ttl
 size_t rg_cache_adopt(struct rg_cache *to, struct rg_cache *from);
 
 /* The Redis context pool, for others that share the connection (alerts). */
-struct redisContext;
-struct redisContext *rg_cache_redis_take(struct rg_cache *);
-void rg_cache_redis_give(struct rg_cache *, struct redisContext *, int failed);
-
-/* An error reply (OOM, READONLY...): the connection stays, the admin is told,
- * at most every five minutes. */
-void rg_cache_redis_error(struct rg_cache *, const char *command, const char *error);
+struct rg_redis *rg_cache_redis(struct rg_cache *);     /* NULL: no Redis */
 
 #endif

@@ -23,13 +23,12 @@
 #include "config.h"
 #include "rg_alert.h"
 #include "rg_audit.h"
-#include "rg_cache.h"
 #include "rg_escape.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
+#include "rg_redis.h"
 
 #include <errno.h>
-#include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,55 +305,39 @@ alerts_from_file(const char *path)
 	return 0;
 }
 
+/* One alert of the stream, as a JSON line. */
+static void
+print_alert(void *arg, const char *const *fields, size_t n)
+{
+	(void)arg;
+	putchar('{');
+	for (size_t k = 0; k + 1 < n; k += 2) {
+		if (k > 0)
+			putchar(',');
+		print_json_string(stdout, fields[k]);
+		putchar(':');
+		print_json_string(stdout, fields[k + 1]);
+	}
+	printf("}\n");
+}
+
 static int
 alerts_from_redis(const struct rg_config *cf)
 {
-	struct rg_cache *c = rg_cache_new(cf, 0);
-	redisContext *rc = c != NULL ? rg_cache_redis_take(c) : NULL;
-	redisReply *r = NULL;
-	int ret = EX_TEMPFAIL, failed = 1;
+	struct rg_redis *r = rg_redis_new(cf, 0);
+	char why[256];
+	int ret = 0;
 
-	if (rc == NULL) {
+	if (r == NULL) {
 		fprintf(stderr, "rcptguard-audit: Redis %s: not reachable\n", cf->redis_uri);
-		goto out;
+		return EX_TEMPFAIL;
 	}
-	r = redisCommand(rc, "XREVRANGE %s + - COUNT %d", RG_ALERT_STREAM, ALERTS_MAX);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		fprintf(stderr, "rcptguard-audit: Redis XREVRANGE %s: %s\n", RG_ALERT_STREAM,
-		    r == NULL ? (rc->err ? rc->errstr : "no reply") :
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		goto out;
+	if (rg_redis_xrevrange(r, RG_ALERT_STREAM, ALERTS_MAX, print_alert, NULL, why,
+	    sizeof(why)) != RG_REDIS_OK) {
+		fprintf(stderr, "rcptguard-audit: Redis XREVRANGE %s: %s\n", RG_ALERT_STREAM, why);
+		ret = EX_TEMPFAIL;
 	}
-	failed = 0;
-	/* newest first from Redis; printed oldest first, like the file */
-	for (size_t i = r->elements; i-- > 0;) {
-		redisReply *ent = r->element[i];
-		if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 ||
-		    ent->element[1]->type != REDIS_REPLY_ARRAY)
-			continue;
-		redisReply *kv = ent->element[1];
-		int first = 1;
-		putchar('{');
-		for (size_t k = 0; k + 1 < kv->elements; k += 2) {
-			if (kv->element[k]->type != REDIS_REPLY_STRING ||
-			    kv->element[k + 1]->type != REDIS_REPLY_STRING)
-				continue;
-			if (!first)
-				putchar(',');
-			first = 0;
-			print_json_string(stdout, kv->element[k]->str);
-			putchar(':');
-			print_json_string(stdout, kv->element[k + 1]->str);
-		}
-		printf("}\n");
-	}
-	ret = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	if (rc != NULL)
-		rg_cache_redis_give(c, rc, failed);
-	rg_cache_free(c);
+	rg_redis_free(r);
 	return ret;
 }
 

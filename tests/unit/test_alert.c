@@ -5,6 +5,11 @@
  * errno: the message must say "short write", not the text of whatever errno
  * held before.  A failed open names the system's reason.  The messages go to
  * standard error (rg_log), which the test reads back through a pipe.
+ *
+ * Over a fake Redis (rg_redis_with()) shared by two alerters, as by two
+ * MTAs: the first raises an alert, with one stream entry carrying its
+ * fields; the second does not repeat it (SET NX found the key); with Redis
+ * down, an alert is still raised.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 
 #include "rg_alert.h"
 #include "rg_log.h"
+#include "rg_redis.h"
 
 static char dir[64];
 
@@ -136,12 +142,120 @@ test_open_fails(void **state)
 	rg_config_free(cf);
 }
 
+/* ---- a fake Redis: the keys set with NX, the last stream entry ---- */
+
+static struct {
+	int down;
+	char nx_keys[8][128];
+	size_t nkeys;
+	int seconds;            /* EX of the last SET NX */
+	int xadds;
+	char entry[1024];       /* the last entry's fields, "k=v k=v" */
+} fake;
+
+static enum rg_redis_status
+fake_set(void *arg, const char *key, const char *value, int seconds, int nx, char *why,
+    size_t whylen)
+{
+	(void)arg; (void)value;
+	assert_true(nx);
+	if (fake.down) {
+		snprintf(why, whylen, "Connection refused");
+		return RG_REDIS_FAILED;
+	}
+	for (size_t i = 0; i < fake.nkeys; i++)
+		if (strcmp(fake.nx_keys[i], key) == 0)
+			return RG_REDIS_MISS;
+	assert_true(fake.nkeys < 8);
+	snprintf(fake.nx_keys[fake.nkeys++], sizeof(fake.nx_keys[0]), "%s", key);
+	fake.seconds = seconds;
+	return RG_REDIS_OK;
+}
+
+static enum rg_redis_status
+fake_xadd(void *arg, const char *stream, int maxlen, const char *const *fields,
+    size_t nfields, char *why, size_t whylen)
+{
+	(void)arg;
+	if (fake.down) {
+		snprintf(why, whylen, "Connection refused");
+		return RG_REDIS_FAILED;
+	}
+	assert_string_equal(stream, RG_ALERT_STREAM);
+	assert_int_equal(maxlen, RG_ALERT_STREAM_MAX);
+	fake.xadds++;
+	fake.entry[0] = '\0';
+	for (size_t i = 0; i + 1 < nfields; i += 2) {
+		size_t len = strlen(fake.entry);
+		snprintf(fake.entry + len, sizeof(fake.entry) - len, "%s%s=%s", len ? " " : "",
+		    fields[i], fields[i + 1]);
+	}
+	return RG_REDIS_OK;
+}
+
+static const struct rg_redis_backend fake_backend = {
+	.set = fake_set,
+	.xadd = fake_xadd,
+};
+
+static void
+test_shared_through_redis(void **state)
+{
+	(void)state;
+	char path[128], err[RG_ERRLEN], host[256] = "", want[1024];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/interval.conf", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "Domains example.com\nLDAPURI ldap://127.0.0.1:1\n"
+	    "LDAPBase dc=example,dc=com\nAlertInterval 600\n");
+	fclose(fp);
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("%s", err);
+	struct rg_cache *c1 = rg_cache_new_with(cf, rg_redis_with(&fake_backend, NULL));
+	struct rg_cache *c2 = rg_cache_new_with(cf, rg_redis_with(&fake_backend, NULL));
+	assert_non_null(c1);
+	assert_non_null(c2);
+	struct rg_alerter *a1 = rg_alert_new(cf, c1), *a2 = rg_alert_new(cf, c2);
+	assert_non_null(a1);
+	assert_non_null(a2);
+	memset(&fake, 0, sizeof(fake));
+
+	assert_int_equal(rg_alert(a1, "team@example.com", RG_AP_DANGLING, "gone@example.com",
+	    "cn=team,dc=example,dc=com"), 1);
+	assert_int_equal(fake.nkeys, 1);
+	assert_int_equal(fake.seconds, 600);
+	assert_true(strncmp(fake.nx_keys[0], "rcptguard:alert:", 16) == 0);
+	assert_int_equal(fake.xadds, 1);
+	gethostname(host, sizeof(host) - 1);
+	snprintf(want, sizeof(want), " alias=team@example.com problem=%s target=gone@example.com "
+	    "dn=cn=team,dc=example,dc=com host=%s", rg_alias_problem_name(RG_AP_DANGLING), host);
+	if (strncmp(fake.entry, "time=", 5) != 0 || strstr(fake.entry, want) == NULL)
+		fail_msg("stream entry: %s", fake.entry);
+	/* the other MTA: seen already */
+	assert_int_equal(rg_alert(a2, "team@example.com", RG_AP_DANGLING, "gone@example.com",
+	    "cn=team,dc=example,dc=com"), 0);
+	assert_int_equal(fake.xadds, 1);
+	/* Redis down: raised all the same */
+	fake.down = 1;
+	assert_int_equal(rg_alert(a2, "devs@example.com", RG_AP_DANGLING, "gone@example.com",
+	    "cn=devs,dc=example,dc=com"), 1);
+	rg_alert_free(a2);
+	rg_alert_free(a1);
+	rg_cache_free(c2);
+	rg_cache_free(c1);
+	rg_config_free(cf);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_short_write),
 		cmocka_unit_test(test_open_fails),
+		cmocka_unit_test(test_shared_through_redis),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

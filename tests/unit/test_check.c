@@ -12,7 +12,12 @@
  *     counts as found; user+tag@ counts when user@ was found;
  *   - a reload (rg_directory_reopen) takes the in-process cache over when
  *     the answer settings are unchanged, and starts empty when not.
- * Redis is not used here (RedisURI none): the in-process cache answers.
+ * Redis is a fake here (rg_redis_new() is wrapped too, and returns a
+ * handle on a key table of the test's, rg_redis_with()), shared by every
+ * directory handle the test opens, as by MTAs sharing one Redis; it starts
+ * "off" (no Redis, as RedisURI none).  With it on: an answer found by one
+ * handle is a cache hit for another, fresh or, with the directory down,
+ * stale; Redis down is a miss, and the directory answers.
  * tests/integration/85-stale.sh checks the same through Postfix and Redis.
  */
 #include <setjmp.h>
@@ -27,6 +32,7 @@
 
 #include "rg_check.h"
 #include "rg_ldap.h"
+#include "rg_redis.h"
 
 /* ---- the fake directory ---- */
 
@@ -148,6 +154,102 @@ __wrap_rg_ldap_result_free(struct rg_ldap_result *r)
 	free(r->entries);
 	r->entries = NULL;
 	r->nentries = 0;
+}
+
+/* ---- the fake Redis ---- */
+
+#define FAKE_KEYS 16
+
+static struct {
+	int on;                 /* rg_redis_new() gives the fake */
+	int down;               /* every command fails */
+	size_t n;
+	char keys[FAKE_KEYS][400];
+	char values[FAKE_KEYS][400];
+	int ttl[FAKE_KEYS];
+} fake;
+
+static int
+fake_find(const char *key)
+{
+	for (size_t i = 0; i < fake.n; i++)
+		if (strcmp(fake.keys[i], key) == 0)
+			return (int)i;
+	return -1;
+}
+
+static enum rg_redis_status
+fake_get(void *arg, const char *key, char *value, size_t vlen, double *ttl, char *why,
+    size_t whylen)
+{
+	(void)arg;
+	if (fake.down) {
+		snprintf(why, whylen, "Connection refused");
+		return RG_REDIS_FAILED;
+	}
+	int i = fake_find(key);
+	if (i < 0)
+		return RG_REDIS_MISS;
+	snprintf(value, vlen, "%s", fake.values[i]);
+	*ttl = fake.ttl[i];
+	return RG_REDIS_OK;
+}
+
+static enum rg_redis_status
+fake_set(void *arg, const char *key, const char *value, int seconds, int nx, char *why,
+    size_t whylen)
+{
+	(void)arg;
+	if (fake.down) {
+		snprintf(why, whylen, "Connection refused");
+		return RG_REDIS_FAILED;
+	}
+	int i = fake_find(key);
+	if (i >= 0 && nx)
+		return RG_REDIS_MISS;
+	if (i < 0) {
+		assert_true(fake.n < FAKE_KEYS);
+		i = (int)fake.n++;
+	}
+	snprintf(fake.keys[i], sizeof(fake.keys[i]), "%s", key);
+	snprintf(fake.values[i], sizeof(fake.values[i]), "%s", value);
+	fake.ttl[i] = seconds;
+	return RG_REDIS_OK;
+}
+
+static enum rg_redis_status
+fake_del(void *arg, const char *key, char *why, size_t whylen)
+{
+	(void)arg;
+	if (fake.down) {
+		snprintf(why, whylen, "Connection refused");
+		return RG_REDIS_FAILED;
+	}
+	int i = fake_find(key);
+	if (i >= 0) {
+		fake.n--;
+		memcpy(fake.keys[i], fake.keys[fake.n], sizeof(fake.keys[i]));
+		memcpy(fake.values[i], fake.values[fake.n], sizeof(fake.values[i]));
+		fake.ttl[i] = fake.ttl[fake.n];
+	}
+	return RG_REDIS_OK;
+}
+
+static const struct rg_redis_backend fake_backend = {
+	.get = fake_get,
+	.set = fake_set,
+	.del = fake_del,
+};
+
+struct rg_redis *__real_rg_redis_new(const struct rg_config *, int);
+struct rg_redis *__wrap_rg_redis_new(const struct rg_config *, int);
+
+struct rg_redis *
+__wrap_rg_redis_new(const struct rg_config *cf, int background)
+{
+	if (!fake.on)
+		return __real_rg_redis_new(cf, background);
+	return rg_redis_with(&fake_backend, NULL);
 }
 
 /* ---- set-up ---- */
@@ -357,6 +459,61 @@ test_reload_keeps_cache(void **state)
 	rg_directory_close(e);
 }
 
+/* Two handles sharing one Redis: what one found, the other reads there. */
+static void
+test_redis_shared(void **state)
+{
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	fake.on = 1;
+	struct rg_directory *d1 = open_with("CacheTTL 60\nStaleTTL 600");
+	struct rg_directory *d2 = open_with("CacheTTL 60\nStaleTTL 600");
+
+	assert_string_equal(check(d1, "<john.doe@example.com>"), "ok ldap");
+	assert_string_equal(check(d1, "<nobody@example.com>"), "unknown ldap");
+	ldap_down = 1;
+	assert_string_equal(check(d2, "<john.doe@example.com>"), "ok cache");
+	assert_string_equal(check(d2, "<nobody@example.com>"), "unknown cache");
+	/* Redis down: a miss, the directory (when up) answers */
+	fake.down = 1;
+	ldap_down = 0;
+	assert_string_equal(check(d2, "<bob@example.com>"), "ok ldap");
+	ldap_down = 1;
+	assert_string_equal(check(d2, "<team@example.com>"), "tempfail ldap");
+	rg_directory_close(d2);
+	rg_directory_close(d1);
+	memset(&fake, 0, sizeof(fake));
+}
+
+/* CacheTTL 0: the other handle finds the answer in Redis only as stale. */
+static void
+test_redis_stale(void **state)
+{
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	fake.on = 1;
+	struct rg_directory *d1 = open_with("CacheTTL 0\nNegativeCacheTTL 0\nStaleTTL 600");
+	struct rg_directory *d2 = open_with("CacheTTL 0\nNegativeCacheTTL 0\nStaleTTL 600");
+
+	assert_string_equal(check(d1, "<john.doe@example.com>"), "ok ldap");
+	assert_string_equal(check(d1, "<leaver@example.com>"), "ok ldap");
+	leaver_gone = 1;
+	assert_string_equal(check(d1, "<leaver@example.com>"), "unknown ldap");
+	ldap_down = 1;
+	assert_string_equal(check(d2, "<john.doe@example.com>"), "ok stale");
+	/* the negative answer deleted the positive one in Redis too */
+	assert_string_equal(check(d2, "<leaver@example.com>"), "tempfail ldap");
+	/* Redis down as well: nothing to go by */
+	fake.down = 1;
+	struct rg_directory *d3 = open_with("CacheTTL 0\nStaleTTL 600");
+	ldap_down = 1;
+	assert_string_equal(check(d3, "<john.doe@example.com>"), "tempfail ldap");
+	rg_directory_close(d3);
+	rg_directory_close(d2);
+	rg_directory_close(d1);
+	memset(&fake, 0, sizeof(fake));
+}
+
 int
 main(void)
 {
@@ -368,6 +525,8 @@ main(void)
 		cmocka_unit_test(test_negative_replaces_positive),
 		cmocka_unit_test(test_stale_alias_and_subaddress),
 		cmocka_unit_test(test_reload_keeps_cache),
+		cmocka_unit_test(test_redis_shared),
+		cmocka_unit_test(test_redis_stale),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,720 @@
+/*
+ * rg_redis.c - the connection pool to Redis, and the few commands rcptguard
+ * sends (GET with PTTL, SET EX, SET NX EX, DEL, XADD, XREVRANGE).
+ *
+ * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]) and
+ * RedisTimeout.  Reports: "Redis unreachable (WHY)" once when a connection
+ * fails, "Redis reachable again" when one opens again, and an error reply
+ * (OOM, READONLY...) as "Redis refused COMMAND: ERROR" at most every five
+ * minutes.  Every command answers ok, miss or failed (rg_redis.h); the
+ * callers decide what a failure means (for the cache, a miss).
+ *
+ * Redis is a help, not a need: every connect and command has RedisTimeout;
+ * a context that failed is dropped with every idle one (they reach the same
+ * server); contexts are re-opened with a short backoff (at most
+ * REDIS_BACKOFF_MAX, so that Redis is used again within a second of its
+ * return) from a thread of their own in the daemon, on demand in the
+ * command-line tools.  A new context must answer PING before it is handed
+ * out, so that a hung server costs the reconnecting thread its timeout, not
+ * an RCPT; and the thread closes idle contexts whose server hung up.  An
+ * error reply leaves the context open.  Nothing is logged while the mutex
+ * is held.
+ *
+ * Every call goes through a table of functions (struct rg_redis_backend):
+ * the pool here is one backend, a test's fake is another.  Only this file
+ * knows hiredis.
+ */
+#include "rg_redis.h"
+#include "rg_clock.h"
+#include "rg_log.h"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REDIS_SLOTS 4
+#define REDIS_BACKOFF_MIN 0.1       /* seconds before the first reconnect */
+#define REDIS_BACKOFF_MAX 0.5       /* and at most, however long it is down */
+#define REDIS_TICK 0.25             /* the reconnecting thread looks this often */
+#define REDIS_ERROR_LOG_EVERY 300       /* seconds between logs of error replies */
+#define REDIS_FIELDS_MAX 32         /* strings in one XADD's fields */
+
+struct rg_redis {
+	const struct rg_redis_backend *be;
+	void *arg;
+};
+
+struct rslot {
+	redisContext *c;
+	int busy;
+};
+
+/* The real backend: connections to one server. */
+struct pool {
+	const struct rg_config *cf;
+	char host[256];
+	int port;
+	char upath[256];
+	int db;
+	pthread_mutex_t mu;
+	struct rslot slots[REDIS_SLOTS];
+	double retry_at, backoff;
+	int down_logged;
+	double error_logged_at;         /* last "Redis refused" */
+	int background;
+	pthread_t thread;
+	pthread_cond_t cv;
+	int stop;
+};
+
+static void setwhy(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+setwhy(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the connections ---- */
+
+/* redis://HOST:PORT[/DB] or unix:/PATH[?db=N] into P; -1 when malformed. */
+static int
+parse_uri(struct pool *p, const char *uri)
+{
+	if (strncmp(uri, "unix:", 5) == 0) {
+		const char *q = strstr(uri, "?db=");
+		size_t len = q ? (size_t)(q - uri - 5) : strlen(uri + 5);
+		if (len == 0 || len >= sizeof(p->upath))
+			return -1;
+		memcpy(p->upath, uri + 5, len);
+		p->upath[len] = '\0';
+		p->db = q ? atoi(q + 4) : 0;
+		return 0;
+	}
+	if (strncmp(uri, "redis://", 8) != 0)
+		return -1;
+	const char *h = uri + 8;
+	const char *colon = strrchr(h, ':');
+	const char *slash = strchr(h, '/');
+	if (slash != NULL && colon != NULL && colon > slash)
+		colon = NULL;
+	size_t hlen = colon ? (size_t)(colon - h) : slash ? (size_t)(slash - h) : strlen(h);
+	if (hlen == 0 || hlen >= sizeof(p->host))
+		return -1;
+	memcpy(p->host, h, hlen);
+	p->host[hlen] = '\0';
+	p->port = colon ? atoi(colon + 1) : 6379;
+	p->db = slash ? atoi(slash + 1) : 0;
+	return (p->port > 0 && p->port < 65536) ? 0 : -1;
+}
+
+static struct timeval
+pool_tv(const struct pool *p)
+{
+	struct timeval tv;
+	double t = p->cf->redis_timeout;
+
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+/*
+ * Connect, set the timeout, select the database, and PING: a server that
+ * accepts the connection but does not answer (hung, stopped) fails here,
+ * within RedisTimeout, and not later in the hands of an RCPT.  An error
+ * reply to PING (NOAUTH, NOPERM) is a live server: the context is kept.
+ */
+static redisContext *
+pool_open(struct pool *p, char *why, size_t whylen)
+{
+	struct timeval tv = pool_tv(p);
+	redisContext *rc = p->upath[0] ? redisConnectUnixWithTimeout(p->upath, tv)
+	    : redisConnectWithTimeout(p->host, p->port, tv);
+
+	if (rc == NULL) {
+		setwhy(why, whylen, "out of memory");
+		return NULL;
+	}
+	if (rc->err) {
+		setwhy(why, whylen, "%s", rc->errstr);
+		redisFree(rc);
+		return NULL;
+	}
+	redisSetTimeout(rc, tv);
+	redisReply *r = redisCommand(rc, "PING");
+	if (r == NULL) {
+		setwhy(why, whylen, "PING: %s", rc->err ? rc->errstr : "no answer");
+		redisFree(rc);
+		return NULL;
+	}
+	freeReplyObject(r);
+	if (p->db != 0) {
+		r = redisCommand(rc, "SELECT %d", p->db);
+		int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
+		if (bad)
+			setwhy(why, whylen, "SELECT %d: %s", p->db, r ? r->str : rc->errstr);
+		if (r)
+			freeReplyObject(r);
+		if (bad) {
+			redisFree(rc);
+			return NULL;
+		}
+	}
+	return rc;
+}
+
+/* A change of Redis's state, logged once the mutex is released. */
+struct rnote {
+	int down, back;
+	char why[256];
+};
+
+static void
+note_log(const struct rnote *n)
+{
+	if (n->down)
+		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
+		    n->why);
+	if (n->back)
+		rg_log(LOG_INFO, "Redis reachable again");
+}
+
+/* Called with mu held: note a failure and when to try again. */
+static void
+pool_failed(struct pool *p, const char *why, struct rnote *note)
+{
+	p->retry_at = rg_now() + p->backoff;
+	p->backoff = p->backoff * 2 > REDIS_BACKOFF_MAX ? REDIS_BACKOFF_MAX : p->backoff * 2;
+	if (!p->down_logged) {
+		p->down_logged = 1;
+		note->down = 1;
+		snprintf(note->why, sizeof(note->why), "%s", why);
+	}
+}
+
+/* Called with mu held. */
+static void
+pool_ok(struct pool *p, struct rnote *note)
+{
+	note->back = p->down_logged;
+	p->down_logged = 0;
+	p->backoff = REDIS_BACKOFF_MIN;
+	p->retry_at = 0;
+}
+
+/* Open contexts for up to MAX empty slots; mu is not held on entry.  The
+ * last failure's reason goes to WHY. */
+static void
+pool_fill(struct pool *p, int max, char *why, size_t whylen)
+{
+	for (int i = 0; i < REDIS_SLOTS && max > 0; i++) {
+		struct rnote note = { 0, 0, "" };
+		pthread_mutex_lock(&p->mu);
+		int want = p->slots[i].c == NULL && !p->slots[i].busy && rg_now() >= p->retry_at;
+		if (want)
+			p->slots[i].busy = 1;
+		pthread_mutex_unlock(&p->mu);
+		if (!want)
+			continue;
+		char reason[256];
+		redisContext *rc = pool_open(p, reason, sizeof(reason));
+		pthread_mutex_lock(&p->mu);
+		p->slots[i].c = rc;
+		p->slots[i].busy = 0;
+		if (rc == NULL)
+			pool_failed(p, reason, &note);
+		else
+			pool_ok(p, &note);
+		pthread_mutex_unlock(&p->mu);
+		note_log(&note);
+		if (rc == NULL) {
+			setwhy(why, whylen, "%s", reason);
+			return;
+		}
+		max--;
+	}
+}
+
+/*
+ * Close idle contexts whose server went away: an idle connection has
+ * nothing to read, so one that polls readable has met its end (EOF, reset).
+ * No I/O, no waiting; a killed Redis is seen here within REDIS_TICK, before
+ * an RCPT takes a dead context.
+ */
+static void
+pool_sweep(struct pool *p)
+{
+	redisContext *drop[REDIS_SLOTS];
+	size_t ndrop = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < REDIS_SLOTS; i++) {
+		redisContext *rc = p->slots[i].c;
+		if (rc == NULL || p->slots[i].busy)
+			continue;
+		struct pollfd pfd = { .fd = rc->fd, .events = POLLIN };
+		if (poll(&pfd, 1, 0) != 0) {
+			drop[ndrop++] = rc;
+			p->slots[i].c = NULL;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < ndrop; i++)
+		redisFree(drop[i]);
+}
+
+static void *
+pool_thread(void *arg)
+{
+	struct pool *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		pthread_mutex_unlock(&p->mu);
+		pool_sweep(p);
+		pool_fill(p, REDIS_SLOTS, NULL, 0);
+		pthread_mutex_lock(&p->mu);
+		struct timespec ts = rg_timespec_in(REDIS_TICK);
+		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/*
+ * An open context, marked busy, or NULL (WHY says why).  With none open,
+ * the tools open one now (after the backoff); the daemon leaves that to its
+ * thread and does without meanwhile: an RCPT never waits for a connect.
+ */
+static redisContext *
+pool_take(struct pool *p, char *why, size_t whylen)
+{
+	setwhy(why, whylen, "not connected (reconnecting)");
+	for (int attempt = 0; attempt < 2; attempt++) {
+		pthread_mutex_lock(&p->mu);
+		for (int i = 0; i < REDIS_SLOTS; i++) {
+			if (!p->slots[i].busy && p->slots[i].c != NULL) {
+				p->slots[i].busy = 1;
+				redisContext *rc = p->slots[i].c;
+				pthread_mutex_unlock(&p->mu);
+				return rc;
+			}
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (p->background)
+			return NULL;
+		pool_fill(p, 1, why, whylen);
+	}
+	return NULL;
+}
+
+/*
+ * Give RC back.  A context that FAILED (I/O error, timeout) is closed, and
+ * so is every idle one: they lead to the same server, and a hung server
+ * would otherwise cost one RedisTimeout per context to the RCPTs that take
+ * them.  The thread re-opens them, each checked with PING first.
+ */
+static void
+pool_give(struct pool *p, redisContext *rc, int failed)
+{
+	redisContext *drop[REDIS_SLOTS + 1];
+	struct rnote note = { 0, 0, "" };
+	size_t ndrop = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < REDIS_SLOTS; i++) {
+		if (p->slots[i].c == rc) {
+			if (failed) {
+				pool_failed(p, rc->err ? rc->errstr : "bad reply", &note);
+				drop[ndrop++] = rc;
+				p->slots[i].c = NULL;
+			}
+			p->slots[i].busy = 0;
+			break;
+		}
+	}
+	for (int i = 0; failed && i < REDIS_SLOTS; i++) {
+		if (p->slots[i].c != NULL && !p->slots[i].busy) {
+			drop[ndrop++] = p->slots[i].c;
+			p->slots[i].c = NULL;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < ndrop; i++)
+		redisFree(drop[i]);
+	note_log(&note);
+}
+
+/* An error reply (OOM, READONLY...): the connection stays, the admin is
+ * told, at most every five minutes. */
+static void
+pool_refused(struct pool *p, const char *command, const char *error)
+{
+	double now = rg_now();
+	int say;
+
+	pthread_mutex_lock(&p->mu);
+	say = p->error_logged_at == 0 || now - p->error_logged_at >= REDIS_ERROR_LOG_EVERY;
+	if (say)
+		p->error_logged_at = now;
+	pthread_mutex_unlock(&p->mu);
+	if (say)
+		rg_log(LOG_WARNING, "Redis refused %s: %s (said at most every %d s)", command,
+		    error, REDIS_ERROR_LOG_EVERY);
+}
+
+/* ---- commands ---- */
+
+/* One command: ARGC strings of ARGV. */
+struct cmd {
+	int argc;
+	const char **argv;
+};
+
+static void
+replies_free(redisReply **out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (out[i] != NULL)
+			freeReplyObject(out[i]);
+		out[i] = NULL;
+	}
+}
+
+/*
+ * Send the N commands CMD in one round trip and read their replies into
+ * OUT.  0 when every one answered without an error; -1 otherwise, with
+ * WHY set and OUT empty.  NAME is the command's name in "Redis refused".
+ */
+static int
+pool_run(struct pool *p, const char *name, const struct cmd *cmd, size_t n, redisReply **out,
+    char *why, size_t whylen)
+{
+	redisContext *rc = pool_take(p, why, whylen);
+	int failed = 0;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	if (rc == NULL)
+		return -1;
+	for (size_t i = 0; i < n && !failed; i++)
+		failed = redisAppendCommandArgv(rc, cmd[i].argc, cmd[i].argv, NULL) != REDIS_OK;
+	for (size_t i = 0; i < n && !failed; i++)
+		failed = redisGetReply(rc, (void **)&out[i]) != REDIS_OK || out[i] == NULL;
+	if (failed)
+		setwhy(why, whylen, "%s", rc->err ? rc->errstr : "no reply");
+	pool_give(p, rc, failed);
+	if (failed) {
+		replies_free(out, n);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (out[i]->type == REDIS_REPLY_ERROR) {
+			setwhy(why, whylen, "%s", out[i]->str);
+			pool_refused(p, name, out[i]->str);
+			replies_free(out, n);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static enum rg_redis_status
+pool_get(void *arg, const char *key, char *value, size_t vlen, double *ttl, char *why,
+    size_t whylen)
+{
+	const char *get[] = { "GET", key }, *pttl[] = { "PTTL", key };
+	const struct cmd cmd[2] = { { 2, get }, { 2, pttl } };
+	redisReply *r[2];
+	enum rg_redis_status st = RG_REDIS_FAILED;
+
+	if (pool_run(arg, "GET", cmd, 2, r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	if (r[0]->type == REDIS_REPLY_NIL || (r[1]->type == REDIS_REPLY_INTEGER &&
+	    r[1]->integer == -2)) {
+		st = RG_REDIS_MISS;
+	} else if (r[0]->type != REDIS_REPLY_STRING || r[1]->type != REDIS_REPLY_INTEGER) {
+		setwhy(why, whylen, "GET: unexpected reply");
+	} else if (r[0]->len >= vlen) {
+		setwhy(why, whylen, "GET: a value of %zu bytes, more than %zu", (size_t)r[0]->len,
+		    vlen - 1);
+	} else {
+		memcpy(value, r[0]->str, r[0]->len);
+		value[r[0]->len] = '\0';
+		if (ttl != NULL)
+			*ttl = r[1]->integer < 0 ? -1 : (double)r[1]->integer / 1000.0;
+		st = RG_REDIS_OK;
+	}
+	replies_free(r, 2);
+	return st;
+}
+
+static enum rg_redis_status
+pool_set(void *arg, const char *key, const char *value, int seconds, int nx, char *why,
+    size_t whylen)
+{
+	char ex[16];
+	const char *argv[] = { "SET", key, value, "EX", ex, "NX" };
+	const struct cmd cmd = { nx ? 6 : 5, argv };
+	redisReply *r;
+	enum rg_redis_status st = RG_REDIS_FAILED;
+
+	snprintf(ex, sizeof(ex), "%d", seconds);
+	if (pool_run(arg, nx ? "SET NX" : "SET", &cmd, 1, &r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	if (r->type == REDIS_REPLY_STATUS)
+		st = RG_REDIS_OK;
+	else if (nx && r->type == REDIS_REPLY_NIL)
+		st = RG_REDIS_MISS;
+	else
+		setwhy(why, whylen, "SET: unexpected reply");
+	freeReplyObject(r);
+	return st;
+}
+
+static enum rg_redis_status
+pool_del(void *arg, const char *key, char *why, size_t whylen)
+{
+	const char *argv[] = { "DEL", key };
+	const struct cmd cmd = { 2, argv };
+	redisReply *r;
+
+	if (pool_run(arg, "DEL", &cmd, 1, &r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	freeReplyObject(r);
+	return RG_REDIS_OK;
+}
+
+static enum rg_redis_status
+pool_xadd(void *arg, const char *stream, int maxlen, const char *const *fields, size_t nfields,
+    char *why, size_t whylen)
+{
+	const char *argv[6 + REDIS_FIELDS_MAX];
+	char max[16];
+	redisReply *r;
+	int argc = 0;
+
+	if (nfields > REDIS_FIELDS_MAX || nfields % 2 != 0) {
+		setwhy(why, whylen, "XADD: %zu strings of fields", nfields);
+		return RG_REDIS_FAILED;
+	}
+	snprintf(max, sizeof(max), "%d", maxlen);
+	argv[argc++] = "XADD";
+	argv[argc++] = stream;
+	argv[argc++] = "MAXLEN";
+	argv[argc++] = "~";
+	argv[argc++] = max;
+	argv[argc++] = "*";
+	for (size_t i = 0; i < nfields; i++)
+		argv[argc++] = fields[i];
+	const struct cmd cmd = { argc, argv };
+	if (pool_run(arg, "XADD", &cmd, 1, &r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	freeReplyObject(r);
+	return RG_REDIS_OK;
+}
+
+/* Call FN with the string fields of the stream entry ENT (id, [k, v, ...]). */
+static void
+entry_call(const redisReply *ent, rg_redis_entry_fn *fn, void *fnarg)
+{
+	if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 ||
+	    ent->element[1]->type != REDIS_REPLY_ARRAY)
+		return;
+	const redisReply *kv = ent->element[1];
+	const char **fields = calloc(kv->elements + 1, sizeof(*fields));
+	size_t n = 0;
+	if (fields == NULL)
+		return;
+	for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+		if (kv->element[k]->type != REDIS_REPLY_STRING ||
+		    kv->element[k + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		fields[n++] = kv->element[k]->str;
+		fields[n++] = kv->element[k + 1]->str;
+	}
+	fn(fnarg, fields, n);
+	free(fields);
+}
+
+static enum rg_redis_status
+pool_xrevrange(void *arg, const char *stream, int count, rg_redis_entry_fn *fn, void *fnarg,
+    char *why, size_t whylen)
+{
+	char n[16];
+	const char *argv[] = { "XREVRANGE", stream, "+", "-", "COUNT", n };
+	const struct cmd cmd = { 6, argv };
+	redisReply *r;
+
+	snprintf(n, sizeof(n), "%d", count);
+	if (pool_run(arg, "XREVRANGE", &cmd, 1, &r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		setwhy(why, whylen, "XREVRANGE: unexpected reply");
+		freeReplyObject(r);
+		return RG_REDIS_FAILED;
+	}
+	/* newest first from Redis; called oldest first */
+	for (size_t i = r->elements; i-- > 0;)
+		entry_call(r->element[i], fn, fnarg);
+	freeReplyObject(r);
+	return RG_REDIS_OK;
+}
+
+static void
+pool_free(void *arg)
+{
+	struct pool *p = arg;
+
+	if (p->background) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = 1;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->thread, NULL);
+	}
+	for (int i = 0; i < REDIS_SLOTS; i++)
+		if (p->slots[i].c)
+			redisFree(p->slots[i].c);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}
+
+static const struct rg_redis_backend pool_backend = {
+	.get = pool_get,
+	.set = pool_set,
+	.del = pool_del,
+	.xadd = pool_xadd,
+	.xrevrange = pool_xrevrange,
+	.free = pool_free,
+};
+
+/* ---- the handle ---- */
+
+struct rg_redis *
+rg_redis_with(const struct rg_redis_backend *be, void *arg)
+{
+	struct rg_redis *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->be = be;
+	r->arg = arg;
+	return r;
+}
+
+struct rg_redis *
+rg_redis_new(const struct rg_config *cf, int background)
+{
+	if (cf->redis_uri[0] == '\0' || strcmp(cf->redis_uri, "none") == 0)
+		return NULL;
+	struct pool *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->cf = cf;
+	if (parse_uri(p, cf->redis_uri) < 0) {
+		rg_log(LOG_ERR, "RedisURI %s: cannot parse; not using Redis", cf->redis_uri);
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	rg_cond_init(&p->cv);
+	p->backoff = REDIS_BACKOFF_MIN;
+	struct rg_redis *r = rg_redis_with(&pool_backend, p);
+	if (r == NULL) {
+		pool_free(p);
+		return NULL;
+	}
+	p->background = background;
+	if (background && pthread_create(&p->thread, NULL, pool_thread, p) != 0)
+		p->background = 0;
+	return r;
+}
+
+void
+rg_redis_free(struct rg_redis *r)
+{
+	if (r == NULL)
+		return;
+	if (r->be->free != NULL)
+		r->be->free(r->arg);
+	free(r);
+}
+
+/* NULL handle, or a backend without this command: fail, saying so. */
+static enum rg_redis_status
+unusable(const struct rg_redis *r, char *why, size_t whylen)
+{
+	setwhy(why, whylen, r == NULL ? "Redis is not configured" : "not supported");
+	return RG_REDIS_FAILED;
+}
+
+enum rg_redis_status
+rg_redis_get(struct rg_redis *r, const char *key, char *value, size_t vlen, double *ttl,
+    char *why, size_t whylen)
+{
+	if (r == NULL || r->be->get == NULL)
+		return unusable(r, why, whylen);
+	if (vlen == 0) {
+		setwhy(why, whylen, "GET: no room for a value");
+		return RG_REDIS_FAILED;
+	}
+	return r->be->get(r->arg, key, value, vlen, ttl, why, whylen);
+}
+
+enum rg_redis_status
+rg_redis_set(struct rg_redis *r, const char *key, const char *value, int seconds, char *why,
+    size_t whylen)
+{
+	if (r == NULL || r->be->set == NULL)
+		return unusable(r, why, whylen);
+	return r->be->set(r->arg, key, value, seconds, 0, why, whylen);
+}
+
+enum rg_redis_status
+rg_redis_set_nx(struct rg_redis *r, const char *key, const char *value, int seconds,
+    char *why, size_t whylen)
+{
+	if (r == NULL || r->be->set == NULL)
+		return unusable(r, why, whylen);
+	return r->be->set(r->arg, key, value, seconds, 1, why, whylen);
+}
+
+enum rg_redis_status
+rg_redis_del(struct rg_redis *r, const char *key, char *why, size_t whylen)
+{
+	if (r == NULL || r->be->del == NULL)
+		return unusable(r, why, whylen);
+	return r->be->del(r->arg, key, why, whylen);
+}
+
+enum rg_redis_status
+rg_redis_xadd(struct rg_redis *r, const char *stream, int maxlen, const char *const *fields,
+    size_t nfields, char *why, size_t whylen)
+{
+	if (r == NULL || r->be->xadd == NULL)
+		return unusable(r, why, whylen);
+	return r->be->xadd(r->arg, stream, maxlen, fields, nfields, why, whylen);
+}
+
+enum rg_redis_status
+rg_redis_xrevrange(struct rg_redis *r, const char *stream, int count, rg_redis_entry_fn *fn,
+    void *fnarg, char *why, size_t whylen)
+{
+	if (r == NULL || r->be->xrevrange == NULL)
+		return unusable(r, why, whylen);
+	return r->be->xrevrange(r->arg, stream, count, fn, fnarg, why, whylen);
+}
