@@ -1,7 +1,8 @@
 /*
  * fuzz_alert_json.c - libFuzzer target for the JSON that rcptguard writes:
  * rg_json_string() (directory/rg_log.c) and the AlertLog line of
- * rg_alert() (directory/rg_alert.c), written to a real file.
+ * rg_alert() (directory/rg_alert.c), written to a real file (a memfd,
+ * opened by its /proc/self/fd path).
  *
  * Input: alias, problem, target, dn separated by NUL bytes; the first byte
  * of the input also sizes the buffer handed to rg_json_string().
@@ -26,46 +27,37 @@
 #include "rg_log.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64], alert_path[96];
+static char alert_path[64];
+static int alert_fd;
 static struct rg_config *cf;
 static struct rg_alerter *alerter;
-
-static void
-cleanup(void)
-{
-	unlink(alert_path);
-	char conf[96];
-	snprintf(conf, sizeof(conf), "%s/rcptguard.conf", dir);
-	unlink(conf);
-	rmdir(dir);
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char conf[96], err[RG_ERRLEN];
-	FILE *f;
+	char conf[64], err[RG_ERRLEN], text[256];
+	int fd;
 
 	(void)argc; (void)argv;
-	snprintf(dir, sizeof(dir), "%s/rgfuzz.XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL)
+	/* memory files, reached by paths: nothing to clean up at exit */
+	if ((alert_fd = memfd_create("alerts.json", 0)) < 0 ||
+	    (fd = memfd_create("rcptguard.conf", 0)) < 0)
 		abort();
-	snprintf(alert_path, sizeof(alert_path), "%s/alerts.json", dir);
-	snprintf(conf, sizeof(conf), "%s/rcptguard.conf", dir);
-	atexit(cleanup);
-	if ((f = fopen(conf, "w")) == NULL)
+	snprintf(alert_path, sizeof(alert_path), "/proc/self/fd/%d", alert_fd);
+	snprintf(conf, sizeof(conf), "/proc/self/fd/%d", fd);
+	int n = snprintf(text, sizeof(text), "Domains example.com\nLDAPURI ldap://127.0.0.1:1\n"
+	    "LDAPBase dc=example,dc=com\nAlertLog %s\nAlertInterval 0\n", alert_path);
+	if (write(fd, text, (size_t)n) != n)
 		abort();
-	fprintf(f, "Domains example.com\nLDAPURI ldap://127.0.0.1:1\nLDAPBase dc=example,dc=com\n"
-	    "AlertLog %s\nAlertInterval 0\n", alert_path);
-	fclose(f);
 	if ((cf = rg_config_load(conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		abort();
 	}
+	close(fd);
 	rg_log_open("fuzz", 0, LOG_MAIL, 0);
 	if ((alerter = rg_alert_new(cf, NULL)) == NULL)
 		abort();
@@ -142,16 +134,12 @@ check_alert(char **f)
 {
 	struct expect e = { { f[0], f[1], f[2], f[3] }, { 0 } };
 	static char buf[1 << 16], kbuf[1 << 16], vbuf[1 << 16];
-	int fd;
 	ssize_t n;
 
-	if (truncate(alert_path, 0) != 0 && access(alert_path, F_OK) == 0)
+	if (ftruncate(alert_fd, 0) != 0)
 		abort();
 	PROPERTY(rg_alert(alerter, f[0], f[1], f[2], f[3]) == 1, "alert suppressed");
-	fd = open(alert_path, O_RDONLY);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf)) : 0;
-	if (fd >= 0)
-		close(fd);
+	n = pread(alert_fd, buf, sizeof(buf), 0);
 	if (n <= 0) {
 		PROPERTY(strlen(f[0]) > 150 || strlen(f[1]) > 8 || strlen(f[2]) > 150 ||
 		    strlen(f[3]) > 300, "no AlertLog line for fields that fit");

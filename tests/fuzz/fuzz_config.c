@@ -1,8 +1,8 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration parser
  * (rg_config_load in directory/rg_config.c), fed the input as a file in a
- * temporary folder (/dev/shm when there is one), so that the parser is the
- * one the daemon runs, without a seam.
+ * memory file (memfd) opened by its /proc/self/fd path, so that the parser
+ * is the one the daemon runs, without a seam.
  *
  * Properties, for every input:
  *   - no crash, no leak (each input; libFuzzer's -detect_leaks), no
@@ -34,31 +34,24 @@
 
 #include <fcntl.h>
 #include <lber.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 int ldap_pvt_put_filter(BerElement *ber, const char *str);
 
-static char dir[64], path[96];
+static char path[64];
+static int conf_fd;
 static int strict;
-
-static void
-cleanup(void)
-{
-	unlink(path);
-	rmdir(dir);
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc; (void)argv;
-	snprintf(dir, sizeof(dir), "%s/rgfuzz.XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL)
+	/* a memory file, reached by a path: nothing to clean up at exit */
+	if ((conf_fd = memfd_create("rcptguard.conf", 0)) < 0)
 		abort();
-	snprintf(path, sizeof(path), "%s/rcptguard.conf", dir);
-	atexit(cleanup);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", conf_fd);
 	strict = getenv("RG_FUZZ_STRICT") != NULL && strcmp(getenv("RG_FUZZ_STRICT"), "1") == 0;
 	return 0;
 }
@@ -148,8 +141,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *err = malloc(RG_ERRLEN);
 	struct rg_config *cf, *again;
-	int fd;
-
 	if (size > 64 * 1024)
 		return 0;
 	if (memmem(data, size, "/dev", 4) || memmem(data, size, "/proc", 5) ||
@@ -157,8 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(err);
 		return 0;
 	}
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 ||
-	    write(fd, data, size) != (ssize_t)size || close(fd) != 0)
+	if (ftruncate(conf_fd, 0) != 0 || pwrite(conf_fd, data, size, 0) != (ssize_t)size)
 		abort();
 
 	{       /* the first line as a network */
