@@ -194,9 +194,9 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 		if (out->domain[0] == '.' || out->domain[dl - 1] == '.' ||
 		    strstr(out->domain, "..") != NULL)
 			BAD("empty label in domain");
-		if (!valid_utf8(out->domain, dl))
-			BAD("domain is not valid UTF-8");
 	}
+	if (!valid_utf8(out->domain, dl))
+		BAD("domain is not valid UTF-8");
 	lower_ascii(out->domain);
 	memcpy(out->full, out->local, ll);
 	out->full[ll] = '@';

@@ -58,6 +58,7 @@ static const struct addr_case cases[] = {
 	/* address literals */
 	OK_("john@[192.0.2.1]", "+", "john", "[192.0.2.1]", ""),
 	BAD_("john@[192.0.2.1"),
+	BAD_("john@[192.0.2.\xff]"),          /* malformed UTF-8 in a literal too */
 	/* malformed */
 	BAD_("<john@example.com"),
 	BAD_("john@example.com>"),
