@@ -1,233 +1,140 @@
 /*
- * fuzz_reply.c - libFuzzer target for the SMTP replies of the milter
- * (mlfi_envrcpt in milter/mlfi.c, with its static escaping helpers).
- *
- * mlfi.c is compiled into this file as it is; libmilter's smfi_* calls and
- * the directory's rg_check() are small stand-ins here.  The stand-in
- * rg_check() decides as the real one does whatever it can decide without a
- * directory: the real rg_address_parse() picks "bad address" and "not
- * ours"; for a parsed address the fuzzer picks the directory's answer
- * (found, unknown, could not tell, broken alias) and the suggestion, which
- * is taken only if the index would hold it (one "@", no blank or control
- * byte, parts of 1..64 and 1..255 bytes).
+ * fuzz_reply.c - libFuzzer target for the SMTP reply (rg_reply_build(),
+ * rg_reply_percent(), rg_reply_format() in directory/rg_reply.c) and for the
+ * log field of the recipient (rg_escape_text() with the milter's flags).
  *
  * Input: one byte of settings (answer, BrokenAliasAction, OnLookupFailure,
- * Postfix or Sendmail, MaxUnknownRecipients 1 or none), then the RCPT
- * argument, a NUL byte, and the suggestion.  Each input is one connection
- * with two RCPTs of that address.
- * Properties of every reply the milter sets (smfi_setreply, smfi_setmlreply):
+ * Postfix or Sendmail, MaxUnknownRecipients 1 or none, unknown recipients
+ * already in the session), then the RCPT argument, a NUL byte, and the
+ * suggestion.
+ * Properties:
  *   - code and enhanced code are one of 550 5.1.1, 550 5.1.3, 451 4.3.0,
- *     421 4.7.0, and the one the answer calls for;
- *   - no CR, LF, NUL or other control byte in the text;
- *   - every "%" doubled (the MTA reads the text as a format);
- *   - what libmilter takes: a text of at most 980 bytes, at most 32 lines;
- *   - each line on the wire ("550 5.1.1 " + text with "%%" as "%" + CRLF)
- *     at most 512 octets (RFC 5321 4.5.3.1.5);
- *   - a reject or tempfail always comes with its reply text, a continue
- *     with none.
+ *     421 4.7.0, and the one the answer and settings call for; a continue
+ *     has no text, anything else has one or two lines;
+ *   - no CR, LF, NUL, other control byte or 8-bit byte in a text;
+ *   - after rg_reply_percent() every "%" is doubled, and undoing that gives
+ *     the text back;
+ *   - each line an SMTP client sees is at most 512 octets with its CR LF;
+ *   - the log field of the recipient holds no space, "<", ">", "=", quote,
+ *     control or 8-bit byte, and decodes back to the recipient (or a prefix
+ *     of it, when cut).
  */
 #include "fuzz.h"
-#include "rg_log.h"
+#include "rg_escape.h"
+#include "rg_reply.h"
 
-#include "../../milter/mlfi.c"
-
-struct smfi_str {
-	void *priv;
-	const char *v;                  /* the "v" macro */
-	int replies;                    /* replies set during one RCPT */
-	char code[8];
-};
-
-static struct rg_config cf;
-static int want_verdict;
-static const char *want_suggestion;
-
-static int
-index_would_hold(const char *s)
-{
-	const char *at = strchr(s, '@');
-	size_t n = strlen(s);
-
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-			return 0;
-	return at != NULL && strchr(at + 1, '@') == NULL && at > s && at - s <= 64 &&
-	    n - (size_t)(at - s) - 1 >= 1 && n - (size_t)(at - s) - 1 <= 255 && n <= RG_ADDR_MAX;
-}
-
-void
-rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
-    struct rg_answer *ans)
-{
-	struct rg_address a;
-
-	(void)d; (void)who;
-	memset(ans, 0, sizeof(*ans));
-	switch (rg_address_parse(rcpt, "+", &a, &ans->why)) {
-	case RG_ADDR_OK:
-		break;
-	case RG_ADDR_NODOMAIN:
-		ans->verdict = RG_V_NOT_OURS;
-		return;
-	case RG_ADDR_NULL:
-		ans->why = "null recipient <>";
-		/* FALLTHROUGH */
-	case RG_ADDR_BAD:
-		ans->verdict = RG_V_BAD_ADDRESS;
-		return;
-	}
-	snprintf(ans->address, sizeof(ans->address), "%s", a.full);
-	ans->verdict = (enum rg_verdict)want_verdict;
-	if (ans->verdict == RG_V_TEMPFAIL)
-		ans->why = "LDAP: Can't contact LDAP server";
-	if (ans->verdict == RG_V_UNKNOWN && index_would_hold(want_suggestion))
-		snprintf(ans->suggestion, sizeof(ans->suggestion), "%s", want_suggestion);
-}
-
-void rg_answer_free(struct rg_answer *ans) { (void)ans; }
-const struct rg_config *rg_directory_config(const struct rg_directory *d) { (void)d; return &cf; }
-void rg_directory_close(struct rg_directory *d) { (void)d; }
-const char *rg_verdict_name(enum rg_verdict v) { (void)v; return "v"; }
-const char *rg_source_name(enum rg_source s) { (void)s; return "s"; }
-
-char *
-smfi_getsymval(SMFICTX *ctx, char *name)
-{
-	return strcmp(name, "v") == 0 ? (char *)ctx->v : NULL;
-}
-
-int smfi_setpriv(SMFICTX *ctx, void *p) { ctx->priv = p; return MI_SUCCESS; }
-void *smfi_getpriv(SMFICTX *ctx) { return ctx->priv; }
-
-/* One line of reply text, as libmilter and the wire see it. */
 static void
-check_line(const char *rcode, const char *xcode, const char *text)
+check_texts(const struct rg_reply *r)
 {
-	size_t wire = strlen(rcode) + 1 + strlen(xcode) + 1 + 2;
-
-	PROPERTY(strlen(text) <= 980, "reply text of %zu bytes (libmilter: 980)", strlen(text));
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		PROPERTY(*p >= 0x20 && *p != 0x7f, "control byte 0x%02x in reply \"%s\"", *p, text);
-		if (*p == '%') {
-			PROPERTY(p[1] == '%', "lone %% in reply \"%s\"", text);
-			p++;
+	for (int i = 0; i < r->nlines; i++) {
+		char doubled[2 * RG_REPLY_TEXT_MAX + 1], undone[RG_REPLY_TEXT_MAX + 1];
+		size_t u = 0;
+		for (const unsigned char *p = (const unsigned char *)r->text[i]; *p; p++)
+			PROPERTY(*p >= 0x20 && *p < 0x7f, "byte 0x%02x in a reply text", *p);
+		PROPERTY(rg_reply_percent(r->text[i], doubled, sizeof(doubled)) == 0,
+		    "no room to double %% in %s", r->text[i]);
+		for (const char *p = doubled; *p; p++) {
+			if (*p == '%') {
+				PROPERTY(p[1] == '%', "a lone %% in %s", doubled);
+				p++;
+			}
+			undone[u++] = *p;
 		}
-		wire++;
+		undone[u] = '\0';
+		PROPERTY(strcmp(undone, r->text[i]) == 0, "%%%% undone differs");
 	}
-	PROPERTY(wire <= 512, "reply line of %zu octets: %s %s %s", wire, rcode, xcode, text);
 }
 
 static void
-check_code(SMFICTX *ctx, const char *rcode, const char *xcode)
+check_codes(const struct rg_reply *r, const struct rg_answer *ans, const struct rg_config *cf,
+    const struct rg_reply_facts *f)
 {
-	static const char *const ok[] = { "550 5.1.1", "550 5.1.3", "451 4.3.0", "421 4.7.0" };
-	char both[32];
-	size_t i;
-
-	snprintf(both, sizeof(both), "%s %s", rcode, xcode ? xcode : "");
-	for (i = 0; i < 4; i++)
-		if (strcmp(both, ok[i]) == 0)
-			break;
-	PROPERTY(i < 4, "reply code %s", both);
-	ctx->replies++;
-	snprintf(ctx->code, sizeof(ctx->code), "%s", rcode);
-}
-
-int
-smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)
-{
-	check_code(ctx, rcode, xcode);
-	check_line(rcode, xcode, message);
-	return MI_SUCCESS;
-}
-
-int
-smfi_setmlreply(SMFICTX *ctx, const char *rcode, const char *xcode, ...)
-{
-	va_list ap;
-	const char *line;
-	int n = 0;
-
-	check_code(ctx, rcode, xcode);
-	va_start(ap, xcode);
-	while ((line = va_arg(ap, const char *)) != NULL) {
-		check_line(rcode, xcode, line);
-		n++;
+	if (r->action == RG_ACT_CONTINUE) {
+		PROPERTY(r->nlines == 0 && r->code == NULL, "a continue with a text");
+		return;
 	}
-	va_end(ap);
-	PROPERTY(n >= 1 && n <= 32, "%d reply lines", n);
-	return MI_SUCCESS;
+	PROPERTY(r->nlines >= 1 && r->nlines <= 2, "%d lines", r->nlines);
+	char both[16];
+	snprintf(both, sizeof(both), "%s %s", r->code, r->xcode);
+	PROPERTY(!strcmp(both, "550 5.1.1") || !strcmp(both, "550 5.1.3") ||
+	    !strcmp(both, "451 4.3.0") || !strcmp(both, "421 4.7.0"), "code %s", both);
+	if (ans->verdict == RG_V_TEMPFAIL)
+		PROPERTY(!strcmp(both, "451 4.3.0"), "tempfail answered %s", both);
+	if (ans->verdict == RG_V_OK || ans->verdict == RG_V_NOT_OURS)
+		PROPERTY(0, "%s for a valid recipient", both);
+	if (!strcmp(both, "421 4.7.0"))
+		PROPERTY(cf->max_unknown > 0 && f->unknown_before + 1 > cf->max_unknown,
+		    "421 under the limit");
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+check_client_lines(const struct rg_reply *r, enum rg_mta mta, const char *rcpt)
 {
-	(void)argc; (void)argv;
-	rg_log_open("fuzz", 0, LOG_MAIL, 0);
-	mlfi_set_directory((struct rg_directory *)&cf);
-	return 0;
+	char out[4096];
+
+	PROPERTY(rg_reply_format(r, mta, rcpt, out, sizeof(out)) == 0, "format failed");
+	for (const char *p = out; *p;) {
+		size_t n = strcspn(p, "\n");
+		PROPERTY(n + 2 <= 512, "a line of %zu octets", n + 2);
+		p += n + (p[n] == '\n');
+	}
 }
 
-/* The reply the answer calls for: "" for continue. */
-static const char *
-expected(int verdict, int nth)
+static void
+check_log_field(const char *rcpt)
 {
-	if (verdict == RG_V_OK || verdict == RG_V_NOT_OURS)
-		return "";
-	if (verdict == RG_V_TEMPFAIL)
-		return cf.on_lookup_failure == RG_FAIL_ACCEPT ? "" : "451";
-	if (verdict == RG_V_ALIAS_BROKEN && cf.broken_alias_action != RG_BROKEN_REJECT)
-		return cf.broken_alias_action == RG_BROKEN_ACCEPT ? "" : "451";
-	if (cf.max_unknown > 0 && nth > cf.max_unknown)
-		return "421";
-	return "550";
+	char out[4 * 1024 + 1];
+	size_t len = strlen(rcpt), n;
+
+	n = rg_escape_text(rcpt, len, RG_ESC_FIELD | RG_ESC_SPACE | RG_ESC_8BIT, out, sizeof(out));
+	PROPERTY(n == strlen(out), "length %zu, string %zu", n, strlen(out));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)out[i];
+		PROPERTY(ch > 0x20 && ch < 0x7f && ch != '<' && ch != '>' && ch != '=' &&
+		    ch != '"', "byte 0x%02x in a log field", ch);
+		if (ch == '\\') {
+			PROPERTY(i + 3 < n + 1 && out[i + 1] == 'x', "a lone backslash");
+			char hex[3] = { out[i + 2], out[i + 3], 0 };
+			PROPERTY((char)strtol(hex, NULL, 16) == rcpt[k], "\\x%s is not the byte", hex);
+			i += 3;
+		} else {
+			PROPERTY(ch == (unsigned char)rcpt[k], "a byte changed");
+		}
+		k++;
+	}
+	PROPERTY(k <= len, "more decoded than given");
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const int verdicts[4] = { RG_V_OK, RG_V_UNKNOWN, RG_V_TEMPFAIL, RG_V_ALIAS_BROKEN };
-	struct smfi_str ctx;
-	struct sockaddr_in sin;
-	char *f[2], *buf;
-
-	if (size < 1 || size > 4096)
+	if (size < 1)
 		return 0;
-	uint8_t s = data[0];
-	want_verdict = verdicts[s & 3];
-	cf.broken_alias_action = (enum rg_broken_action)((s >> 2 & 3) % 3);
-	cf.on_lookup_failure = s & 0x10 ? RG_FAIL_ACCEPT : RG_FAIL_TEMPFAIL;
-	cf.max_unknown = s & 0x40 ? 1 : 0;
-	fuzz_split(data + 1, size - 1, f, 2, &buf);
-	want_suggestion = f[1];
+	unsigned set = data[0];
+	char *parts[2], *buf;
+	fuzz_split(data + 1, size - 1, parts, 2, &buf);
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.v = s & 0x20 ? "8.17.1" : "Postfix 3.7.11";
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(0xc0000201);
-	if (mlfi_connect(&ctx, "client.example", (struct sockaddr *)&sin) != SMFIS_CONTINUE)
-		abort();
-	char *argv[2] = { f[0], NULL };
-	int unknown = 0;
-	for (int nth = 1; nth <= 2; nth++) {
-		struct rg_answer ans;
-		struct rg_asker who = { NULL, 0, 0 };
-		rg_check(NULL, f[0], &who, &ans);
-		int bad = ans.verdict == RG_V_BAD_ADDRESS || ans.verdict == RG_V_UNKNOWN ||
-		    (ans.verdict == RG_V_ALIAS_BROKEN && cf.broken_alias_action == RG_BROKEN_REJECT);
-		unknown += bad;
-		const char *want = expected(ans.verdict == RG_V_BAD_ADDRESS ? RG_V_UNKNOWN :
-		    (int)ans.verdict, unknown);
-		ctx.replies = 0;
-		ctx.code[0] = '\0';
-		sfsistat r = mlfi_envrcpt(&ctx, argv);
-		PROPERTY(strcmp(ctx.code, want) == 0, "reply %s, expected %s", ctx.code, want);
-		PROPERTY(ctx.replies == (want[0] != '\0'), "%d replies set", ctx.replies);
-		PROPERTY((r == SMFIS_CONTINUE) == (want[0] == '\0'), "action %d with reply %s",
-		    (int)r, ctx.code);
-	}
-	mlfi_close(&ctx);
+	struct rg_config cf;
+	struct rg_answer ans;
+	struct rg_reply_facts f = { 0 };
+	struct rg_reply r;
+	memset(&cf, 0, sizeof(cf));
+	memset(&ans, 0, sizeof(ans));
+	ans.verdict = (enum rg_verdict)(set % 6);
+	cf.broken_alias_action = (enum rg_broken_action)((set / 6) % 3);
+	cf.on_lookup_failure = (set & 0x20) ? RG_FAIL_ACCEPT : RG_FAIL_TEMPFAIL;
+	f.mta = (set & 0x40) ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX;
+	cf.max_unknown = (set & 0x80) ? 1 : 0;
+	f.unknown_before = (set & 0x10) ? 1 : 0;
+	f.may_suggest = 1;
+	snprintf(ans.suggestion, sizeof(ans.suggestion), "%s", parts[1]);
+
+	rg_reply_build(&cf, &ans, parts[0], &f, &r);
+	check_codes(&r, &ans, &cf, &f);
+	check_texts(&r);
+	check_client_lines(&r, f.mta, parts[0]);
+	check_log_field(parts[0]);
 	free(buf);
 	return 0;
 }
