@@ -617,16 +617,36 @@ filter_parses(const char *f, char *why, size_t whylen)
 	return 0;
 }
 
-/* LDAPFilter's %-sequences: only %s %u %d %%.  0, or -1 with why. */
+/*
+ * LDAPFilter's %-sequences: only %s %u %d %%, and %s %u %d only in an
+ * assertion value (after the "=" of an item): elsewhere an address would be
+ * read as filter syntax, e.g. "(%u=x)" with the local part "john doe".
+ * 0, or -1 with why.
+ */
 static int
 filter_percents(const char *f, char *why, size_t whylen)
 {
+	int in_value = 0;
+
 	for (const char *p = f; *p; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+			continue;
+		}
+		if (*p == '(' || *p == ')')
+			in_value = 0;
+		else if (*p == '=')
+			in_value = 1;
 		if (*p != '%')
 			continue;
 		if (p[1] != 's' && p[1] != 'u' && p[1] != 'd' && p[1] != '%') {
 			seterr(why, whylen, "\"%%%c\" is not one of %%s %%u %%d %%%%",
 			    p[1] ? p[1] : ' ');
+			return -1;
+		}
+		if (p[1] != '%' && !in_value) {
+			seterr(why, whylen, "\"%%%c\" stands outside an assertion value "
+			    "(an address there would be read as filter syntax)", p[1]);
 			return -1;
 		}
 		p++;
@@ -831,8 +851,8 @@ check_domains(struct rg_config *cf, const struct key *k, char *why, size_t whyle
 		size_t n = strlen(d);
 		if (n > 1 && d[n - 1] == '.')
 			d[n - 1] = '\0';
-		if (*d == '\0' || strlen(d) > 253 || strspn(d,
-		    "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(d)) {
+		if (*d == '\0' || *d == '.' || strstr(d, "..") != NULL || strlen(d) > 253 ||
+		    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(d)) {
 			seterr(why, whylen, "Domains: \"%s\" is not a domain name", d);
 			return -1;
 		}

@@ -503,6 +503,10 @@ test_bad_filter(void **state)
 	expect_error(REQUIRED "LDAPDisabledFilter (description=disabled))\n", 4, "LDAPDisabledFilter");
 	expect_error(REQUIRED "LDAPDisabledFilter description=disabled\n", 4, "LDAPDisabledFilter");
 	expect_error(REQUIRED "LDAPDisabledFilter (a=b)(c=d)\n", 4, "text after the filter");
+	/* an address where the filter has syntax: "john doe"@ would make (john doe=x) */
+	expect_error(REQUIRED "LDAPFilter (%u=x)\n", 4, "outside an assertion value");
+	expect_error(REQUIRED "LDAPFilter (&(mail=x)(%s=*))\n", 4, "outside an assertion value");
+	expect_error(REQUIRED "LDAPFilter (|(m%d=x)(mail=%s))\n", 4, "outside an assertion value");
 	expect_error(REQUIRED "LDAPDisabledFilter (!(a=b)(c=d))\n", 4, "Bad search filter");
 	expect_error(REQUIRED "LDAPDisabledFilter (a=b\\)\n", 4, "LDAPDisabledFilter");
 }
@@ -599,6 +603,13 @@ test_bad_whole_values(void **state)
 {
 	(void)state;
 	/* checks of a value's inner syntax name the key */
+	/* empty labels: ".", "a..b", ".a" are no domain names */
+	expect_error("Domains .\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
+	    "is not a domain name");
+	expect_error("Domains example..com\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
+	    "is not a domain name");
+	expect_error("Domains .example.com\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
+	    "is not a domain name");
 	expect_error("Domains exa_mple.com\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
 	    "exa_mple.com");
 	expect_error("Domains example.com\nLDAPURI http://127.0.0.1\nLDAPBase dc=x\n", 0,
