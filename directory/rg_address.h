@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_address.h - take an envelope recipient apart and normalise it.
  */

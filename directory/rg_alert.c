@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_alert.c - alerts about broken aliases, where the admin looks.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_alert.h - tell the admin about a broken alias: a syslog warning, a
  * JSON line in AlertLog, an entry in the Redis stream rcptguard:alerts;

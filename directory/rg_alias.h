@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_alias.h - the alias model: what one directory entry is (mailbox or
  * alias), its addresses, its targets and member DNs, and the names of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_audit.c - the alias graph of a whole directory, and what is wrong in it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_cache.c - the answer cache: in process first, then Redis.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_cache.h - remembered answers: an in-process LRU, and Redis shared by
  * every MTA when RedisURI is set.  Only authoritative answers are cached;

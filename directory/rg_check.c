@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_check.c - from an envelope recipient to a verdict.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_check.h - the one question rcptguard answers: may this recipient
  * receive mail?  Used alike by the milter and by rcptguard-query, so what

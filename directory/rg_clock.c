@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_clock.c - the monotonic clock and what is built on it.
  */

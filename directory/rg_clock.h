@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_clock.h - time for every module: the monotonic clock, and condition
  * variables that wait on it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_config.h - the rcptguard configuration, read once and never changed.
  *

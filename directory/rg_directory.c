@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_directory.c - open and close the lookup machinery of one
  * configuration, and hand runtime state over from the running one on a

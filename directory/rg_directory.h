@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_directory.h - the lookup machinery one configuration runs on: the
  * LDAP pool, the answer cache, the suggestion index and the alerter, built

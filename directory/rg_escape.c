@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_escape.c - JSON strings and \xNN text, written one way for the whole
  * program: the log's fields, the alerts' JSON, the tools' output.

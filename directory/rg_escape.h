@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_escape.h - every way rcptguard writes a string it did not choose: as a
  * JSON string, and as text where a byte of a chosen class shows as \xNN

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_hash.h - one string hash for the cache's table, the configuration's
  * fingerprint and the alerts' de-duplication keys.

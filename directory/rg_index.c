@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_index.c - keep the suggestion index (rg_suggest) filled from LDAP.
  *

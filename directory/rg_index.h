@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_index.h - the index of valid addresses behind "Did you mean": loaded
  * from LDAP with a paged search, refreshed every SuggestRefresh seconds in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_ldap.h - the directory: connections, escaping, filter expansion and
  * recipient lookups, each bounded by one deadline.

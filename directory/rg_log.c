@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_log.c - one function to log a line to syslog and, when asked (the
  * daemon's -f, the command-line tools), to standard error as well.

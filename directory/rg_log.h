@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_log.h - log lines for the mail admin: syslog, standard error, or both.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_redis.c - the connection pool to Redis, and the few commands rcptguard
  * sends (GET with PTTL, SET EX, SET NX EX, DEL, XADD, XREVRANGE).

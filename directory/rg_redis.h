@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_redis.h - Redis, as the rest of rcptguard sees it: a handful of
  * commands, each answered ok, miss or failed, never waiting longer than

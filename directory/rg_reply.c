@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_reply.c - the SMTP reply for one recipient, built in one place.
  *

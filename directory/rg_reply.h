@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_reply.h - what the MTA answers for one recipient: the milter's action,
  * the SMTP reply code, the enhanced status code and the text lines.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_suggest.c - the valid address nearest to an unknown one.
  *

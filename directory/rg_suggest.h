@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_suggest.h - "Did you mean <x>?": the valid address nearest to an
  * unknown one.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mlfi.c - the milter callbacks: one verdict per RCPT TO, and its reply.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mlfi.h - the milter callbacks and the directory they ask.
  */

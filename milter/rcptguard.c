@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rcptguard - the milter daemon: recipient checks against LDAP at RCPT TO.
  *

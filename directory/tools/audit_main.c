@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rcptguard-audit - every broken alias of the directory, offline.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rcptguard-query - ask rcptguard about addresses without sending mail.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bench_suggest.c - speed, memory and quality of the typo suggestions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz.h - what the libFuzzer targets of tests/fuzz/ share: stating a
  * property (a violated one aborts, which libFuzzer reports as a crash and

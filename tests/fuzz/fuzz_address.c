@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_address.c - libFuzzer target for the recipient parser
  * (rg_address_parse, rg_address_domain in directory/rg_address.c).

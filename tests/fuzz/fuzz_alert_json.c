@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_alert_json.c - libFuzzer target for the JSON that rcptguard writes:
  * rg_escape_json() (directory/rg_log.c) and the AlertLog line of

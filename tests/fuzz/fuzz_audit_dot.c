@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_audit_dot.c - libFuzzer target for the alias audit and its Graphviz
  * output (rg_audit_* in directory/rg_audit.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_config.c - libFuzzer target for the configuration parser
  * (rg_config_load in directory/rg_config.c), fed the input as a file in a

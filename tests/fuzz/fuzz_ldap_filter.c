@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_ldap_filter.c - libFuzzer target for RFC 4515 escaping and LDAPFilter
  * expansion (rg_ldap_escape_filter, rg_ldap_expand_filter in

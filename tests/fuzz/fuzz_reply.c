@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_reply.c - libFuzzer target for the SMTP reply (rg_reply_build(),
  * rg_reply_percent(), rg_reply_format() in directory/rg_reply.c) and for the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_suggest.c - libFuzzer target for "Did you mean" (directory/
  * rg_suggest.c): an index built from addresses the fuzzer chooses, asked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * json.h - a small strict JSON reader for the fuzz targets: an object of
  * string members (all that rcptguard writes), strings per RFC 8259 with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_address.c - rg_address_parse() on a table of recipients, the
  * hostile ones included: brackets, source routes, quoted local parts, case,

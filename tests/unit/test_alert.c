@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_alert.c - what rg_alert() says when AlertLog cannot be written.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_alias.c - the alias model of rg_alias, one table row an entry.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_audit.c - the alias graph of rg_audit, fed entries by hand.
  *

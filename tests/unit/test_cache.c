@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_cache.c - the answer cache (rg_cache) over a fake Redis.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_check.c - rg_check() against a directory of the test's own.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_config.c - rg_config_load(): a good file with every kind of value,
  * the defaults, and every kind of mistake an admin makes, each of which must

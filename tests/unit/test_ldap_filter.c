@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_ldap_filter.c - RFC 4515 escaping of assertion values and the
  * expansion of LDAPFilter templates (%s %u %d %%).  "*", "(", ")", "\" and

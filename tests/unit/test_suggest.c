@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_suggest.c - unit tests of rg_suggest: the distance, the index, and
  * the rules of what counts as the address that was meant.
