@@ -4,12 +4,19 @@
  *
  * A pool of LDAPPoolSize bound handles is shared by all threads; a thread
  * takes a handle, uses it without holding any lock, and gives it back.  A
- * handle that failed is dropped and re-opened by the next user.  The pool
- * keeps the health of each LDAPURI server for all its slots: a server that
- * failed to connect or bind is skipped for a backoff (0.5 s doubling to 5 s)
- * and is then tried by one connection at a time, so a dead server costs one
- * timeout per backoff, not one per lookup or per slot; when every server is
- * in its backoff, lookups fail at once instead of each waiting.
+ * handle that failed is dropped and re-opened by the next user.  The
+ * process keeps the health of each LDAPURI server for every pool (the old
+ * and the new configuration at a reload) and for rg_ldap_connect() (the
+ * suggestion index): a server that failed to connect or bind is skipped for
+ * a back-off, and a server not known to answer is tried by one connection
+ * at a time.  The back-off follows what the failure cost.  One that cost
+ * nothing (refused, unreachable: an answer before the deadline, within
+ * 0.1 s) is retried after 0.25 s, so a server that comes back is used again
+ * within a second.  One that cost a timeout (accepted and silent, a TLS
+ * handshake or bind that never ended) waits 0.5 s doubling to 5 s, so a
+ * hung server costs one timeout per back-off, not one per lookup or per
+ * slot.  When every server is in its back-off, lookups fail at once
+ * instead of each waiting.
  *
  * Name resolution (on a thread of its own, waited for until the deadline),
  * TCP connect, TLS handshake, bind and search of one lookup share one
@@ -52,23 +59,17 @@
 #endif
 int ldap_init_fd(ber_socket_t fd, int proto, const char *url, LDAP **ldp);
 
-#define BACKOFF_MIN 0.5
+#define BACKOFF_MIN 0.5         /* after a failure that cost a timeout, doubling */
 #define BACKOFF_MAX 5.0
+#define BACKOFF_CHEAP 0.25      /* after a failure that cost nothing */
+#define CHEAP_COST 0.1          /* seconds: what "cost nothing" means */
 
 struct slot {
 	LDAP *ld;
 	int busy;
 };
 
-/* What the pool knows of one LDAPURI server, shared by all its slots. */
-struct server {
-	char *uri;
-	double retry_at;        /* after a failure: no connect before this time */
-	double backoff;         /* the wait after its next failure */
-	int up;                 /* its last connect succeeded */
-	int trying;             /* connects to it under way */
-	int down_logged;        /* "LDAP unreachable" said once per outage */
-};
+struct server;
 
 struct rg_ldap_pool {
 	const struct rg_config *cf;
@@ -76,7 +77,7 @@ struct rg_ldap_pool {
 	pthread_cond_t cv;
 	struct slot *slots;
 	int nslots;
-	struct server *servers; /* LDAPURI in order, then one with uri NULL */
+	struct server **servers; /* LDAPURI in order */
 	int nservers;
 };
 
@@ -643,128 +644,188 @@ connect_one(const struct rg_config *cf, const char *uri, double deadline, char *
 }
 
 /*
- * The deadline of an attempt on one URI: all that is left when it is the
- * last one that may be tried, else half, so that a server that accepts and
- * then says nothing leaves time for the next one.
+ * The deadline of an attempt on one URI: at most LDAPTimeout (a walk may
+ * have more time, but a connect and bind that take longer are a dead
+ * server); while a later server may be tried, half of what is left, so that
+ * a server that accepts and then says nothing leaves time for the next one.
  */
 static double
-attempt_deadline(double deadline, int others)
+attempt_deadline(const struct rg_config *cf, double deadline, int others)
 {
-	double now = rg_now();
+	double now = rg_now(), until = others ? now + (deadline - now) / 2 : deadline;
 
-	return others ? now + (deadline - now) / 2 : deadline;
+	return until - now > cf->ldap_timeout ? now + cf->ldap_timeout : until;
 }
 
-LDAP *
-rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t errlen)
-{
-	/* the URIs in order, all within the one deadline (libldap's own list
-	 * would give each address of each URI a full network timeout) */
-	const char *p = cf->ldap_uri;
-	char uri[1024];
+/* --- what the process knows of each server ---------------------------------- */
 
-	seterr(err, errlen, "LDAPURI is empty");
-	while (*p != '\0') {
-		size_t n = strcspn(p, " ");
-		const char *next = p + n + strspn(p + n, " ");
-		if (n > 0 && n < sizeof(uri)) {
-			if (rg_now() >= deadline) {
-				seterr(err, errlen, "no LDAP server answered within LDAPTimeout");
+/*
+ * The health of the LDAP servers is the process's, not a pool's: the pools
+ * of the configuration in use and of one being replaced at a reload, and
+ * the suggestion index's loader and watcher (rg_ldap_connect), all share
+ * one entry per URI, so that a dead server is tried by one connection at a
+ * time whoever asks.  An entry lives while someone holds it (refs).
+ */
+struct server {
+	struct server *next;
+	int refs;
+	char *uri;
+	double retry_at;        /* after a failure: no connect before this time */
+	double backoff;         /* the wait after its next failure that cost a timeout */
+	int up;                 /* its last connect succeeded */
+	int known;              /* a connect to it has ended, well or not */
+	int trying;             /* connects to it under way */
+	int down_logged;        /* "LDAP unreachable" said once per outage */
+	pthread_cond_t done;    /* signalled when a connect to it ends */
+};
+
+static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct server *health;   /* every server someone holds */
+
+/* The entry of URI (LEN bytes), made when new, with one more ref; NULL when out of memory. */
+static struct server *
+server_hold(const char *uri, size_t len)
+{
+	struct server *sv;
+
+	pthread_mutex_lock(&health_mu);
+	for (sv = health; sv != NULL; sv = sv->next)
+		if (strlen(sv->uri) == len && memcmp(sv->uri, uri, len) == 0)
+			break;
+	if (sv == NULL && (sv = calloc(1, sizeof(*sv))) != NULL) {
+		if ((sv->uri = strndup(uri, len)) == NULL) {
+			free(sv);
+			sv = NULL;
+		} else {
+			sv->backoff = BACKOFF_MIN;
+			rg_cond_init(&sv->done);
+			sv->next = health;
+			health = sv;
+		}
+	}
+	if (sv != NULL)
+		sv->refs++;
+	pthread_mutex_unlock(&health_mu);
+	return sv;
+}
+
+/* Let go of the N servers of SV (and of SV itself). */
+static void
+servers_put(struct server **sv, int n)
+{
+	pthread_mutex_lock(&health_mu);
+	for (int i = 0; i < n; i++) {
+		if (--sv[i]->refs > 0)
+			continue;
+		for (struct server **pp = &health; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == sv[i]) {
+				*pp = sv[i]->next;
 				break;
 			}
-			memcpy(uri, p, n);
-			uri[n] = '\0';
-			LDAP *ld = connect_one(cf, uri, attempt_deadline(deadline, *next != '\0'),
-			    err, errlen);
-			if (ld != NULL)
-				return ld;
-		}
-		p = next;
+		pthread_cond_destroy(&sv[i]->done);
+		free(sv[i]->uri);
+		free(sv[i]);
 	}
-	return NULL;
+	pthread_mutex_unlock(&health_mu);
+	free(sv);
 }
 
-/* --- the pool and what it knows of each server ----------------------------- */
-
-/* Split LDAPURI into the pool's servers; 0, or -1 when out of memory. */
+/* The servers of LDAPURI in order, held, in *OUT; their number, or -1 when out of memory. */
 static int
-servers_new(struct rg_ldap_pool *p)
+servers_get(const char *uris, struct server ***out)
 {
-	const char *s = p->cf->ldap_uri;
-	int n = 0;
+	int n = 0, max = 0;
 
-	for (const char *q = s; *q != '\0'; q += strspn(q, " ")) {
+	for (const char *q = uris; *q != '\0'; q += strspn(q, " ")) {
 		size_t len = strcspn(q, " ");
+		max += len > 0;
+		q += len;
+	}
+	*out = calloc((size_t)max + 1, sizeof(**out));
+	if (*out == NULL)
+		return -1;
+	for (const char *q = uris; *q != '\0'; q += strspn(q, " ")) {
+		size_t len = strcspn(q, " ");
+		if (len > 0 && ((*out)[n] = server_hold(q, len)) == NULL) {
+			servers_put(*out, n);
+			*out = NULL;
+			return -1;
+		}
 		n += len > 0;
 		q += len;
 	}
-	p->servers = calloc((size_t)n + 1, sizeof(*p->servers));
-	if (p->servers == NULL)
-		return -1;
-	for (const char *q = s; *q != '\0'; q += strspn(q, " ")) {
-		size_t len = strcspn(q, " ");
-		if (len > 0) {
-			struct server *sv = &p->servers[p->nservers];
-			sv->uri = strndup(q, len);
-			if (sv->uri == NULL)
-				return -1;
-			sv->backoff = BACKOFF_MIN;
-			p->nservers++;
-		}
-		q += len;
-	}
-	return 0;
+	return n;
 }
 
-/* May the pool try server I now?  (p->mu held) */
+/* Is a later server than I out of its back-off at NOW?  (health_mu held) */
 static int
-server_open_now(const struct rg_ldap_pool *p, int i, double now)
+later_open(struct server **sv, int n, int i, double now)
 {
-	const struct server *sv = &p->servers[i];
-
-	return now >= sv->retry_at;
+	for (int j = i + 1; j < n; j++)
+		if (now >= sv[j]->retry_at)
+			return 1;
+	return 0;
 }
 
 /*
  * The first server from index FROM that a new connection should try, or -1;
- * it is marked as being tried.  A server in its back-off is skipped; so is
- * one not known to answer that another connection is trying already, as
- * long as a later server may be tried instead: a dead server costs one
- * connection attempt at a time, not one per slot.  *OTHERS says whether a
- * later server may be tried after this one.
+ * it is marked as being tried.  A server in its back-off is skipped; a
+ * server not known to answer is tried by one connection at a time: while
+ * another connection tries it, a later server is taken instead.  When there
+ * is none, the caller waits (until DEADLINE at most) for the outcome of a
+ * first attempt on a server never tried before (at start-up), and gives up
+ * at once on a server that failed before (*BUSY set).  *OTHERS says whether
+ * a later server may be tried after this one.
  */
 static int
-server_pick(struct rg_ldap_pool *p, int from, int *others)
+server_pick(struct server **sv, int n, int from, double deadline, int *others, int *busy)
 {
-	double now = rg_now();
 	int pick = -1;
 
-	pthread_mutex_lock(&p->mu);
-	for (int i = from; i < p->nservers && pick < 0; i++) {
-		const struct server *sv = &p->servers[i];
-		int later = 0;
-		for (int j = i + 1; j < p->nservers && !later; j++)
-			later = server_open_now(p, j, now);
-		if (!server_open_now(p, i, now) || (sv->trying > 0 && !sv->up && later))
-			continue;
-		pick = i;
-		*others = later;
+	pthread_mutex_lock(&health_mu);
+	for (;;) {
+		double now = rg_now();
+		int first = -1;
+		for (int i = from; i < n && pick < 0; i++) {
+			if (now < sv[i]->retry_at)
+				continue;
+			if (sv[i]->trying == 0 || sv[i]->up)
+				pick = i;
+			else if (!sv[i]->known && first < 0)
+				first = i;
+			else
+				*busy = 1;
+		}
+		if (pick >= 0) {
+			sv[pick]->trying++;
+			*others = later_open(sv, n, pick, now);
+			break;
+		}
+		if (first < 0 || now >= deadline)
+			break;
+		struct timespec ts = rg_timespec_in(deadline - now);
+		pthread_cond_timedwait(&sv[first]->done, &health_mu, &ts);
 	}
-	if (pick >= 0)
-		p->servers[pick].trying++;
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&health_mu);
 	return pick;
 }
 
-/* Record how a connect to server I went (OK, or WHY it failed), and say so once. */
+/*
+ * Record how a connect to SV went (OK, or WHY it failed), and say so once.
+ * A failure that cost nothing (refused, unreachable: an answer before the
+ * attempt's deadline, within CHEAP_COST) is retried after BACKOFF_CHEAP, so
+ * that a server that comes back is used again at once; one that cost a
+ * timeout (accepted and silent, a handshake or bind that never ended) backs
+ * off from BACKOFF_MIN doubling to BACKOFF_MAX.
+ */
 static void
-server_done(struct rg_ldap_pool *p, int i, int ok, const char *why)
+server_done(struct server *sv, int ok, int cheap, const char *why)
 {
-	struct server *sv = &p->servers[i];
 	int say;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&health_mu);
 	sv->trying--;
+	sv->known = 1;
 	if (ok) {
 		say = sv->down_logged;
 		sv->up = 1;
@@ -774,53 +835,93 @@ server_done(struct rg_ldap_pool *p, int i, int ok, const char *why)
 	} else {
 		say = !sv->down_logged;
 		sv->up = 0;
-		sv->retry_at = rg_now() + sv->backoff;
-		sv->backoff = sv->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : sv->backoff * 2;
+		if (cheap) {
+			sv->retry_at = rg_now() + BACKOFF_CHEAP;
+		} else {
+			sv->retry_at = rg_now() + sv->backoff;
+			sv->backoff = sv->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : sv->backoff * 2;
+		}
 		sv->down_logged = 1;
 	}
-	pthread_mutex_unlock(&p->mu);
+	pthread_cond_broadcast(&sv->done);
+	pthread_mutex_unlock(&health_mu);
 	if (say && ok)
 		rg_log(LOG_INFO, "LDAP reachable again: %s", sv->uri);
 	else if (say)
 		rg_log(LOG_ERR, "LDAP unreachable: %s", why);
 }
 
-/* Seconds until the first server's back-off ends. */
+/* Seconds until the first of the N servers of SV ends its back-off. */
 static double
-servers_wait(struct rg_ldap_pool *p)
+servers_wait(struct server **sv, int n)
 {
 	double now = rg_now(), wait = BACKOFF_MAX;
 
-	pthread_mutex_lock(&p->mu);
-	for (int i = 0; i < p->nservers; i++)
-		if (p->servers[i].retry_at - now < wait)
-			wait = p->servers[i].retry_at - now;
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_lock(&health_mu);
+	for (int i = 0; i < n; i++)
+		if (sv[i]->retry_at - now < wait)
+			wait = sv[i]->retry_at - now;
+	pthread_mutex_unlock(&health_mu);
 	return wait > 0 ? wait : 0;
 }
 
-/* A bound handle from the first server that answers before DEADLINE. */
+/* A bound handle from the first of the N servers of SV that answers before DEADLINE. */
 static LDAP *
-pool_connect(struct rg_ldap_pool *p, double deadline, char *err, size_t errlen)
+servers_connect(const struct rg_config *cf, struct server **sv, int n, double deadline,
+    char *err, size_t errlen)
 {
-	int tried = 0, others = 0;
+	int tried = 0, others = 0, busy = 0;
 
-	for (int i = 0; rg_now() < deadline && (i = server_pick(p, i, &others)) >= 0; i++) {
+	for (int i = 0; rg_now() < deadline &&
+	    (i = server_pick(sv, n, i, deadline, &others, &busy)) >= 0; i++) {
 		char why[RG_ERRLEN];
-		LDAP *ld = connect_one(p->cf, p->servers[i].uri, attempt_deadline(deadline, others),
-		    why, sizeof(why));
-		server_done(p, i, ld != NULL, why);
+		double t0 = rg_now(), until = attempt_deadline(cf, deadline, others);
+		LDAP *ld = connect_one(cf, sv[i]->uri, until, why, sizeof(why));
+		double t1 = rg_now();
+		server_done(sv[i], ld != NULL, t1 < until && t1 - t0 < CHEAP_COST, why);
 		if (ld != NULL)
 			return ld;
 		seterr(err, errlen, "%s", why);
 		tried = 1;
 	}
-	if (!tried && rg_now() < deadline)
+	if (!tried && busy)
+		seterr(err, errlen, "LDAP server unreachable, another connection is trying it");
+	else if (!tried && rg_now() < deadline)
 		seterr(err, errlen, "LDAP server unreachable, next attempt in %.1f s",
-		    servers_wait(p));
+		    servers_wait(sv, n));
 	else if (!tried)
 		seterr(err, errlen, "no LDAP server answered within LDAPTimeout");
 	return NULL;
+}
+
+LDAP *
+rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t errlen)
+{
+	/* the URIs in order, all within the one deadline (libldap's own list
+	 * would give each address of each URI a full network timeout), with
+	 * what the pools know of each */
+	struct server **sv = NULL;
+	int n = servers_get(cf->ldap_uri, &sv);
+	LDAP *ld = NULL;
+
+	if (n < 0)
+		seterr(err, errlen, "out of memory");
+	else if (n == 0)
+		seterr(err, errlen, "LDAPURI is empty");
+	else
+		ld = servers_connect(cf, sv, n, deadline, err, errlen);
+	if (n >= 0)
+		servers_put(sv, n);
+	return ld;
+}
+
+/* --- the pool ------------------------------------------------------------------ */
+
+/* A bound handle from the first server that answers before DEADLINE. */
+static LDAP *
+pool_connect(struct rg_ldap_pool *p, double deadline, char *err, size_t errlen)
+{
+	return servers_connect(p->cf, p->servers, p->nservers, deadline, err, errlen);
 }
 
 struct rg_ldap_pool *
@@ -835,7 +936,7 @@ rg_ldap_pool_new(const struct rg_config *cf)
 	p->slots = calloc((size_t)p->nslots, sizeof(*p->slots));
 	pthread_mutex_init(&p->mu, NULL);
 	rg_cond_init(&p->cv);
-	if (p->slots == NULL || servers_new(p) < 0) {
+	if (p->slots == NULL || (p->nservers = servers_get(cf->ldap_uri, &p->servers)) < 0) {
 		rg_ldap_pool_free(p);
 		return NULL;
 	}
@@ -850,11 +951,10 @@ rg_ldap_pool_free(struct rg_ldap_pool *p)
 	for (int i = 0; p->slots != NULL && i < p->nslots; i++)
 		if (p->slots[i].ld != NULL)
 			ldap_unbind_ext(p->slots[i].ld, NULL, NULL);
-	for (int i = 0; p->servers != NULL && p->servers[i].uri != NULL; i++)
-		free(p->servers[i].uri);
+	if (p->servers != NULL)
+		servers_put(p->servers, p->nservers);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
-	free(p->servers);
 	free(p->slots);
 	free(p);
 }

@@ -10,7 +10,10 @@
 # and TLS to a real slapd (ldaps:// and StartTLS) still works.
 # With two LDAPURI values where the first accepts and never answers, the
 # daemon answers from the second, and the dead one costs at most one
-# timeout per back-off interval, not one per lookup or per pool slot.
+# timeout per back-off interval, not one per lookup or per pool slot, also
+# with the suggestion index's loader and watcher connecting on their own.
+# A server that refused connections for 8 s is used again half a second after
+# it listens again.
 # A referral under LDAPBase makes rcptguard-audit fail (75) and name it,
 # instead of reporting a partial directory as clean.
 # The fake servers are tests/lib/silent_ldap.py (Python 3, stdlib only).
@@ -303,6 +306,92 @@ if start_rcptguard "$T/two.conf"; then
 	fi
 else
 	not_ok "rcptguard starts with two URIs"
+fi
+
+# --- two URIs, the first dead, with the suggestion index on ------------------------
+# The index's loader and watcher connect to the directory too, on their own
+# handles: the dead server must still be tried by one connection at a time,
+# whoever asks (they used to connect to it at the same instant as each other).
+FAKE=$TOP/tests/faults/fakeldap.py
+fake_port=$(free_port)
+"$PY" "$FAKE" silent "$fake_port" "$T/fake.log" 2>>"$T/fake.err" &
+rg_on_exit "kill $! 2>/dev/null"
+for ((i = 0; i < 100; i++)); do
+	_rg_port_open 127.0.0.1 "$fake_port" && break
+	sleep 0.05
+done
+sleep 0.5               # the probe's own connection is logged before this
+t_start=$(date +%s.%N)
+write_conf "$T/two-index.conf" "Suggest trusted" "LocalCacheSize 0" "LDAPPoolSize 4"
+sed -i "s|^LDAPURI .*|LDAPURI ldap://127.0.0.1:$fake_port $SLAPD_URI|;
+	s|^LDAPTimeout .*|LDAPTimeout 1|" "$T/two-index.conf"
+if start_rcptguard "$T/two-index.conf"; then
+	# lookups for 4 s: the dead server's back-off ends again meanwhile
+	end=$(($(date +%s) + 4))
+	n=0
+	while (($(date +%s) < end)); do
+		pids=()
+		for c in 1 2 3 4; do
+			rcpts "john.doe+i$n.$c@example.com" "nobody.i$n.$c@example.com" \
+				>"$T/index.$c.out" &
+			pids+=($!)
+		done
+		wait "${pids[@]}"
+		n=$((n + 1))
+	done
+	stop_rcptguard
+	wrong=$(grep -E 'rcpt=<(john\.doe\+i|nobody\.i)' "$RCPTGUARD_LOG" | grep -vE \
+		'rcpt=<john\.doe\+[^>]*> verdict=ok source=ldap |rcpt=<nobody\.[^>]*> verdict=unknown source=ldap ')
+	expect_eq "two URIs, the first dead, index on: every answer comes from the second" "" "$wrong"
+	tries=$(awk -v t="$t_start" '/accept/ && $1 > t' "$T/fake.log" | wc -l)
+	gap=$(awk -v t="$t_start" '/accept/ && $1 > t {
+		if (n++) { g = $1 - prev; if (min == "" || g < min) min = g } prev = $1 }
+		END { printf "%.3f", (min == "" ? 999 : min) }' "$T/fake.log")
+	if ((tries >= 1)) && awk -v g="$gap" 'BEGIN { exit !(g >= 0.9) }'; then
+		ok "two URIs, the first dead, index on: $tries connections to it, at least ${gap}s apart"
+	else
+		not_ok "two URIs, the first dead, index on: $tries connections to it, at least ${gap}s apart (at least one, 0.9 s apart)"
+	fi
+else
+	not_ok "rcptguard starts with two URIs and the suggestion index"
+fi
+
+# --- a server that refused for 8 s is used again at once when it returns -----------
+# A refused connect costs nothing, so it is retried soon; the doubling back-off
+# (up to 5 s) is for failures that cost a timeout.
+write_conf "$T/back.conf" "Suggest off" "LocalCacheSize 0" "LDAPPoolSize 4"
+sed -i "s|^LDAPTimeout .*|LDAPTimeout 1|" "$T/back.conf"
+if start_rcptguard "$T/back.conf"; then
+	rcpts "john.doe@example.com" >/dev/null
+	stop_slapd
+	# lookups for 8 s at least, until one of them has just tried to connect
+	# (after which a doubling back-off would have grown to 5 s)
+	start=$(date +%s)
+	n=0
+	while (($(date +%s) < start + 20)); do
+		rcpts "nobody.down$n@example.com" >/dev/null
+		tried=$(logged "nobody.down$n@example.com" | grep -c 'Connection refused')
+		n=$((n + 1))
+		(($(date +%s) >= start + 8 && tried)) && break
+		sleep 0.2
+	done
+	_rg_slapd_run >"$T/slapd-again.log" 2>&1 &
+	restarter=$!
+	for ((i = 0; i < 1500; i++)); do
+		_rg_port_open 127.0.0.1 "$SLAPD_PORT" && break
+		sleep 0.01
+	done
+	# a lookup half a second later must reach it (it used to wait out a
+	# back-off that had grown to 5 s)
+	sleep 0.5
+	rcpts "nobody.back@example.com" >/dev/null
+	wait "$restarter"
+	stop_rcptguard
+	expect_match "slapd refused for 8 s: a lookup 0.5 s after it listens again reaches it" \
+		'rcpt=<nobody\.back@example\.com> verdict=unknown source=ldap ' \
+		"$(logged nobody.back@example.com)"
+else
+	not_ok "rcptguard starts for the refused-then-back case"
 fi
 
 # --- a referral under LDAPBase: the audit must not pass a partial walk as whole ----
