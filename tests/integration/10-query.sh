@@ -9,7 +9,7 @@ rg_setup
 start_slapd "$TOP/tests/data/directory.ldif" || { not_ok "slapd starts"; exit 1; }
 start_redis || { not_ok "redis-server starts"; exit 1; }
 CONF=$T/rcptguard.conf
-write_conf "$CONF" "CacheTTL 60" "NegativeCacheTTL 2"
+write_conf "$CONF" "CacheTTL 60" "NegativeCacheTTL 6"
 
 # q EXPECTED_STATUS DESC EXPECTED_LINES ADDRESS...: expect_query on $CONF.
 q() {
@@ -106,8 +106,8 @@ fi
 added=$SECONDS
 q 1 "just added, the newcomer is still unknown from the negative cache" \
     "newcomer@example.com unknown cache" newcomer@example.com
-# NegativeCacheTTL is 2 s; Redis expires the key after that.
-sleep $((3 - (SECONDS - added) > 0 ? 3 - (SECONDS - added) : 0))
+# NegativeCacheTTL is 6 s; Redis expires the key after that.
+sleep $((7 - (SECONDS - added) > 0 ? 7 - (SECONDS - added) : 0))
 q 0 "after NegativeCacheTTL the newcomer is found" \
     "newcomer@example.com ok ldap" newcomer@example.com
 

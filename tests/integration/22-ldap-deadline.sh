@@ -408,7 +408,7 @@ then
 else
 	write_conf "$T/audit.conf" "LDAPMemberAttributes member"
 	rc=0
-	"$TOP/directory/rcptguard-audit" -c "$T/audit.conf" >"$T/audit.out" 2>"$T/audit.err" || rc=$?
+	"$AUDIT" -c "$T/audit.conf" >"$T/audit.out" 2>"$T/audit.err" || rc=$?
 	expect_eq "audit over a referral: exit status 75 (the directory was not read whole)" 75 "$rc"
 	expect_match "audit over a referral: the error names the referral" \
 		"refers part of the tree to ${ref_url//./\\.}[^ ]* \\(a referral" "$(cat "$T/audit.err")"

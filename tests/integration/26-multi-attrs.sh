@@ -20,7 +20,11 @@ rg_setup
 # reading past the end of an array finds garbage instead of the zeros a
 # fresh heap happens to hold: the daemon and rcptguard-query run with it.
 MDEBUG=/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0
-if [[ -f $MDEBUG ]]; then
+# (Not under a sanitizer build: ASan has its own allocator and refuses a
+# preloaded one; there ASan itself checks the heap.)
+if grep -q -a __asan_init "$RCPTGUARD" 2>/dev/null || grep -q -a __tsan_init "$RCPTGUARD" 2>/dev/null; then
+    with_mcheck() { "$@"; }
+elif [[ -f $MDEBUG ]]; then
     with_mcheck() { LD_PRELOAD=$MDEBUG MALLOC_CHECK_=3 "$@"; }
 else
     with_mcheck() { "$@"; }

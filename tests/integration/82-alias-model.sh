@@ -22,7 +22,7 @@ set -u
 . "$(dirname "$0")/../lib/servers.sh"
 rg_setup
 
-AUDIT=$TOP/directory/rcptguard-audit
+AUDIT=$RG_BUILD/directory/rcptguard-audit
 B=dc=example,dc=com
 if ! command -v jq >/dev/null; then
     skip "alias-model: RCPT path and audit agree" "jq is not installed"
