@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bench_audit.sh - time rcptguard-audit over a directory of 100k entries.
 #
 #   tests/bench/bench_audit.sh [ENTRIES] [RUNS]

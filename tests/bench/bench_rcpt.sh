@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bench_rcpt.sh - RCPT throughput: rcptguard against Postfix's own proxy:ldap.
 #
 #   tests/bench/bench_rcpt.sh [SECONDS] [SESSIONS]

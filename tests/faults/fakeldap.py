@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/faults/fakeldap.py - LDAP servers that misbehave, for the fault matrix.
 #
 #   fakeldap.py MODE PORT LOGFILE

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/faults/matrix.sh - the fault matrix: faults under a steady load through
 # a real Postfix into rcptguard, with the figures of each.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/faults/redispoll.py - when does a Redis client use the server again?
 #
 #   redispoll.py PORT OUTFILE

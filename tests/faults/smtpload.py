@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/faults/smtpload.py - steady RCPT TO load through an MTA, with figures.
 #
 #   smtpload.py --port PORT --rcpts FILE [options]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 10-query.sh - rcptguard-query against a real slapd and a real redis-server:
 # hits, misses, LDAP syntax in addresses, case, subaddresses, other domains,
 # exit codes, --json, standard input, the negative cache and its TTL, Redis

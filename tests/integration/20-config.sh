@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 20-config.sh - "rcptguard -n" accepts a good configuration and refuses a
 # bad one with exit status 78 and a message naming the file and the line;
 # "rcptguard -V" prints the version.  No server is needed: -n only reads.

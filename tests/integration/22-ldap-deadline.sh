@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 22-ldap-deadline.sh - LDAP servers that hang where libldap does not look.
 #
 # With LDAPTimeout 1 a lookup must end in tempfail (451) within

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 25-edges.sh - the edges a mail admin runs into: addresses of other domains
 # that look odd (never judged, never a 5xx), an empty password file, a group
 # whose member is a group known only by its DN, a referral in the search

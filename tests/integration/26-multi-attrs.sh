@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/26-multi-attrs.sh - two attributes of each kind.
 #
 # slapd with tests/data/multi-attrs.ldif; rcptguard with two address

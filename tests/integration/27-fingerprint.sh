@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/27-fingerprint.sh - answers cached in Redis under one
 # configuration are never read under another.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 30-miltertest.sh - the rcptguard daemon at the milter protocol level, with
 # miltertest (milter.lua) against a real slapd: replies for known, unknown
 # and malformed recipients; slapd stopped (451 4.3.0, never 550) and back

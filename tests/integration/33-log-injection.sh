@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/33-log-injection.sh - a recipient cannot forge a log
 # line, so fail2ban cannot be turned against an innocent address.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/40-postfix.sh - end to end through a real Postfix.
 #
 # slapd (tests/data/directory.ldif), redis-server, rcptguard and a private

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/50-sendmail.sh - end to end through a real Sendmail.
 #
 # Sendmail is run from its unpacked Debian packages (it cannot be installed

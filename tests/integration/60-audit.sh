@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 60-audit.sh - rcptguard-audit against a real slapd.
 #
 # tests/data/aliases.ldif holds healthy aliases (nisMailAlias, groupOfNames

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/70-suggest.sh - "Did you mean": the suggestion index.
 #
 # A directory of more than 500 users, generated at run time (1200 first.last

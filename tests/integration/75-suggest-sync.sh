@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 75-suggest-sync.sh - the suggestion index follows directory changes as they
 # happen when slapd offers RFC 4533 (syncprov), with SuggestRefresh far away;
 # without syncprov rcptguard says so and keeps the timed reload.  Through

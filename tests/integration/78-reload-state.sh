@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/78-reload-state.sh - a SIGUSR1 reload keeps the
 # suggestion index and the in-process cache when their settings are
 # unchanged, and reloads the index when they are not.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/80-alias-rcpt.sh - aliases resolved at RCPT time.
 #
 # slapd with tests/data/alias-rcpt.ldif (nisMailAlias and groupOfNames

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/82-alias-model.sh - the RCPT path and the audit see the
 # same aliases the same way.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/85-stale.sh - StaleTTL: known recipients keep getting
 # mail while the directory is away.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/integration/86-redis-outage.sh - Redis killed, restarted, hung.
 #
 # slapd (tests/data/directory.ldif), redis-server, rcptguard and a private

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- injection.lua - hostile recipients at the milter protocol level, for
 -- 33-log-injection.sh.  Run as
 --   miltertest -D sock=inet:PORT@127.0.0.1 -D client=IP -s injection.lua

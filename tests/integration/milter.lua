@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- milter.lua - rcptguard at the milter protocol level, driven by miltertest.
 --
 -- Run by 30-miltertest.sh as

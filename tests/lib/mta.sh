@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/lib/mta.sh - start and stop a real Postfix and a real Sendmail for
 # end-to-end tests.  Sourced after tests/lib/servers.sh, whose rg_setup sets $T
 # (the test's temporary folder) and whose rg_on_exit, free_port this file uses.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/lib/servers.sh - real servers for the integration tests.
 #
 # Sourced (bash) by every tests/integration/*.sh.  Each test gets a fresh

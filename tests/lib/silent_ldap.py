@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/lib/silent_ldap.py - an LDAP server that hangs, for deadline tests.
 #
 #   silent_ldap.py MODE PORTFILE [LOGFILE]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/lib/tap.sh - TAP-style results for the integration tests.
 #
 # Each check prints one line on standard output that tests/run-all counts:

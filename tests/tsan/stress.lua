@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- stress.lua - one client of tests/tsan/stress.sh: milter sessions one after
 -- the other, as fast as the filter answers, until SECONDS have passed.
 --

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/tsan/stress.sh - the daemon under concurrency and churn, for
 # ThreadSanitizer.
 #
