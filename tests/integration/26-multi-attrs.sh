@@ -32,12 +32,7 @@ else
     echo "# $MDEBUG not found: running without glibc's malloc checks" >&2
 fi
 
-for prog in postfix swaks; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "multi-attrs: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "multi-attrs: end-to-end checks" postfix swaks
 
 CONF=(
     "LDAPFilter (|(mail=%s)(mailLocalAddress=%s))"

@@ -20,12 +20,7 @@ set -u
 . "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
-for prog in postfix swaks redis-server redis-cli; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "fingerprint: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "fingerprint: end-to-end checks" postfix swaks redis-server redis-cli
 
 COMMON=(
     "LDAPFilter (|(mail=%s)(mailLocalAddress=%s))"

@@ -17,12 +17,7 @@ rg_setup
 HERE=$(cd "$(dirname "$0")" && pwd)
 FILTER=$TOP/contrib/fail2ban/rcptguard.conf
 
-for prog in miltertest fail2ban-regex postfix swaks; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "injection: log injection checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "injection: log injection checks" miltertest fail2ban-regex postfix swaks
 
 start_slapd "$TOP/tests/data/directory.ldif" || { not_ok "injection: slapd starts"; tap_done; }
 write_conf "$T/rcptguard.conf" "MaxUnknownRecipients 0"

@@ -10,12 +10,7 @@ set -u
 . "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
-for prog in postfix swaks; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "postfix: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "postfix: end-to-end checks" postfix swaks
 
 start_slapd "$TOP/tests/data/directory.ldif" || { not_ok "postfix: slapd starts"; tap_done; }
 start_redis || { not_ok "postfix: redis-server starts"; tap_done; }

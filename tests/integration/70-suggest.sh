@@ -22,12 +22,7 @@ set -u
 . "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
-for prog in postfix swaks ldapsearch ldapadd; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "suggest: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "suggest: end-to-end checks" postfix swaks ldapsearch ldapadd
 
 NUSERS=1200
 LISTER_DN=cn=lister,$RG_BASE_DN

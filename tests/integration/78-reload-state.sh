@@ -19,12 +19,7 @@ set -u
 . "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
-for prog in postfix swaks; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "reload-state: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "reload-state: end-to-end checks" postfix swaks
 
 COMMON=(
     "Suggest trusted"

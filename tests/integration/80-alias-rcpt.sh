@@ -18,12 +18,7 @@ set -u
 . "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
-for prog in postfix swaks redis-server redis-cli; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "alias-rcpt: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "alias-rcpt: end-to-end checks" postfix swaks redis-server redis-cli
 
 B=dc=example,dc=com
 HOST=$(hostname)

@@ -18,12 +18,7 @@ set -u
 . "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
-for prog in postfix swaks redis-server redis-cli; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "stale: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "stale: end-to-end checks" postfix swaks redis-server redis-cli
 
 OK="250 2.1.5 Ok"
 tempfail() { printf '451 4.3.0 <%s>: Temporary lookup failure' "$1"; }

@@ -14,12 +14,7 @@ set -u
 . "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
-for prog in postfix swaks redis-server redis-cli; do
-    if ! command -v "$prog" >/dev/null; then
-        skip "redis-outage: end-to-end checks" "$prog is not installed"
-        tap_done
-    fi
-done
+rg_require "redis-outage: end-to-end checks" postfix swaks redis-server redis-cli
 
 OK="250 2.1.5 Ok"
 unknown() { printf '550 5.1.1 <%s>: Recipient address rejected: User unknown' "$1"; }

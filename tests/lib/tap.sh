@@ -16,6 +16,7 @@
 #   expect_match DESC REGEX ACTUAL bash extended regular expression
 #   expect_exit DESC CODE CMD...   run CMD, compare its exit status
 #   tap_done                       exit 1 if any check failed, else 0
+#   rg_require DESC PROG...       skip DESC and end the script if a PROG is missing
 
 RG_FAILED=0
 RG_PASSED=0
@@ -93,4 +94,17 @@ expect_exit() {
 tap_done() {
     [[ $RG_FAILED -eq 0 ]]
     exit $?
+}
+
+# rg_require DESC PROG...: when one of the programs is not installed, report
+# DESC as skipped (naming the program) and end the script.
+rg_require() {
+    local desc=$1 prog
+    shift
+    for prog in "$@"; do
+        if ! command -v "$prog" >/dev/null 2>&1; then
+            skip "$desc" "$prog is not installed"
+            tap_done
+        fi
+    done
 }
