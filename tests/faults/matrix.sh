@@ -60,7 +60,7 @@ REPORT=${RG_FAULT_REPORT:-}
 F=$T/faults
 mkdir -p "$F"
 FM_BG=()
-RELOADED='configuration .* reloaded ('
+RELOADED='configuration .* reloaded[:( ]'
 MATRIX_START=$(date +%s)
 
 for prog in slapd slapadd redis-server redis-cli postfix postconf ldapsearch; do
