@@ -25,11 +25,15 @@
  * the pool here is one backend, a test's fake is another.  Only this file
  * knows hiredis.
  */
+#include "config.h"
 #include "rg_redis.h"
 #include "rg_clock.h"
 #include "rg_log.h"
 
 #include <hiredis/hiredis.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -188,8 +192,17 @@ note_log(const struct rnote *n)
 	if (n->down)
 		rg_log(LOG_WARNING, "Redis unreachable (%s); answering from LDAP until it is back",
 		    n->why);
-	if (n->back)
+	if (n->back) {
 		rg_log(LOG_INFO, "Redis reachable again");
+#ifdef HAVE_MALLOC_TRIM
+		/*
+		 * An outage leaves the buffers of the contexts that failed freed
+		 * but scattered in the arenas of the threads that held them; give
+		 * the free pages back once, now that the pool is whole again.
+		 */
+		malloc_trim(0);
+#endif
+	}
 }
 
 /* Called with mu held: note a failure and when to try again. */
