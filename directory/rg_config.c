@@ -852,7 +852,8 @@ check_domains(struct rg_config *cf, const struct key *k, char *why, size_t whyle
 		size_t n = strlen(d);
 		if (n > 1 && d[n - 1] == '.')
 			d[n - 1] = '\0';
-		if (*d == '\0' || *d == '.' || strstr(d, "..") != NULL || strlen(d) > 253 ||
+		if (*d == '\0' || *d == '.' || d[strlen(d) - 1] == '.' || strstr(d, "..") != NULL ||
+		    strlen(d) > 253 ||
 		    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(d)) {
 			seterr(why, whylen, "Domains: \"%s\" is not a domain name", d);
 			return -1;

@@ -611,6 +611,8 @@ test_bad_whole_values(void **state)
 	    "is not a domain name");
 	expect_error("Domains .example.com\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
 	    "is not a domain name");
+	expect_error("Domains example.com..\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
+	    "is not a domain name");
 	expect_error("Domains exa_mple.com\nLDAPURI ldap://127.0.0.1\nLDAPBase dc=x\n", 0,
 	    "exa_mple.com");
 	expect_error("Domains example.com\nLDAPURI http://127.0.0.1\nLDAPBase dc=x\n", 0,
