@@ -17,14 +17,18 @@
  *   - rg_filter_match() evaluates the template for one address against one
  *     entry held in memory.
  *
- * Values are compared as directory strings under the usual mail schema
- * matching rules: equality and substrings ignore ASCII case; >= and <=
- * compare integers numerically and other values case-insensitively; the
- * extensible matches of Active Directory's bit rules
- * (1.2.840.113556.1.4.803 and .804) are evaluated on integers.  What
- * cannot be evaluated exactly in memory (a placeholder outside an equality
- * assertion value, approximate match, any other extensible match) is
- * reported by rg_filter_mirrorable().
+ * Values are compared as the mail schemas' matching rules do for ASCII:
+ * equality and substrings ignore ASCII case; >= and <= compare integers
+ * numerically and other values ignoring ASCII case; the extensible matches
+ * of Active Directory's bit rules (1.2.840.113556.1.4.803 AND, .804 OR)
+ * are evaluated on integers.  (A server's caseIgnoreMatch also folds
+ * non-ASCII case and insignificant spaces; addresses are ASCII or UTF-8
+ * compared as bytes here.)  What cannot be evaluated exactly in memory is
+ * reported by rg_filter_mirrorable(): a placeholder outside an equality
+ * assertion or under (!...), approximate match, any other extensible
+ * match, and a template that can pick an entry without one of its
+ * placeholder assertions holding (e.g. (|(mail=%s)(objectClass=x))), since
+ * the mirror finds candidates only through the keys.
  */
 #ifndef RG_FILTER_H
 #define RG_FILTER_H
@@ -35,8 +39,8 @@ struct rg_filter;
 
 /*
  * Parse TMPL.  Returns 0 and the parsed filter in *OUT, or -1 with the
- * problem in err (the parse is stricter than no parse, never looser than
- * libldap's: a template libldap refuses is refused here).
+ * problem in err.  The parse may be stricter than libldap's (only \XX
+ * escapes, no blanks except between the filters of a list), never looser.
  */
 int rg_filter_parse(const char *tmpl, struct rg_filter **out, char *err, size_t errlen);
 void rg_filter_free(struct rg_filter *);
