@@ -138,35 +138,67 @@ to_stream(struct rg_alerter *a, const char *time, const char *alias, const char 
 	    fields, n, NULL, 0);
 }
 
+/*
+ * The AlertLog line of an alert, in a buffer of its own size (free() it):
+ * fields of any length are written whole.  NULL when out of memory.
+ */
+static char *
+file_line(struct rg_alerter *a, const char *time, const char *alias, const char *problem,
+    const char *target, const char *dn, size_t *len)
+{
+	char *line = NULL;
+	FILE *m = open_memstream(&line, len);
+
+	if (m == NULL)
+		return NULL;
+	fprintf(m, "{\"time\":\"%s\",\"alias\":", time);
+	rg_escape_json_print(m, alias);
+	fputs(",\"problem\":", m);
+	rg_escape_json_print(m, problem);
+	if (*target) {
+		fputs(",\"target\":", m);
+		rg_escape_json_print(m, target);
+	}
+	fputs(",\"dn\":", m);
+	rg_escape_json_print(m, dn);
+	fputs(",\"host\":", m);
+	rg_escape_json_print(m, a->host);
+	fputs("}\n", m);
+	if (ferror(m) || fclose(m) != 0) {
+		free(line);
+		return NULL;
+	}
+	return line;
+}
+
 static void
 to_file(struct rg_alerter *a, const char *time, const char *alias, const char *problem,
     const char *target, const char *dn)
 {
-	char ja[1024], jp[64], jt[1024], jd[2048], jh[600], line[5000];
+	size_t n = 0;
+	char *line = file_line(a, time, alias, problem, target, dn, &n);
 
-	if (rg_escape_json(alias, ja, sizeof(ja)) < 0 || rg_escape_json(problem, jp, sizeof(jp)) < 0 ||
-	    rg_escape_json(target, jt, sizeof(jt)) < 0 || rg_escape_json(dn, jd, sizeof(jd)) < 0 ||
-	    rg_escape_json(a->host, jh, sizeof(jh)) < 0)
+	if (line == NULL) {
+		rg_log(LOG_ERR, "AlertLog %s: out of memory: alert for <%s> not written",
+		    a->cf->alert_log, alias);
 		return;
-	int n = snprintf(line, sizeof(line),
-	    "{\"time\":\"%s\",\"alias\":%s,\"problem\":%s%s%s,\"dn\":%s,\"host\":%s}\n",
-	    time, ja, jp, *target ? ",\"target\":" : "", *target ? jt : "", jd, jh);
-	if (n <= 0 || (size_t)n >= sizeof(line))
-		return;
+	}
 	char eb[128];
 	int fd = open(a->cf->alert_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, rg_strerror(errno, eb, sizeof(eb)));
+		free(line);
 		return;
 	}
 	/* one write of one line: appends of several threads do not interleave */
-	ssize_t w = write(fd, line, (size_t)n);
+	ssize_t w = write(fd, line, n);
 	if (w < 0)
 		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, rg_strerror(errno, eb, sizeof(eb)));
-	else if (w != n)
+	else if ((size_t)w != n)
 		/* no errno for a short write: the disk is full or a file size limit met */
-		rg_log(LOG_ERR, "AlertLog %s: short write (%zd of %d bytes)", a->cf->alert_log, w, n);
+		rg_log(LOG_ERR, "AlertLog %s: short write (%zd of %zu bytes)", a->cf->alert_log, w, n);
 	close(fd);
+	free(line);
 }
 
 int
