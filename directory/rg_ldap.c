@@ -15,8 +15,10 @@
  * within a second.  One that cost a timeout (accepted and silent, a TLS
  * handshake or bind that never ended) waits 0.5 s doubling to 5 s, so a
  * hung server costs one timeout per back-off, not one per lookup or per
- * slot.  When every server is in its back-off, lookups fail at once
- * instead of each waiting.
+ * slot.  A server that binds but lets a search time out (its database
+ * stuck) is put in the same timeout back-off, which only an answered
+ * search, not a bind, brings back to its start.  When every server is in
+ * its back-off, lookups fail at once instead of each waiting.
  *
  * Name resolution (on a thread of its own, waited for until the deadline),
  * TCP connect, TLS handshake, bind and search of one lookup share one
@@ -43,6 +45,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +67,13 @@ int ldap_init_fd(ber_socket_t fd, int proto, const char *url, LDAP **ldp);
 #define BACKOFF_CHEAP 0.25      /* after a failure that cost nothing */
 #define CHEAP_COST 0.1          /* seconds: what "cost nothing" means */
 
+struct server;
+
 struct slot {
 	LDAP *ld;
+	struct server *sv;      /* the server LD is connected to */
 	int busy;
 };
-
-struct server;
 
 struct rg_ldap_pool {
 	const struct rg_config *cf;
@@ -676,6 +680,8 @@ struct server {
 	int known;              /* a connect to it has ended, well or not */
 	int trying;             /* connects to it under way */
 	int down_logged;        /* "LDAP unreachable" said once per outage */
+	atomic_int stuck;       /* a search on it timed out: only an answered
+	                         * search, not a bind, ends its back-off doubling */
 	pthread_cond_t done;    /* signalled when a connect to it ends */
 };
 
@@ -826,7 +832,12 @@ server_done(struct server *sv, int ok, int cheap, const char *why)
 	pthread_mutex_lock(&health_mu);
 	sv->trying--;
 	sv->known = 1;
-	if (ok) {
+	if (ok && atomic_load(&sv->stuck)) {
+		/* it binds, but whether it answers searches is still to be seen */
+		say = 0;
+		sv->up = 1;
+		sv->retry_at = 0;
+	} else if (ok) {
 		say = sv->down_logged;
 		sv->up = 1;
 		sv->backoff = BACKOFF_MIN;
@@ -851,6 +862,50 @@ server_done(struct server *sv, int ok, int cheap, const char *why)
 		rg_log(LOG_ERR, "LDAP unreachable: %s", why);
 }
 
+/*
+ * A search on SV timed out although it had most of LDAPTimeout: a server
+ * that takes connections and binds but does not answer (its database
+ * stuck, say).  New connections skip it for its back-off, which doubles
+ * with each such timeout until a search on it is answered.
+ */
+static void
+server_search_timeout(struct server *sv, const char *why)
+{
+	double wait;
+	int say;
+
+	pthread_mutex_lock(&health_mu);
+	atomic_store(&sv->stuck, 1);
+	sv->up = 0;
+	wait = sv->backoff;
+	sv->retry_at = rg_now() + wait;
+	sv->backoff = sv->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : sv->backoff * 2;
+	say = !sv->down_logged;
+	sv->down_logged = 1;
+	pthread_mutex_unlock(&health_mu);
+	if (say)
+		rg_log(LOG_ERR, "LDAP server %s does not answer searches (%s): "
+		    "new connections go elsewhere for %.1f s, then try it again",
+		    sv->uri, why, wait);
+}
+
+/* A search on SV was answered: a server that was stuck is well again. */
+static void
+server_search_ok(struct server *sv)
+{
+	if (!atomic_load(&sv->stuck))
+		return;
+	pthread_mutex_lock(&health_mu);
+	int was = atomic_exchange(&sv->stuck, 0);
+	if (was) {
+		sv->backoff = BACKOFF_MIN;
+		sv->down_logged = 0;
+	}
+	pthread_mutex_unlock(&health_mu);
+	if (was)
+		rg_log(LOG_INFO, "LDAP server %s answers searches again", sv->uri);
+}
+
 /* Seconds until the first of the N servers of SV ends its back-off. */
 static double
 servers_wait(struct server **sv, int n)
@@ -865,10 +920,13 @@ servers_wait(struct server **sv, int n)
 	return wait > 0 ? wait : 0;
 }
 
-/* A bound handle from the first of the N servers of SV that answers before DEADLINE. */
+/*
+ * A bound handle from the first of the N servers of SV that answers before
+ * DEADLINE; *WHICH (when not NULL) gets that server.
+ */
 static LDAP *
 servers_connect(const struct rg_config *cf, struct server **sv, int n, double deadline,
-    char *err, size_t errlen)
+    struct server **which, char *err, size_t errlen)
 {
 	int tried = 0, others = 0, busy = 0;
 
@@ -879,6 +937,8 @@ servers_connect(const struct rg_config *cf, struct server **sv, int n, double de
 		LDAP *ld = connect_one(cf, sv[i]->uri, until, why, sizeof(why));
 		double t1 = rg_now();
 		server_done(sv[i], ld != NULL, t1 < until && t1 - t0 < CHEAP_COST, why);
+		if (ld != NULL && which != NULL)
+			*which = sv[i];
 		if (ld != NULL)
 			return ld;
 		seterr(err, errlen, "%s", why);
@@ -909,7 +969,7 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 	else if (n == 0)
 		seterr(err, errlen, "LDAPURI is empty");
 	else
-		ld = servers_connect(cf, sv, n, deadline, err, errlen);
+		ld = servers_connect(cf, sv, n, deadline, NULL, err, errlen);
 	if (n >= 0)
 		servers_put(sv, n);
 	return ld;
@@ -917,11 +977,12 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 
 /* --- the pool ------------------------------------------------------------------ */
 
-/* A bound handle from the first server that answers before DEADLINE. */
+/* A bound handle from the first server that answers before DEADLINE; *WHICH that server. */
 static LDAP *
-pool_connect(struct rg_ldap_pool *p, double deadline, char *err, size_t errlen)
+pool_connect(struct rg_ldap_pool *p, double deadline, struct server **which, char *err,
+    size_t errlen)
 {
-	return servers_connect(p->cf, p->servers, p->nservers, deadline, err, errlen);
+	return servers_connect(p->cf, p->servers, p->nservers, deadline, which, err, errlen);
 }
 
 struct rg_ldap_pool *
@@ -1001,13 +1062,14 @@ slot_drop(struct slot *s)
 	if (s->ld != NULL)
 		ldap_unbind_ext(s->ld, NULL, NULL);
 	s->ld = NULL;
+	s->sv = NULL;
 }
 
 /* Open the slot's handle on the first server that answers. */
 static int
 slot_open(struct rg_ldap_pool *p, struct slot *s, double deadline, char *err, size_t errlen)
 {
-	s->ld = pool_connect(p, deadline, err, errlen);
+	s->ld = pool_connect(p, deadline, &s->sv, err, errlen);
 	return s->ld != NULL ? 0 : -1;
 }
 
@@ -1100,7 +1162,7 @@ collect(LDAP *ld, LDAPMessage *all, struct rg_ldap_result *res)
 
 /*
  * One search on one open handle.  *dead is set when the handle must not be
- * used again.
+ * used again: 2 when the search timed out, 1 for any other reason.
  */
 static enum rg_found
 search_once(LDAP *ld, const char *base, int scope, const char *filter, char *const *attrs,
@@ -1123,7 +1185,7 @@ search_once(LDAP *ld, const char *base, int scope, const char *filter, char *con
 	rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &all);
 	if (rc == 0) {
 		ldap_abandon_ext(ld, msgid, NULL, NULL);
-		*dead = 1;
+		*dead = 2;
 		seterr(err, errlen, "search timed out");
 		return RG_LOOKUP_FAIL;
 	}
@@ -1199,8 +1261,14 @@ pool_search(struct rg_ldap_pool *p, const char *base, int scope, const char *fil
 		if (!reused && slot_open(p, s, deadline, err, errlen) < 0)
 			break;
 		int dead = 0;
+		double t0 = rg_now();
 		found = search_once(s->ld, base, scope, filter, attrs, maxentries, deadline, res,
 		    &dead, err, errlen);
+		/* a timeout counts against the server when it had most of LDAPTimeout */
+		if (dead == 2 && s->sv != NULL && deadline - t0 >= 0.5 * p->cf->ldap_timeout)
+			server_search_timeout(s->sv, err);
+		else if (!dead && s->sv != NULL)
+			server_search_ok(s->sv);
 		if (dead)
 			slot_drop(s);
 		/* a retry needs time to be fair to a healthy server */
