@@ -15,7 +15,9 @@
  * within a second.  One that cost a timeout (accepted and silent, a TLS
  * handshake or bind that never ended) waits 0.5 s doubling to 5 s, so a
  * hung server costs one timeout per back-off, not one per lookup or per
- * slot.  A server that binds but lets a search time out (its database
+ * slot.  LDAPURI order is preference: a handle on a later server goes back
+ * to an earlier one a few seconds after that one is out of its back-off.
+ * A server that binds but lets a search time out (its database
  * stuck) is put in the same timeout back-off, which only an answered
  * search, not a bind, brings back to its start.  When every server is in
  * its back-off, lookups fail at once instead of each waiting.
@@ -66,12 +68,14 @@ int ldap_init_fd(ber_socket_t fd, int proto, const char *url, LDAP **ldp);
 #define BACKOFF_MAX 5.0
 #define BACKOFF_CHEAP 0.25      /* after a failure that cost nothing */
 #define CHEAP_COST 0.1          /* seconds: what "cost nothing" means */
+#define PREFER_AFTER 5.0        /* seconds on a later LDAPURI before an earlier one is tried again */
 
 struct server;
 
 struct slot {
 	LDAP *ld;
 	struct server *sv;      /* the server LD is connected to */
+	double since;           /* when it connected (rg_now) */
 	int busy;
 };
 
@@ -1070,7 +1074,31 @@ static int
 slot_open(struct rg_ldap_pool *p, struct slot *s, double deadline, char *err, size_t errlen)
 {
 	s->ld = pool_connect(p, deadline, &s->sv, err, errlen);
+	s->since = rg_now();
 	return s->ld != NULL ? 0 : -1;
+}
+
+/*
+ * LDAPURI order is preference: a handle on a later server is given up,
+ * PREFER_AFTER seconds after it connected, once an earlier server is out of
+ * its back-off and nobody is trying it, so that the next connect tries the
+ * earlier ones first (a replica on the mail host itself, back after a
+ * restart).  Is that so for S at NOW?
+ */
+static int
+slot_prefers_earlier(const struct rg_ldap_pool *p, const struct slot *s, double now)
+{
+	int earlier = 0;
+
+	if (s->ld == NULL || s->sv == NULL || s->sv == p->servers[0] ||
+	    now - s->since < PREFER_AFTER)
+		return 0;
+	pthread_mutex_lock(&health_mu);
+	for (int i = 0; i < p->nservers && p->servers[i] != s->sv; i++)
+		if (now >= p->servers[i]->retry_at && p->servers[i]->trying == 0)
+			earlier = 1;
+	pthread_mutex_unlock(&health_mu);
+	return earlier;
 }
 
 static void
@@ -1254,6 +1282,8 @@ pool_search(struct rg_ldap_pool *p, const char *base, int scope, const char *fil
 		seterr(err, errlen, "all %d LDAP connections busy", p->nslots);
 		return RG_LOOKUP_FAIL;
 	}
+	if (slot_prefers_earlier(p, s, rg_now()))
+		slot_drop(s);
 	/* A handle that sat in the pool may have been closed by the server
 	 * meanwhile: such a failure earns one retry on a fresh handle. */
 	for (int attempt = 0; attempt < 2; attempt++) {

@@ -13,7 +13,9 @@
 #     recipient gets a 5xx that the directory would not give (the known ones
 #     get 250 or at worst 451 while the loss is noticed; the first second
 #     after the kill aside, every one is 250), the unknown ones 550 from
-#     the provider, and rcptguard is then connected to the provider.
+#     the provider, and rcptguard is then connected to the provider;
+#   - the consumer restarted, rcptguard goes back to it by itself (LDAPURI
+#     order is preference) within 8 s, answering right meanwhile.
 # No cache layer is on (no Redis, LocalCacheSize 0, CacheTTL 0): every
 # answer is a lookup.
 set -u
@@ -130,4 +132,26 @@ if connected_to "$SLAPD_PORT"; then
 else
     not_ok "ldap-replicas: rcptguard is connected to the provider"
 fi
+
+# --- the consumer comes back ----------------------------------------------------------
+
+restart_consumer || not_ok "ldap-replicas: the consumer restarts"
+t0=$(date +%s.%N)
+back=
+bad=()
+for ((i = 0; i < 40; i++)); do
+    got=$(swaks_rcpt "$POSTFIX_PORT" jane.smith@example.com)
+    [[ $got == "$OK" ]] || bad+=("$got")
+    if connected_to "$CONSUMER_PORT"; then
+        back=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+        break
+    fi
+    sleep 0.3
+done
+if [[ -n $back ]] && awk -v t="$back" 'BEGIN { exit !(t <= 8) }'; then
+    ok "ldap-replicas: consumer back: rcptguard reads it again after $back s"
+else
+    not_ok "ldap-replicas: consumer back: rcptguard reads it again within 8 s (${back:-not after 40 tries})"
+fi
+expect_eq "ldap-replicas: consumer back: every answer meanwhile was 250" "" "${bad[*]}"
 tap_done
