@@ -69,6 +69,7 @@ int ldap_init_fd(ber_socket_t fd, int proto, const char *url, LDAP **ldp);
 #define BACKOFF_CHEAP 0.25      /* after a failure that cost nothing */
 #define CHEAP_COST 0.1          /* seconds: what "cost nothing" means */
 #define PREFER_AFTER 5.0        /* seconds on a later LDAPURI before an earlier one is tried again */
+#define PREFER_AFTER_SLOW 60.0  /* the same when the earlier one's last failure cost a timeout */
 
 struct server;
 
@@ -684,6 +685,7 @@ struct server {
 	int known;              /* a connect to it has ended, well or not */
 	int trying;             /* connects to it under way */
 	int down_logged;        /* "LDAP unreachable" said once per outage */
+	int slow_fail;          /* its last failure cost a timeout */
 	atomic_int stuck;       /* a search on it timed out: only an answered
 	                         * search, not a bind, ends its back-off doubling */
 	pthread_cond_t done;    /* signalled when a connect to it ends */
@@ -844,12 +846,14 @@ server_done(struct server *sv, int ok, int cheap, const char *why)
 	} else if (ok) {
 		say = sv->down_logged;
 		sv->up = 1;
+		sv->slow_fail = 0;
 		sv->backoff = BACKOFF_MIN;
 		sv->retry_at = 0;
 		sv->down_logged = 0;
 	} else {
 		say = !sv->down_logged;
 		sv->up = 0;
+		sv->slow_fail = !cheap;
 		if (cheap) {
 			sv->retry_at = rg_now() + BACKOFF_CHEAP;
 		} else {
@@ -881,6 +885,7 @@ server_search_timeout(struct server *sv, const char *why)
 	pthread_mutex_lock(&health_mu);
 	atomic_store(&sv->stuck, 1);
 	sv->up = 0;
+	sv->slow_fail = 1;
 	wait = sv->backoff;
 	sv->retry_at = rg_now() + wait;
 	sv->backoff = sv->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : sv->backoff * 2;
@@ -1083,7 +1088,9 @@ slot_open(struct rg_ldap_pool *p, struct slot *s, double deadline, char *err, si
  * PREFER_AFTER seconds after it connected, once an earlier server is out of
  * its back-off and nobody is trying it, so that the next connect tries the
  * earlier ones first (a replica on the mail host itself, back after a
- * restart).  Is that so for S at NOW?
+ * restart).  When that server's last failure cost a timeout (it hung),
+ * trying it again costs one lookup that much, so it waits PREFER_AFTER_SLOW.
+ * Is that so for S at NOW?
  */
 static int
 slot_prefers_earlier(const struct rg_ldap_pool *p, const struct slot *s, double now)
@@ -1094,9 +1101,12 @@ slot_prefers_earlier(const struct rg_ldap_pool *p, const struct slot *s, double 
 	    now - s->since < PREFER_AFTER)
 		return 0;
 	pthread_mutex_lock(&health_mu);
-	for (int i = 0; i < p->nservers && p->servers[i] != s->sv; i++)
-		if (now >= p->servers[i]->retry_at && p->servers[i]->trying == 0)
+	for (int i = 0; i < p->nservers && p->servers[i] != s->sv; i++) {
+		const struct server *e = p->servers[i];
+		if (now >= e->retry_at && e->trying == 0 &&
+		    (!e->slow_fail || now - s->since >= PREFER_AFTER_SLOW))
 			earlier = 1;
+	}
 	pthread_mutex_unlock(&health_mu);
 	return earlier;
 }
