@@ -69,6 +69,7 @@ static int check_redis_uri(struct rg_config *, const struct key *, char *, size_
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_key_prefix(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -102,6 +103,11 @@ static const struct key keys[] = {
 	    .check = check_redis_uri },
 	{ .name = "RedisTimeout", .kind = K_DOUBLE, .off = OFF(redis_timeout), .def = "0.5",
 	    .min = 0.01, .max = 2 },
+	{ .name = "RedisPasswordFile", .kind = K_STR, .off = OFF(redis_password_file),
+	    .def = "" },
+	{ .name = "RedisUser", .kind = K_STR, .off = OFF(redis_user), .def = "" },
+	{ .name = "RedisKeyPrefix", .kind = K_STR, .off = OFF(redis_key_prefix),
+	    .def = "rcptguard:", .answer = 1, .check = check_key_prefix },
 	{ .name = "CacheTTL", .kind = K_INT, .off = OFF(cache_ttl), .def = "3600",
 	    .min = 0, .max = 604800 },
 	{ .name = "NegativeCacheTTL", .kind = K_INT, .off = OFF(negative_cache_ttl), .def = "300",
@@ -503,6 +509,10 @@ rg_config_free(struct rg_config *cf)
 		explicit_bzero(cf->ldap_bind_password, strlen(cf->ldap_bind_password));
 		free(cf->ldap_bind_password);
 	}
+	if (cf->redis_password != NULL) {
+		explicit_bzero(cf->redis_password, strlen(cf->redis_password));
+		free(cf->redis_password);
+	}
 	free(cf->trusted);
 	free(cf->path);
 	free(cf);
@@ -538,6 +548,36 @@ read_password(struct rg_config *cf, char *why, size_t whylen)
 	explicit_bzero(buf, sizeof(buf));
 	if (cf->ldap_bind_password == NULL) {
 		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The first line of the file PATH (the value of key NAME) into *OUT, as the
+ * LDAP password file is read.  0, or -1 with why.
+ */
+static int
+read_secret(const char *name, const char *path, char **out, char *why, size_t whylen)
+{
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "%s: cannot read %s: %s", name, path, strerror(errno));
+		return -1;
+	}
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (*out == NULL) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	if (**out == '\0') {
+		seterr(why, whylen, "%s %s is empty", name, path);
 		return -1;
 	}
 	return 0;
@@ -875,15 +915,66 @@ check_socket(struct rg_config *cf, const struct key *k, char *why, size_t whylen
 	return 0;
 }
 
+/*
+ * Does the redis:// or rediss:// URI carry credentials ("user:password@"
+ * before the host)?  hiredis would take them for the host name, and a URI
+ * is shown by -n and in log lines, where a password has no place.
+ */
+static int
+uri_has_credentials(const char *uri)
+{
+	const char *h = strstr(uri, "://");
+
+	if (h == NULL || strncmp(uri, "unix:", 5) == 0)
+		return 0;
+	h += 3;
+	size_t authority = strcspn(h, "/?#");
+	return memchr(h, '@', authority) != NULL;
+}
+
 static int
 check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
 	(void)k;
+	if (uri_has_credentials(cf->redis_uri)) {
+		/* the URI is not repeated: it holds a password */
+		seterr(why, whylen, "RedisURI must not carry credentials (user:password@); "
+		    "put the password, alone on one line, in a file named by "
+		    "RedisPasswordFile, and an ACL user in RedisUser");
+		return -1;
+	}
+	if (strncmp(cf->redis_uri, "rediss://", 9) == 0) {
+		seterr(why, whylen, "RedisURI: rediss:// (TLS) needs hiredis 1.0 or later with "
+		    "hiredis_ssl, and this rcptguard was built without it; reach a TLS Redis "
+		    "through a local stunnel or a unix socket (see README)");
+		return -1;
+	}
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
 	    strcmp(cf->redis_uri, "none") != 0) {
 		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
 		    "or unix:/PATH[?db=N]", cf->redis_uri);
 		return -1;
+	}
+	return 0;
+}
+
+/* RedisKeyPrefix: printable, no blank, at most 64 characters (it may be ""). */
+static int
+check_key_prefix(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *p = cf->redis_key_prefix;
+
+	(void)k;
+	if (strlen(p) > 64) {
+		seterr(why, whylen, "RedisKeyPrefix is longer than 64 characters");
+		return -1;
+	}
+	for (; *p; p++) {
+		if (*p <= ' ' || *p >= 0x7f || *p == '*' || *p == '?' || *p == '[') {
+			seterr(why, whylen, "RedisKeyPrefix \"%s\": only printable characters, "
+			    "no blank and no glob character (* ? [)", cf->redis_key_prefix);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -902,6 +993,25 @@ check_delimiter(struct rg_config *cf, const struct key *k, char *why, size_t why
 	return 0;
 }
 
+/* RedisUser needs RedisPasswordFile, which is read here. */
+static int
+check_redis_auth(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	if (cf->redis_password_file[0] == '\0') {
+		if (cf->redis_user[0] == '\0')
+			return 0;
+		seterr(why, whylen, "RedisUser is set but RedisPasswordFile is not");
+		BADKEY("RedisUser");
+		return -1;
+	}
+	if (read_secret("RedisPasswordFile", cf->redis_password_file, &cf->redis_password, why,
+	    whylen) < 0) {
+		BADKEY("RedisPasswordFile");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Every value's own check, in table order, then what involves two keys (a
  * bind DN needs a password file).  The password file is read only when
@@ -916,6 +1026,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 			return -1;
 		}
 	}
+	if (check_redis_auth(cf, why, whylen, badkey) < 0)
+		return -1;
 	if (cf->ldap_bind_password_file[0] == '\0') {
 		if (cf->ldap_bind_dn[0] != '\0') {
 			seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");

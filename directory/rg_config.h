@@ -72,6 +72,10 @@ struct rg_config {
 					 * outage this long after it was seen, 0: never */
 	int local_cache_size;
 	enum rg_on_failure on_lookup_failure;
+	char *redis_password_file;      /* RedisPasswordFile, "" for none */
+	char *redis_password;           /* read from the file; never logged */
+	char *redis_user;               /* RedisUser: an ACL user (Redis 6+), "" for none */
+	char *redis_key_prefix;         /* RedisKeyPrefix: every key starts with it */
 
 	/* suggestions */
 	enum rg_suggest_mode suggest;

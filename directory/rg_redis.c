@@ -3,8 +3,8 @@
  * rg_redis.c - the connection pool to Redis, and the few commands rcptguard
  * sends (GET with PTTL, SET EX, SET NX EX, DEL, XADD, XREVRANGE).
  *
- * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]) and
- * RedisTimeout.  Reports: "Redis unreachable (WHY)" once when a connection
+ * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]),
+ * RedisTimeout, RedisPasswordFile and RedisUser (AUTH on every connect).  Reports: "Redis unreachable (WHY)" once when a connection
  * fails, "Redis reachable again" when one opens again, and an error reply
  * (OOM, READONLY...) as "Redis refused COMMAND: ERROR" at most every five
  * minutes.  Every command answers ok, miss or failed (rg_redis.h); the
@@ -136,7 +136,40 @@ pool_tv(const struct pool *p)
 }
 
 /*
- * Connect, set the timeout, select the database, and PING: a server that
+ * AUTH [RedisUser] PASSWORD on the new context RC, when RedisPasswordFile is
+ * set; within RedisTimeout, as every command.  0, or -1 with WHY: a refusal
+ * (WRONGPASS) makes the context useless, and it is dropped like a failed
+ * connect, so that it is logged once, not once per request.  The password
+ * never goes into WHY: Redis's error text does not repeat it.
+ */
+static int
+pool_auth(const struct pool *p, redisContext *rc, char *why, size_t whylen)
+{
+	const struct rg_config *cf = p->cf;
+	const char *argv[3];
+	int argc = 0;
+
+	if (cf->redis_password == NULL)
+		return 0;
+	argv[argc++] = "AUTH";
+	if (cf->redis_user[0] != '\0')
+		argv[argc++] = cf->redis_user;
+	argv[argc++] = cf->redis_password;
+	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+	int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
+	if (r == NULL)
+		setwhy(why, whylen, "AUTH: %s", rc->err ? rc->errstr : "no answer");
+	else if (bad)
+		setwhy(why, whylen, "AUTH%s%s refused: %s", argc == 3 ? " as " : "",
+		    argc == 3 ? cf->redis_user : "", r->str);
+	if (r != NULL)
+		freeReplyObject(r);
+	return bad ? -1 : 0;
+}
+
+/*
+ * Connect, set the timeout, authenticate (RedisPasswordFile), select the
+ * database, and PING: a server that
  * accepts the connection but does not answer (hung, stopped) fails here,
  * within RedisTimeout, and not later in the hands of an RCPT.  An error
  * reply to PING (NOAUTH, NOPERM) is a live server: the context is kept.
@@ -158,6 +191,10 @@ pool_open(struct pool *p, char *why, size_t whylen)
 		return NULL;
 	}
 	redisSetTimeout(rc, tv);
+	if (pool_auth(p, rc, why, whylen) < 0) {
+		redisFree(rc);
+		return NULL;
+	}
 	redisReply *r = redisCommand(rc, "PING");
 	if (r == NULL) {
 		setwhy(why, whylen, "PING: %s", rc->err ? rc->errstr : "no answer");

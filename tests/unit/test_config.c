@@ -622,6 +622,33 @@ test_bad_whole_values(void **state)
 	expect_error(REQUIRED "RecipientDelimiter a\n", 0, "RecipientDelimiter");
 }
 
+/* The Redis keys and RedisURI's credentials. */
+static void
+test_redis_keys(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED);
+
+	assert_string_equal(cf->redis_key_prefix, "rcptguard:");
+	assert_null(cf->redis_password);
+	rg_config_free(cf);
+
+	char text[512];
+	write_file("redis.pw", "s3cret\n");
+	snprintf(text, sizeof(text), REQUIRED "RedisPasswordFile %s/redis.pw\nRedisUser rg\n", dir);
+	cf = load_ok(text);
+	assert_string_equal(cf->redis_password, "s3cret");
+	assert_string_equal(cf->redis_user, "rg");
+	rg_config_free(cf);
+
+	expect_error(REQUIRED "RedisUser rg\n", 0, "RedisPasswordFile is not");
+	expect_error(REQUIRED "RedisKeyPrefix a b\n", 0, "RedisKeyPrefix");
+	expect_error(REQUIRED "RedisURI redis://:s3cret@127.0.0.1:6379/0\n", 0,
+	    "must not carry credentials");
+	expect_error(REQUIRED "RedisURI redis://rg:pw@127.0.0.1\n", 0, "RedisPasswordFile");
+	expect_error(REQUIRED "RedisURI rediss://127.0.0.1:6380\n", 0, "stunnel");
+}
+
 int
 main(void)
 {
@@ -644,6 +671,7 @@ main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_redis_keys),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
