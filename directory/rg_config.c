@@ -70,6 +70,7 @@ static int check_delimiter(struct rg_config *, const struct key *, char *, size_
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_key_prefix(struct rg_config *, const struct key *, char *, size_t);
+static int check_harvest_limit(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -145,6 +146,13 @@ static const struct key keys[] = {
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
+	{ .name = "HarvestLimit", .kind = K_STR, .off = OFF(harvest_limit_text), .def = "30/600",
+	    .check = check_harvest_limit },
+	{ .name = "HarvestPrefix4", .kind = K_INT, .off = OFF(harvest_prefix4), .def = "32",
+	    .min = 8, .max = 32 },
+	{ .name = "HarvestPrefix6", .kind = K_INT, .off = OFF(harvest_prefix6), .def = "64",
+	    .min = 16, .max = 128 },
+	{ .name = "HarvestExemptNetworks", .kind = K_NETS, .def = "" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -329,8 +337,9 @@ net_match(const struct rg_net *net, int family, const unsigned char *addr)
 	return (net->addr[full] & mask) == (addr[full] & mask);
 }
 
-int
-rg_config_trusted(const struct rg_config *cf, const char *ip)
+/* Is the textual IP address in one of the N networks NETS? */
+static int
+nets_match(const struct rg_net *nets, size_t n, const char *ip)
 {
 	unsigned char addr[16];
 	int family;
@@ -350,38 +359,69 @@ rg_config_trusted(const struct rg_config *cf, const char *ip)
 	} else {
 		return 0;
 	}
-	for (size_t i = 0; i < cf->ntrusted; i++)
-		if (net_match(&cf->trusted[i], family, addr))
+	for (size_t i = 0; i < n; i++)
+		if (net_match(&nets[i], family, addr))
 			return 1;
 	return 0;
 }
 
+int
+rg_config_trusted(const struct rg_config *cf, const char *ip)
+{
+	return nets_match(cf->trusted, cf->ntrusted, ip);
+}
+
+int
+rg_config_harvest_exempt(const struct rg_config *cf, const char *ip)
+{
+	if (!cf->harvest_exempt_set)
+		return rg_config_trusted(cf, ip);
+	return nets_match(cf->harvest_exempt, cf->nharvest_exempt, ip);
+}
+
+/* VALUE, a list of networks, into *NETS and *NNETS (replacing them). */
 static int
-parse_nets(struct rg_config *cf, const char *value, char *why, size_t whylen)
+parse_netlist(struct rg_net **nets, size_t *nnets, const char *value, char *why,
+    size_t whylen)
 {
 	struct rg_strlist words = { NULL, 0 };
 
 	if (read_words(value, &words, why, whylen) < 0)
 		return -1;
-	free(cf->trusted);
-	cf->trusted = calloc(words.n ? words.n : 1, sizeof(*cf->trusted));
-	cf->ntrusted = 0;
-	if (cf->trusted == NULL) {
+	free(*nets);
+	*nets = calloc(words.n ? words.n : 1, sizeof(**nets));
+	*nnets = 0;
+	if (*nets == NULL) {
 		strlist_free(&words);
 		seterr(why, whylen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < words.n; i++) {
-		if (rg_net_parse(words.v[i], &cf->trusted[cf->ntrusted]) < 0) {
+		if (rg_net_parse(words.v[i], &(*nets)[*nnets]) < 0) {
 			seterr(why, whylen, "\"%s\" is not a network in CIDR form "
 			    "(address/bits, host bits zero)", words.v[i]);
 			strlist_free(&words);
 			return -1;
 		}
-		cf->ntrusted++;
+		(*nnets)++;
 	}
 	strlist_free(&words);
 	return 0;
+}
+
+/*
+ * TrustedNetworks, or HarvestExemptNetworks: "" (its default) leaves
+ * TrustedNetworks standing for it, "none" exempts no network.
+ */
+static int
+parse_nets(struct rg_config *cf, const struct key *k, const char *value, char *why,
+    size_t whylen)
+{
+	if (strcmp(k->name, "HarvestExemptNetworks") != 0)
+		return parse_netlist(&cf->trusted, &cf->ntrusted, value, why, whylen);
+	cf->harvest_exempt_set = value[0] != '\0';
+	return parse_netlist(&cf->harvest_exempt, &cf->nharvest_exempt,
+	    strcasecmp(value, "none") == 0 ? "" : value, why, whylen);
 }
 
 /* Store the index of VALUE among K's choices; on error write why and return -1. */
@@ -473,7 +513,7 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 	case K_ENUM:
 		return set_enum(cf, k, value, why, whylen);
 	case K_NETS:
-		return parse_nets(cf, value, why, whylen);
+		return parse_nets(cf, k, value, why, whylen);
 	case K_FACILITY:
 		for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++) {
 			if (strcasecmp(value, facilities[i].name) == 0) {
@@ -514,6 +554,7 @@ rg_config_free(struct rg_config *cf)
 		free(cf->redis_password);
 	}
 	free(cf->trusted);
+	free(cf->harvest_exempt);
 	free(cf->path);
 	free(cf);
 }
@@ -976,6 +1017,35 @@ check_key_prefix(struct rg_config *cf, const struct key *k, char *why, size_t wh
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* HarvestLimit: "0" (off) or N/SECONDS, N from 1 to 100000, SECONDS from 1
+ * to 86400. */
+static int
+check_harvest_limit(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = cf->harvest_limit_text;
+	char *end;
+	long n, secs = 0;
+
+	(void)k;
+	errno = 0;
+	n = strtol(t, &end, 10);
+	if (n == 0 && *end == '\0' && end != t && errno == 0) {
+		cf->harvest_limit = 0;
+		cf->harvest_window = 0;
+		return 0;
+	}
+	if (end != t && *end == '/' && isdigit((unsigned char)end[1]))
+		secs = strtol(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > 100000 || secs < 1 || secs > 86400) {
+		seterr(why, whylen, "HarvestLimit wants 0 (off) or N/SECONDS (N from 1 to 100000, "
+		    "SECONDS from 1 to 86400), not \"%s\"", t);
+		return -1;
+	}
+	cf->harvest_limit = (int)n;
+	cf->harvest_window = (int)secs;
 	return 0;
 }
 

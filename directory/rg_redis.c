@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_redis.c - the connection pool to Redis, and the few commands rcptguard
- * sends (GET with PTTL, SET EX, SET NX EX, DEL, XADD, XREVRANGE).
+ * sends (GET with PTTL, SET EX, SET NX EX, DEL, XADD, XREVRANGE, and a
+ * sliding window in a sorted set: ZCOUNT, or MULTI ZREMRANGEBYSCORE ZADD
+ * ZCOUNT EXPIRE EXEC).
  *
  * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]),
- * RedisTimeout, RedisPasswordFile and RedisUser (AUTH on every connect).  Reports: "Redis unreachable (WHY)" once when a connection
- * fails, "Redis reachable again" when one opens again, and an error reply
- * (OOM, READONLY...) as "Redis refused COMMAND: ERROR" at most every five
- * minutes.  Every command answers ok, miss or failed (rg_redis.h); the
- * callers decide what a failure means (for the cache, a miss).
+ * RedisTimeout, RedisPasswordFile and RedisUser (AUTH on every connect).
+ * Reports: "Redis unreachable (WHY)" once when a connection fails (a
+ * refused AUTH too), "Redis reachable again" when one opens again, and an
+ * error reply (OOM, READONLY...) as "Redis refused COMMAND: ERROR" at most
+ * every five minutes.  Every command answers ok, miss or failed
+ * (rg_redis.h); the callers decide what a failure means (for the cache, a
+ * miss).
  *
  * Redis is a help, not a need: every connect and command has RedisTimeout;
  * a context that failed is dropped with every idle one (they reach the same
@@ -624,6 +628,64 @@ pool_xrevrange(void *arg, const char *stream, int count, rg_redis_entry_fn *fn, 
 	return RG_REDIS_OK;
 }
 
+/* The window's count when only counting: ZCOUNT KEY (NOW-WINDOW +inf. */
+static enum rg_redis_status
+zwindow_count(struct pool *p, const char *key, const char *from, long *count, char *why,
+    size_t whylen)
+{
+	const char *argv[] = { "ZCOUNT", key, from, "+inf" };
+	const struct cmd cmd = { 4, argv };
+	redisReply *r;
+	enum rg_redis_status st = RG_REDIS_FAILED;
+
+	if (pool_run(p, "ZCOUNT", &cmd, 1, &r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*count = (long)r->integer;
+		st = RG_REDIS_OK;
+	} else {
+		setwhy(why, whylen, "ZCOUNT: unexpected reply");
+	}
+	freeReplyObject(r);
+	return st;
+}
+
+static enum rg_redis_status
+pool_zwindow(void *arg, const char *key, double now, int window, const char *member,
+    long *count, char *why, size_t whylen)
+{
+	char from[40], at[40], old[40], ex[16];
+
+	snprintf(from, sizeof(from), "(%.6f", now - window);
+	if (member == NULL)
+		return zwindow_count(arg, key, from, count, why, whylen);
+	snprintf(old, sizeof(old), "%.6f", now - window);
+	snprintf(at, sizeof(at), "%.6f", now);
+	snprintf(ex, sizeof(ex), "%d", window);
+	const char *multi[] = { "MULTI" }, *exec[] = { "EXEC" };
+	const char *rem[] = { "ZREMRANGEBYSCORE", key, "-inf", old };
+	const char *add[] = { "ZADD", key, at, member };
+	const char *cnt[] = { "ZCOUNT", key, from, "+inf" };
+	const char *exp[] = { "EXPIRE", key, ex };
+	const struct cmd cmd[6] = { { 1, multi }, { 4, rem }, { 4, add }, { 4, cnt },
+	    { 3, exp }, { 1, exec } };
+	redisReply *r[6];
+	enum rg_redis_status st = RG_REDIS_FAILED;
+
+	if (pool_run(arg, "MULTI/EXEC (the harvest window)", cmd, 6, r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	const redisReply *e = r[5];
+	if (e->type == REDIS_REPLY_ARRAY && e->elements == 4 &&
+	    e->element[2]->type == REDIS_REPLY_INTEGER) {
+		*count = (long)e->element[2]->integer;
+		st = RG_REDIS_OK;
+	} else {
+		setwhy(why, whylen, "EXEC: unexpected reply");
+	}
+	replies_free(r, 6);
+	return st;
+}
+
 static void
 pool_free(void *arg)
 {
@@ -650,6 +712,7 @@ static const struct rg_redis_backend pool_backend = {
 	.del = pool_del,
 	.xadd = pool_xadd,
 	.xrevrange = pool_xrevrange,
+	.zwindow = pool_zwindow,
 	.free = pool_free,
 };
 
@@ -768,4 +831,13 @@ rg_redis_xrevrange(struct rg_redis *r, const char *stream, int count, rg_redis_e
 	if (r == NULL || r->be->xrevrange == NULL)
 		return unusable(r, why, whylen);
 	return r->be->xrevrange(r->arg, stream, count, fn, fnarg, why, whylen);
+}
+
+enum rg_redis_status
+rg_redis_zwindow(struct rg_redis *r, const char *key, double now, int window,
+    const char *member, long *count, char *why, size_t whylen)
+{
+	if (r == NULL || r->be->zwindow == NULL)
+		return unusable(r, why, whylen);
+	return r->be->zwindow(r->arg, key, now, window, member, count, why, whylen);
 }

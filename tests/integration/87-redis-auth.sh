@@ -9,8 +9,8 @@
 #     RedisPasswordFile / RedisUser, and the password is not echoed;
 #   - a Redis with requirepass is used with RedisPasswordFile (AUTH);
 #   - an ACL user limited to ~PREFIX* and exactly the commands rcptguard
-#     sends works (RedisUser): no command refused, the cache and alerts
-#     land in Redis; then SCAN lists every key in Redis and
+#     sends works (RedisUser): no command refused, the cache, alerts and
+#     harvest counts land in Redis; then SCAN lists every key in Redis and
 #     each one starts with the (non-default) RedisKeyPrefix;
 #   - a wrong password: answers keep coming from LDAP (250 / 550, never a
 #     5xx for a known address), and one log line says why, not one per RCPT;
@@ -37,7 +37,8 @@ ALIAS_CONF=(
     "LDAPDisabledFilter (description=disabled)"
 )
 # The commands rcptguard sends, and nothing else.
-COMMANDS=(+ping +get +pttl +set +del +xadd +xrevrange)
+COMMANDS=(+ping +get +pttl +set +del +xadd +xrevrange +multi +exec +zadd +zremrangebyscore
+    +zcount +expire)
 
 # check_n DESC CONF REGEX: "rcptguard -n" refuses CONF with EX_CONFIG and a
 # message matching REGEX that holds no password.
@@ -120,7 +121,7 @@ sleep 0.5
 expect_eq "redis-auth: ACL user: no command refused (NOPERM) and no AUTH failure" 0 \
     "$(grep -c -E 'Redis refused|NOPERM|AUTH' "$RCPTGUARD_LOG")"
 rcli --scan >"$T/keys.txt"
-for kind in "v1:" "alert:" "alerts"; do
+for kind in "v1:" "alert:" "alerts" "harvest:"; do
     if grep -q -F "$PREFIX$kind" "$T/keys.txt"; then
         ok "redis-auth: SCAN finds a key $PREFIX$kind..."
     else

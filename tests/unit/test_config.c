@@ -622,15 +622,33 @@ test_bad_whole_values(void **state)
 	expect_error(REQUIRED "RecipientDelimiter a\n", 0, "RecipientDelimiter");
 }
 
-/* The Redis keys and RedisURI's credentials. */
+/* HarvestLimit, HarvestExemptNetworks, the Redis keys and RedisURI's credentials. */
 static void
-test_redis_keys(void **state)
+test_redis_and_harvest(void **state)
 {
 	(void)state;
 	struct rg_config *cf = load_ok(REQUIRED);
 
+	assert_int_equal(cf->harvest_limit, 30);
+	assert_int_equal(cf->harvest_window, 600);
+	assert_int_equal(cf->harvest_prefix4, 32);
+	assert_int_equal(cf->harvest_prefix6, 64);
 	assert_string_equal(cf->redis_key_prefix, "rcptguard:");
 	assert_null(cf->redis_password);
+	/* HarvestExemptNetworks unset: TrustedNetworks */
+	assert_true(rg_config_harvest_exempt(cf, "127.0.0.2"));
+	assert_false(rg_config_harvest_exempt(cf, "192.0.2.1"));
+	rg_config_free(cf);
+
+	cf = load_ok(REQUIRED "HarvestLimit 0\nHarvestExemptNetworks none\n");
+	assert_int_equal(cf->harvest_limit, 0);
+	assert_false(rg_config_harvest_exempt(cf, "127.0.0.1"));
+	rg_config_free(cf);
+	cf = load_ok(REQUIRED "HarvestLimit 5/60\nHarvestExemptNetworks 192.0.2.0/24\n");
+	assert_int_equal(cf->harvest_limit, 5);
+	assert_int_equal(cf->harvest_window, 60);
+	assert_true(rg_config_harvest_exempt(cf, "192.0.2.9"));
+	assert_false(rg_config_harvest_exempt(cf, "127.0.0.1"));
 	rg_config_free(cf);
 
 	char text[512];
@@ -641,6 +659,11 @@ test_redis_keys(void **state)
 	assert_string_equal(cf->redis_user, "rg");
 	rg_config_free(cf);
 
+	expect_error(REQUIRED "HarvestLimit 30\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 30/0\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 0/600\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 30/600s\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestPrefix4 33\n", 0, "HarvestPrefix4");
 	expect_error(REQUIRED "RedisUser rg\n", 0, "RedisPasswordFile is not");
 	expect_error(REQUIRED "RedisKeyPrefix a b\n", 0, "RedisKeyPrefix");
 	expect_error(REQUIRED "RedisURI redis://:s3cret@127.0.0.1:6379/0\n", 0,
@@ -671,7 +694,7 @@ main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
-		cmocka_unit_test(test_redis_keys),
+		cmocka_unit_test(test_redis_and_harvest),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
