@@ -11,6 +11,7 @@
  * out of bounds, a repeated key or a missing required key is an error that
  * names the file and the line.  The result is read-only once returned.
  */
+#include "config.h"
 #include "rg_config.h"
 #include "rg_hash.h"
 #include "rg_clock.h"
@@ -70,6 +71,7 @@ static int check_delimiter(struct rg_config *, const struct key *, char *, size_
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_key_prefix(struct rg_config *, const struct key *, char *, size_t);
+static int check_redis_tls(struct rg_config *, const struct key *, char *, size_t);
 static int check_harvest_limit(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
@@ -106,6 +108,8 @@ static const struct key keys[] = {
 	    .min = 0.01, .max = 2 },
 	{ .name = "RedisPasswordFile", .kind = K_STR, .off = OFF(redis_password_file),
 	    .def = "" },
+	{ .name = "RedisTLSCACertFile", .kind = K_STR, .off = OFF(redis_tls_ca_file), .def = "",
+	    .check = check_redis_tls },
 	{ .name = "RedisUser", .kind = K_STR, .off = OFF(redis_user), .def = "" },
 	{ .name = "RedisKeyPrefix", .kind = K_STR, .off = OFF(redis_key_prefix),
 	    .def = "rcptguard:", .answer = 1, .check = check_key_prefix },
@@ -985,10 +989,14 @@ check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t why
 		return -1;
 	}
 	if (strncmp(cf->redis_uri, "rediss://", 9) == 0) {
+#ifdef HAVE_HIREDIS_SSL
+		return 0;
+#else
 		seterr(why, whylen, "RedisURI: rediss:// (TLS) needs hiredis 1.0 or later with "
 		    "hiredis_ssl, and this rcptguard was built without it; reach a TLS Redis "
 		    "through a local stunnel or a unix socket (see README)");
 		return -1;
+#endif
 	}
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
 	    strcmp(cf->redis_uri, "none") != 0) {
@@ -1047,6 +1055,34 @@ check_harvest_limit(struct rg_config *cf, const struct key *k, char *why, size_t
 	cf->harvest_limit = (int)n;
 	cf->harvest_window = (int)secs;
 	return 0;
+}
+
+/* RedisTLSCACertFile: only with rediss://, which needs hiredis_ssl; readable. */
+static int
+check_redis_tls(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *f = cf->redis_tls_ca_file;
+
+	(void)k;
+	if (f[0] == '\0')
+		return 0;
+#ifndef HAVE_HIREDIS_SSL
+	seterr(why, whylen, "RedisTLSCACertFile is for rediss://, which needs hiredis 1.0 or "
+	    "later with hiredis_ssl; this rcptguard was built without it");
+	return -1;
+#else
+	if (strncmp(cf->redis_uri, "rediss://", 9) != 0) {
+		seterr(why, whylen, "RedisTLSCACertFile is set but RedisURI is not rediss://");
+		return -1;
+	}
+	FILE *fp = fopen(f, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "RedisTLSCACertFile: cannot read %s: %s", f, strerror(errno));
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+#endif
 }
 
 static int

@@ -76,6 +76,7 @@ struct rg_config {
 	char *redis_password;           /* read from the file; never logged */
 	char *redis_user;               /* RedisUser: an ACL user (Redis 6+), "" for none */
 	char *redis_key_prefix;         /* RedisKeyPrefix: every key starts with it */
+	char *redis_tls_ca_file;        /* RedisTLSCACertFile, for rediss:// */
 
 	/* suggestions */
 	enum rg_suggest_mode suggest;

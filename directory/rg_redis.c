@@ -35,6 +35,9 @@
 #include "rg_log.h"
 
 #include <hiredis/hiredis.h>
+#ifdef HAVE_HIREDIS_SSL
+#include <hiredis/hiredis_ssl.h>
+#endif
 #ifdef HAVE_MALLOC_TRIM
 #include <malloc.h>
 #endif
@@ -69,6 +72,10 @@ struct pool {
 	int port;
 	char upath[256];
 	int db;
+	int tls;                        /* rediss:// */
+#ifdef HAVE_HIREDIS_SSL
+	redisSSLContext *ssl;
+#endif
 	pthread_mutex_t mu;
 	struct rslot slots[REDIS_SLOTS];
 	double retry_at, backoff;
@@ -97,7 +104,8 @@ setwhy(char *why, size_t whylen, const char *fmt, ...)
 
 /* ---- the connections ---- */
 
-/* redis://HOST:PORT[/DB] or unix:/PATH[?db=N] into P; -1 when malformed. */
+/* redis://HOST:PORT[/DB] (rediss:// with hiredis_ssl) or unix:/PATH[?db=N]
+ * into P; -1 when malformed. */
 static int
 parse_uri(struct pool *p, const char *uri)
 {
@@ -111,9 +119,16 @@ parse_uri(struct pool *p, const char *uri)
 		p->db = q ? atoi(q + 4) : 0;
 		return 0;
 	}
-	if (strncmp(uri, "redis://", 8) != 0)
+	const char *h;
+#ifdef HAVE_HIREDIS_SSL
+	p->tls = strncmp(uri, "rediss://", 9) == 0;
+#endif
+	if (p->tls)
+		h = uri + 9;
+	else if (strncmp(uri, "redis://", 8) == 0)
+		h = uri + 8;
+	else
 		return -1;
-	const char *h = uri + 8;
 	const char *colon = strrchr(h, ':');
 	const char *slash = strchr(h, '/');
 	if (slash != NULL && colon != NULL && colon > slash)
@@ -138,6 +153,65 @@ pool_tv(const struct pool *p)
 	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
 	return tv;
 }
+
+#ifdef HAVE_HIREDIS_SSL
+/*
+ * rediss://: the TLS handshake on the new context RC, bounded by
+ * RedisTimeout (set on RC before), the server's certificate checked against
+ * RedisTLSCACertFile (or the system's CAs).  0, or -1 with WHY.
+ */
+static int
+pool_tls(const struct pool *p, redisContext *rc, char *why, size_t whylen)
+{
+	if (!p->tls)
+		return 0;
+	if (redisInitiateSSLWithContext(rc, p->ssl) != REDIS_OK) {
+		setwhy(why, whylen, "TLS: %s", rc->errstr[0] ? rc->errstr : "handshake failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+tls_init_once(void)
+{
+	redisInitOpenSSL();
+}
+
+/* The TLS context of a rediss:// pool; 0, or -1 (logged). */
+static int
+pool_tls_context(struct pool *p)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	const char *ca = p->cf->redis_tls_ca_file;
+	redisSSLContextError err = REDIS_SSL_CTX_NONE;
+
+	if (!p->tls)
+		return 0;
+	pthread_once(&once, tls_init_once);
+	p->ssl = redisCreateSSLContext(ca[0] ? ca : NULL, NULL, NULL, NULL, p->host, &err);
+	if (p->ssl == NULL) {
+		rg_log(LOG_ERR, "RedisURI: cannot set up TLS (%s); not using Redis",
+		    redisSSLContextGetError(err));
+		return -1;
+	}
+	return 0;
+}
+#else
+static int
+pool_tls(const struct pool *p, redisContext *rc, char *why, size_t whylen)
+{
+	(void)p; (void)rc; (void)why; (void)whylen;
+	return 0;
+}
+
+static int
+pool_tls_context(struct pool *p)
+{
+	(void)p;
+	return 0;
+}
+#endif
 
 /*
  * AUTH [RedisUser] PASSWORD on the new context RC, when RedisPasswordFile is
@@ -195,7 +269,7 @@ pool_open(struct pool *p, char *why, size_t whylen)
 		return NULL;
 	}
 	redisSetTimeout(rc, tv);
-	if (pool_auth(p, rc, why, whylen) < 0) {
+	if (pool_tls(p, rc, why, whylen) < 0 || pool_auth(p, rc, why, whylen) < 0) {
 		redisFree(rc);
 		return NULL;
 	}
@@ -703,6 +777,10 @@ pool_free(void *arg)
 			redisFree(p->slots[i].c);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+#ifdef HAVE_HIREDIS_SSL
+	if (p->ssl != NULL)
+		redisFreeSSLContext(p->ssl);
+#endif
 	free(p);
 }
 
@@ -741,6 +819,10 @@ rg_redis_new(const struct rg_config *cf, int background)
 	p->cf = cf;
 	if (parse_uri(p, cf->redis_uri) < 0) {
 		rg_log(LOG_ERR, "RedisURI %s: cannot parse; not using Redis", cf->redis_uri);
+		free(p);
+		return NULL;
+	}
+	if (pool_tls_context(p) < 0) {
 		free(p);
 		return NULL;
 	}

@@ -14,6 +14,9 @@
 #     each one starts with the (non-default) RedisKeyPrefix;
 #   - a wrong password: answers keep coming from LDAP (250 / 550, never a
 #     5xx for a known address), and one log line says why, not one per RCPT;
+#   - rediss:// with RedisTLSCACertFile, when built with hiredis_ssl: a TLS
+#     Redis is used with the right CA, and with a wrong one answers come
+#     from LDAP (skipped, saying so, without hiredis_ssl);
 #   - neither password ever shows in rcptguard's log or -n's output.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
@@ -159,6 +162,53 @@ n=$(grep -c 'AUTH as rg refused: WRONGPASS' "$RCPTGUARD_LOG")
 expect_eq "redis-auth: wrong password: one log line says AUTH was refused, not one per RCPT" 1 "$n"
 grep 'AUTH as rg refused' "$RCPTGUARD_LOG" | sed 's/^/#   /'
 stop_rcptguard
+
+# --- rediss:// (only with hiredis_ssl) -------------------------------------------------
+
+REDIS_URI=rediss://127.0.0.1:1 write_conf "$T/tls-probe.conf"
+if "$RCPTGUARD" -n -c "$T/tls-probe.conf" 2>&1 | grep -q 'built without it'; then
+    skip "redis-auth: rediss:// to a Redis with TLS" \
+        "this rcptguard was built without hiredis_ssl (hiredis < 1.0, as Debian 12's 0.14): -n refuses rediss://"
+else
+    # a TLS-only redis-server with a certificate of the test's own CA
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
+        -subj /CN=test-ca >/dev/null 2>&1
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/other-ca.key" -out "$T/other-ca.crt" \
+        -days 2 -subj /CN=other-ca >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
+        -subj /CN=127.0.0.1 >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$T/srv.ext"
+    openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
+        -out "$T/srv.crt" -days 2 -extfile "$T/srv.ext" >/dev/null 2>&1
+    chmod 644 "$T/srv.key"
+    TLS_PORT=$(free_port)
+    mkdir -p "$T/redis-tls"
+    redis-server --port 0 --tls-port "$TLS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --tls-cert-file "$T/srv.crt" --tls-key-file "$T/srv.key" --tls-ca-cert-file "$T/ca.crt" \
+        --tls-auth-clients no --dir "$T/redis-tls" --daemonize yes \
+        --pidfile "$T/redis-tls/redis.pid" --logfile "$T/redis-tls/redis.log" >/dev/null 2>&1
+    rg_on_exit 'kill "$(cat "$T/redis-tls/redis.pid" 2>/dev/null)" 2>/dev/null'
+    for ((i = 0; i < 50; i++)); do
+        _rg_port_open 127.0.0.1 "$TLS_PORT" && break
+        sleep 0.1
+    done
+    REDIS_URI=rediss://127.0.0.1:$TLS_PORT write_conf "$T/tls.conf" "RedisTLSCACertFile $T/ca.crt" \
+        "RedisKeyPrefix t87tls:" "Suggest off"
+    start_rcptguard "$T/tls.conf" || not_ok "redis-auth: rcptguard starts with rediss://"
+    expect_eq "redis-auth: rediss://: john.doe@example.com accepted" "$OK" \
+        "$(swaks_rcpt "$POSTFIX_PORT" john.doe@example.com)"
+    n=$(redis-cli --tls --cacert "$T/ca.crt" -h 127.0.0.1 -p "$TLS_PORT" --scan --pattern 't87tls:v1:*' | grep -c .)
+    expect_eq "redis-auth: rediss://: the answer went to Redis over TLS" 1 "$n"
+    stop_rcptguard
+    REDIS_URI=rediss://127.0.0.1:$TLS_PORT write_conf "$T/tls-bad.conf" \
+        "RedisTLSCACertFile $T/other-ca.crt" "RedisKeyPrefix t87tls:" "Suggest off"
+    start_rcptguard "$T/tls-bad.conf" || not_ok "redis-auth: rcptguard starts with rediss:// and a wrong CA"
+    expect_eq "redis-auth: rediss:// with a wrong CA: jane.smith@example.com accepted from LDAP" "$OK" \
+        "$(swaks_rcpt "$POSTFIX_PORT" jane.smith@example.com)"
+    expect_eq "redis-auth: rediss:// with a wrong CA: one line says TLS failed" 1 \
+        "$(grep -c 'Redis unreachable (TLS' "$RCPTGUARD_LOG")"
+    stop_rcptguard
+fi
 
 # --- no password in any output ------------------------------------------------------
 

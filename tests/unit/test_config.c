@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "rg_config.h"
 
 static char dir[64];
@@ -669,7 +670,14 @@ test_redis_and_harvest(void **state)
 	expect_error(REQUIRED "RedisURI redis://:s3cret@127.0.0.1:6379/0\n", 0,
 	    "must not carry credentials");
 	expect_error(REQUIRED "RedisURI redis://rg:pw@127.0.0.1\n", 0, "RedisPasswordFile");
+#ifndef HAVE_HIREDIS_SSL
 	expect_error(REQUIRED "RedisURI rediss://127.0.0.1:6380\n", 0, "stunnel");
+	expect_error(REQUIRED "RedisTLSCACertFile /etc/ssl/certs/ca-certificates.crt\n", 0,
+	    "hiredis_ssl");
+#else
+	expect_error(REQUIRED "RedisTLSCACertFile /etc/ssl/certs/ca-certificates.crt\n", 0,
+	    "not rediss://");
+#endif
 }
 
 int
