@@ -32,13 +32,18 @@ over() { printf '421 4.7.0 Too many unknown recipients from %s' "$1"; }
 COMMON=("HarvestLimit 30/600" "TrustedNetworks 127.0.0.1/32" "MaxUnknownRecipients 0"
     "Suggest all")
 
-# guesses FROM N TAG: N connections from FROM, 3 unknown recipients each;
-# prints the reply lines to RCPT TO of every session, one per line.
+# guesses FROM N TAG [PER]: N connections from FROM, PER (3) unknown
+# recipients each; prints the reply lines to RCPT TO of every session, one
+# per line.
 guesses() {
-    local from=$1 n=$2 tag=$3 i
+    local from=$1 n=$2 tag=$3 per=${4:-3} i j to
     for ((i = 1; i <= n; i++)); do
+        to=
+        for ((j = 1; j <= per; j++)); do
+            to+=${to:+,}$tag-$i-$j@example.com
+        done
         swaks --server "127.0.0.1:$POSTFIX_PORT" --local-interface "$from" \
-            --from tester@example.net --to "$tag-$i-a@example.com,$tag-$i-b@example.com,$tag-$i-c@example.com" \
+            --from tester@example.net --to "$to" \
             --helo client.test.local --quit-after RCPT --timeout 20 2>&1 |
             awk '/^ *-> RCPT TO:/ { r = 1; next } r && /^ *-> / { r = 0 }
                  r && /^<(-|\*\*) / { sub(/^<(-|\*\*) +/, ""); print }'
@@ -89,7 +94,7 @@ for ((i = 0; i < 100; i++)); do
 done
 expect_eq "harvest: a fresh client (127.0.0.4) is offered a suggestion (Suggest all)" \
     "$(two_lines jhon.doe@example.com john.doe@example.com)" "$(rcpt 127.0.0.4 jhon.doe@example.com)"
-got=$(guesses 127.0.0.4 5 s)                       # 1 + 15 unknowns: past 30 / 2
+got=$(guesses 127.0.0.4 3 s 5)                     # 1 + 15 unknowns: past 30 / 2
 expect_eq "harvest: 127.0.0.4 past half its limit (16 unknowns) gets no suggestion" \
     "$(unknown jhon.doe@example.com)" "$(rcpt 127.0.0.4 jhon.doe@example.com)"
 
@@ -112,10 +117,10 @@ use_milter() {
     postfix -c "$POSTFIX_DIR/conf" reload >/dev/null 2>&1
     sleep 1
 }
-got=$(guesses 127.0.0.5 5 t)
+got=$(guesses 127.0.0.5 3 t 5)
 expect_eq "harvest: 15 unknowns from 127.0.0.5 through the first instance get 550" 15 "$(count_550 "$got")"
 use_milter "$PORT_B"
-got=$(guesses 127.0.0.5 5 u)
+got=$(guesses 127.0.0.5 3 u 5)
 expect_eq "harvest: 15 more through the second instance get 550" 15 "$(count_550 "$got")"
 expect_eq "harvest: the second instance says 421 to 127.0.0.5 (the count is shared)" \
     "$(over 127.0.0.5)" "$(rcpt 127.0.0.5 john.doe@example.com)"
@@ -133,7 +138,7 @@ expect_eq "harvest: one log line for 127.0.0.5 across both instances" 1 "$n"
 # --- Redis down: the process counts ------------------------------------------------------
 
 stop_redis
-got=$(guesses 127.0.0.6 10 r)
+got=$(guesses 127.0.0.6 3 r 10)
 expect_eq "harvest: Redis down: 30 unknowns from 127.0.0.6 get 550" 30 "$(count_550 "$got")"
 expect_eq "harvest: Redis down: the 31st recipient from 127.0.0.6 gets 421 (counted in process)" \
     "$(over 127.0.0.6)" "$(rcpt 127.0.0.6 john.doe@example.com)"
