@@ -6,7 +6,8 @@
  *   - a syslog warning:  alias problem: alias=<A> problem=P target=<T> dn="D"
  *   - a line in AlertLog: {"time":"RFC 3339","alias":..,"problem":..,
  *     "target":..,"dn":..,"host":..}
- *   - with Redis, an entry of the stream rcptguard:alerts (about 10000 kept)
+ *   - with Redis, an entry of the stream rcptguard:alerts (about 10000 kept;
+ *     RedisKeyPrefix stands for "rcptguard:" in it and in every key)
  *     carrying the same fields, so alerts of every MTA land in one place.
  * The same (alias, problem, target) is not repeated within AlertInterval:
  * remembered in process, and through Redis (SET NX EX) across MTAs.
@@ -106,14 +107,20 @@ seen_recently(struct rg_alerter *a, uint64_t key)
 	return seen;
 }
 
+void
+rg_alert_stream(const struct rg_config *cf, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%salerts", cf->redis_key_prefix);
+}
+
 /* Through Redis: 1 when another MTA (or this one) raised it already. */
 static int
 seen_in_redis(struct rg_alerter *a, uint64_t key)
 {
-	char rkey[64];
+	char rkey[128];
 
-	snprintf(rkey, sizeof(rkey), "rcptguard:alert:%s:%016llx", a->cf->fingerprint,
-	    (unsigned long long)key);
+	snprintf(rkey, sizeof(rkey), "%salert:%s:%016llx", a->cf->redis_key_prefix,
+	    a->cf->fingerprint, (unsigned long long)key);
 	return rg_redis_set_nx(rg_cache_redis(a->cache), rkey, "1", a->cf->alert_interval,
 	    NULL, 0) == RG_REDIS_MISS;
 }
@@ -134,7 +141,9 @@ to_stream(struct rg_alerter *a, const char *time, const char *alias, const char 
 	}
 	fields[n++] = "dn"; fields[n++] = dn;
 	fields[n++] = "host"; fields[n++] = a->host;
-	(void)rg_redis_xadd(rg_cache_redis(a->cache), RG_ALERT_STREAM, RG_ALERT_STREAM_MAX,
+	char stream[128];
+	rg_alert_stream(a->cf, stream, sizeof(stream));
+	(void)rg_redis_xadd(rg_cache_redis(a->cache), stream, RG_ALERT_STREAM_MAX,
 	    fields, n, NULL, 0);
 }
 

@@ -11,6 +11,7 @@
  * out of bounds, a repeated key or a missing required key is an error that
  * names the file and the line.  The result is read-only once returned.
  */
+#include "config.h"
 #include "rg_config.h"
 #include "rg_hash.h"
 #include "rg_clock.h"
@@ -69,6 +70,9 @@ static int check_redis_uri(struct rg_config *, const struct key *, char *, size_
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_key_prefix(struct rg_config *, const struct key *, char *, size_t);
+static int check_redis_tls(struct rg_config *, const struct key *, char *, size_t);
+static int check_harvest_limit(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -102,6 +106,13 @@ static const struct key keys[] = {
 	    .check = check_redis_uri },
 	{ .name = "RedisTimeout", .kind = K_DOUBLE, .off = OFF(redis_timeout), .def = "0.5",
 	    .min = 0.01, .max = 2 },
+	{ .name = "RedisPasswordFile", .kind = K_STR, .off = OFF(redis_password_file),
+	    .def = "" },
+	{ .name = "RedisTLSCACertFile", .kind = K_STR, .off = OFF(redis_tls_ca_file), .def = "",
+	    .check = check_redis_tls },
+	{ .name = "RedisUser", .kind = K_STR, .off = OFF(redis_user), .def = "" },
+	{ .name = "RedisKeyPrefix", .kind = K_STR, .off = OFF(redis_key_prefix),
+	    .def = "rcptguard:", .answer = 1, .check = check_key_prefix },
 	{ .name = "CacheTTL", .kind = K_INT, .off = OFF(cache_ttl), .def = "3600",
 	    .min = 0, .max = 604800 },
 	{ .name = "NegativeCacheTTL", .kind = K_INT, .off = OFF(negative_cache_ttl), .def = "300",
@@ -139,6 +150,13 @@ static const struct key keys[] = {
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
+	{ .name = "HarvestLimit", .kind = K_STR, .off = OFF(harvest_limit_text), .def = "30/600",
+	    .check = check_harvest_limit },
+	{ .name = "HarvestPrefix4", .kind = K_INT, .off = OFF(harvest_prefix4), .def = "32",
+	    .min = 8, .max = 32 },
+	{ .name = "HarvestPrefix6", .kind = K_INT, .off = OFF(harvest_prefix6), .def = "64",
+	    .min = 16, .max = 128 },
+	{ .name = "HarvestExemptNetworks", .kind = K_NETS, .def = "" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -323,8 +341,9 @@ net_match(const struct rg_net *net, int family, const unsigned char *addr)
 	return (net->addr[full] & mask) == (addr[full] & mask);
 }
 
-int
-rg_config_trusted(const struct rg_config *cf, const char *ip)
+/* Is the textual IP address in one of the N networks NETS? */
+static int
+nets_match(const struct rg_net *nets, size_t n, const char *ip)
 {
 	unsigned char addr[16];
 	int family;
@@ -344,38 +363,69 @@ rg_config_trusted(const struct rg_config *cf, const char *ip)
 	} else {
 		return 0;
 	}
-	for (size_t i = 0; i < cf->ntrusted; i++)
-		if (net_match(&cf->trusted[i], family, addr))
+	for (size_t i = 0; i < n; i++)
+		if (net_match(&nets[i], family, addr))
 			return 1;
 	return 0;
 }
 
+int
+rg_config_trusted(const struct rg_config *cf, const char *ip)
+{
+	return nets_match(cf->trusted, cf->ntrusted, ip);
+}
+
+int
+rg_config_harvest_exempt(const struct rg_config *cf, const char *ip)
+{
+	if (!cf->harvest_exempt_set)
+		return rg_config_trusted(cf, ip);
+	return nets_match(cf->harvest_exempt, cf->nharvest_exempt, ip);
+}
+
+/* VALUE, a list of networks, into *NETS and *NNETS (replacing them). */
 static int
-parse_nets(struct rg_config *cf, const char *value, char *why, size_t whylen)
+parse_netlist(struct rg_net **nets, size_t *nnets, const char *value, char *why,
+    size_t whylen)
 {
 	struct rg_strlist words = { NULL, 0 };
 
 	if (read_words(value, &words, why, whylen) < 0)
 		return -1;
-	free(cf->trusted);
-	cf->trusted = calloc(words.n ? words.n : 1, sizeof(*cf->trusted));
-	cf->ntrusted = 0;
-	if (cf->trusted == NULL) {
+	free(*nets);
+	*nets = calloc(words.n ? words.n : 1, sizeof(**nets));
+	*nnets = 0;
+	if (*nets == NULL) {
 		strlist_free(&words);
 		seterr(why, whylen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < words.n; i++) {
-		if (rg_net_parse(words.v[i], &cf->trusted[cf->ntrusted]) < 0) {
+		if (rg_net_parse(words.v[i], &(*nets)[*nnets]) < 0) {
 			seterr(why, whylen, "\"%s\" is not a network in CIDR form "
 			    "(address/bits, host bits zero)", words.v[i]);
 			strlist_free(&words);
 			return -1;
 		}
-		cf->ntrusted++;
+		(*nnets)++;
 	}
 	strlist_free(&words);
 	return 0;
+}
+
+/*
+ * TrustedNetworks, or HarvestExemptNetworks: "" (its default) leaves
+ * TrustedNetworks standing for it, "none" exempts no network.
+ */
+static int
+parse_nets(struct rg_config *cf, const struct key *k, const char *value, char *why,
+    size_t whylen)
+{
+	if (strcmp(k->name, "HarvestExemptNetworks") != 0)
+		return parse_netlist(&cf->trusted, &cf->ntrusted, value, why, whylen);
+	cf->harvest_exempt_set = value[0] != '\0';
+	return parse_netlist(&cf->harvest_exempt, &cf->nharvest_exempt,
+	    strcasecmp(value, "none") == 0 ? "" : value, why, whylen);
 }
 
 /* Store the index of VALUE among K's choices; on error write why and return -1. */
@@ -467,7 +517,7 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 	case K_ENUM:
 		return set_enum(cf, k, value, why, whylen);
 	case K_NETS:
-		return parse_nets(cf, value, why, whylen);
+		return parse_nets(cf, k, value, why, whylen);
 	case K_FACILITY:
 		for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++) {
 			if (strcasecmp(value, facilities[i].name) == 0) {
@@ -503,7 +553,12 @@ rg_config_free(struct rg_config *cf)
 		explicit_bzero(cf->ldap_bind_password, strlen(cf->ldap_bind_password));
 		free(cf->ldap_bind_password);
 	}
+	if (cf->redis_password != NULL) {
+		explicit_bzero(cf->redis_password, strlen(cf->redis_password));
+		free(cf->redis_password);
+	}
 	free(cf->trusted);
+	free(cf->harvest_exempt);
 	free(cf->path);
 	free(cf);
 }
@@ -538,6 +593,36 @@ read_password(struct rg_config *cf, char *why, size_t whylen)
 	explicit_bzero(buf, sizeof(buf));
 	if (cf->ldap_bind_password == NULL) {
 		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The first line of the file PATH (the value of key NAME) into *OUT, as the
+ * LDAP password file is read.  0, or -1 with why.
+ */
+static int
+read_secret(const char *name, const char *path, char **out, char *why, size_t whylen)
+{
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "%s: cannot read %s: %s", name, path, strerror(errno));
+		return -1;
+	}
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (*out == NULL) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	if (**out == '\0') {
+		seterr(why, whylen, "%s %s is empty", name, path);
 		return -1;
 	}
 	return 0;
@@ -875,10 +960,44 @@ check_socket(struct rg_config *cf, const struct key *k, char *why, size_t whylen
 	return 0;
 }
 
+/*
+ * Does the redis:// or rediss:// URI carry credentials ("user:password@"
+ * before the host)?  hiredis would take them for the host name, and a URI
+ * is shown by -n and in log lines, where a password has no place.
+ */
+static int
+uri_has_credentials(const char *uri)
+{
+	const char *h = strstr(uri, "://");
+
+	if (h == NULL || strncmp(uri, "unix:", 5) == 0)
+		return 0;
+	h += 3;
+	size_t authority = strcspn(h, "/?#");
+	return memchr(h, '@', authority) != NULL;
+}
+
 static int
 check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
 	(void)k;
+	if (uri_has_credentials(cf->redis_uri)) {
+		/* the URI is not repeated: it holds a password */
+		seterr(why, whylen, "RedisURI must not carry credentials (user:password@); "
+		    "put the password, alone on one line, in a file named by "
+		    "RedisPasswordFile, and an ACL user in RedisUser");
+		return -1;
+	}
+	if (strncmp(cf->redis_uri, "rediss://", 9) == 0) {
+#ifdef HAVE_HIREDIS_SSL
+		return 0;
+#else
+		seterr(why, whylen, "RedisURI: rediss:// (TLS) needs hiredis 1.0 or later with "
+		    "hiredis_ssl, and this rcptguard was built without it; reach a TLS Redis "
+		    "through a local stunnel or a unix socket (see README)");
+		return -1;
+#endif
+	}
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
 	    strcmp(cf->redis_uri, "none") != 0) {
 		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
@@ -886,6 +1005,84 @@ check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t why
 		return -1;
 	}
 	return 0;
+}
+
+/* RedisKeyPrefix: printable, no blank, at most 64 characters (it may be ""). */
+static int
+check_key_prefix(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *p = cf->redis_key_prefix;
+
+	(void)k;
+	if (strlen(p) > 64) {
+		seterr(why, whylen, "RedisKeyPrefix is longer than 64 characters");
+		return -1;
+	}
+	for (; *p; p++) {
+		if (*p <= ' ' || *p >= 0x7f || *p == '*' || *p == '?' || *p == '[') {
+			seterr(why, whylen, "RedisKeyPrefix \"%s\": only printable characters, "
+			    "no blank and no glob character (* ? [)", cf->redis_key_prefix);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* HarvestLimit: "0" (off) or N/SECONDS, N from 1 to 100000, SECONDS from 1
+ * to 86400. */
+static int
+check_harvest_limit(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = cf->harvest_limit_text;
+	char *end;
+	long n, secs = 0;
+
+	(void)k;
+	errno = 0;
+	n = strtol(t, &end, 10);
+	if (n == 0 && *end == '\0' && end != t && errno == 0) {
+		cf->harvest_limit = 0;
+		cf->harvest_window = 0;
+		return 0;
+	}
+	if (end != t && *end == '/' && isdigit((unsigned char)end[1]))
+		secs = strtol(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > 100000 || secs < 1 || secs > 86400) {
+		seterr(why, whylen, "HarvestLimit wants 0 (off) or N/SECONDS (N from 1 to 100000, "
+		    "SECONDS from 1 to 86400), not \"%s\"", t);
+		return -1;
+	}
+	cf->harvest_limit = (int)n;
+	cf->harvest_window = (int)secs;
+	return 0;
+}
+
+/* RedisTLSCACertFile: only with rediss://, which needs hiredis_ssl; readable. */
+static int
+check_redis_tls(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *f = cf->redis_tls_ca_file;
+
+	(void)k;
+	if (f[0] == '\0')
+		return 0;
+#ifndef HAVE_HIREDIS_SSL
+	seterr(why, whylen, "RedisTLSCACertFile is for rediss://, which needs hiredis 1.0 or "
+	    "later with hiredis_ssl; this rcptguard was built without it");
+	return -1;
+#else
+	if (strncmp(cf->redis_uri, "rediss://", 9) != 0) {
+		seterr(why, whylen, "RedisTLSCACertFile is set but RedisURI is not rediss://");
+		return -1;
+	}
+	FILE *fp = fopen(f, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "RedisTLSCACertFile: cannot read %s: %s", f, strerror(errno));
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+#endif
 }
 
 static int
@@ -898,6 +1095,25 @@ check_delimiter(struct rg_config *cf, const struct key *k, char *why, size_t why
 			    cf->recipient_delimiter, *p);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* RedisUser needs RedisPasswordFile, which is read here. */
+static int
+check_redis_auth(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	if (cf->redis_password_file[0] == '\0') {
+		if (cf->redis_user[0] == '\0')
+			return 0;
+		seterr(why, whylen, "RedisUser is set but RedisPasswordFile is not");
+		BADKEY("RedisUser");
+		return -1;
+	}
+	if (read_secret("RedisPasswordFile", cf->redis_password_file, &cf->redis_password, why,
+	    whylen) < 0) {
+		BADKEY("RedisPasswordFile");
+		return -1;
 	}
 	return 0;
 }
@@ -916,6 +1132,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 			return -1;
 		}
 	}
+	if (check_redis_auth(cf, why, whylen, badkey) < 0)
+		return -1;
 	if (cf->ldap_bind_password_file[0] == '\0') {
 		if (cf->ldap_bind_dn[0] != '\0') {
 			seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");

@@ -72,6 +72,11 @@ struct rg_config {
 					 * outage this long after it was seen, 0: never */
 	int local_cache_size;
 	enum rg_on_failure on_lookup_failure;
+	char *redis_password_file;      /* RedisPasswordFile, "" for none */
+	char *redis_password;           /* read from the file; never logged */
+	char *redis_user;               /* RedisUser: an ACL user (Redis 6+), "" for none */
+	char *redis_key_prefix;         /* RedisKeyPrefix: every key starts with it */
+	char *redis_tls_ca_file;        /* RedisTLSCACertFile, for rediss:// */
 
 	/* suggestions */
 	enum rg_suggest_mode suggest;
@@ -92,6 +97,16 @@ struct rg_config {
 	char *alert_log;
 	int alert_interval;
 
+	/* harvest throttling, across connections (rg_harvest) */
+	char *harvest_limit_text;       /* HarvestLimit as written: N/SECONDS or 0 */
+	int harvest_limit;              /* unknown recipients per window, 0: off */
+	int harvest_window;             /* seconds */
+	int harvest_prefix4;            /* a client network is an IPv4 /N */
+	int harvest_prefix6;            /* and an IPv6 /N */
+	struct rg_net *harvest_exempt;  /* HarvestExemptNetworks */
+	size_t nharvest_exempt;
+	int harvest_exempt_set;         /* else TrustedNetworks stand for it */
+
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */
 	char fingerprint[17];
@@ -110,6 +125,10 @@ int rg_config_domain_ours(const struct rg_config *, const char *domain);
 
 /* Is the textual IP address in TrustedNetworks? */
 int rg_config_trusted(const struct rg_config *, const char *ip);
+
+/* Is the textual IP address in HarvestExemptNetworks (by default
+ * TrustedNetworks)? */
+int rg_config_harvest_exempt(const struct rg_config *, const char *ip);
 
 /* Parse "a.b.c.d/n" or "x::y/n" into NET; 0 on success. */
 int rg_net_parse(const char *text, struct rg_net *net);

@@ -11,6 +11,8 @@
  *	could not tell          451 4.3.0 <ADDR>: Temporary lookup failure, or
  *	                        continue with OnLookupFailure accept
  *	one unknown too many    421 4.7.0 Error: too many unknown recipients
+ *	client over HarvestLimit 421 4.7.0 Too many unknown recipients from IP
+ *	                        (every recipient, known or not)
  *
  * Through Sendmail the 550 text leaves the address out: Sendmail puts
  * "<ADDR>... " in front of the first line of a 550 itself, but not of a 451.
@@ -98,6 +100,14 @@ rg_reply_build(const struct rg_config *cf, const struct rg_answer *ans,
 	memset(r, 0, sizeof(*r));
 	set(r, RG_ACT_CONTINUE, NULL, NULL);
 	shown_address(rcpt, shown, sizeof(shown));
+	if (facts->harvest_over != NULL) {
+		char ip[SHOWN_MAX + 1];
+		shown_address(facts->harvest_over, ip, sizeof(ip));
+		set(r, RG_ACT_TEMPFAIL, "421", "4.7.0");
+		snprintf(r->text[0], sizeof(r->text[0]), "Too many unknown recipients from %s", ip);
+		r->nlines = 1;
+		return;
+	}
 	switch (ans->verdict) {
 	case RG_V_OK:
 	case RG_V_NOT_OURS:

@@ -30,6 +30,8 @@ struct rg_reply_facts {
 	enum rg_mta mta;
 	int unknown_before;             /* unknown recipients already in this session */
 	int may_suggest;                /* this client may see a suggestion */
+	const char *harvest_over;       /* the client's address when it is over
+					 * HarvestLimit (rg_harvest), else NULL */
 };
 
 #define RG_REPLY_LINES 2

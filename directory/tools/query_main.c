@@ -56,7 +56,7 @@ reply_of(const struct rg_directory *d, const char *addr, const struct rg_answer 
     char *out, size_t outlen)
 {
 	const struct rg_config *cf = rg_directory_config(d);
-	struct rg_reply_facts facts = { mta, 0, rg_check_may_suggest(cf, &client) };
+	struct rg_reply_facts facts = { mta, 0, rg_check_may_suggest(cf, &client), NULL };
 	struct rg_reply r;
 
 	rg_reply_build(cf, ans, addr, &facts, &r);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "rg_config.h"
 
 static char dir[64];
@@ -622,6 +623,63 @@ test_bad_whole_values(void **state)
 	expect_error(REQUIRED "RecipientDelimiter a\n", 0, "RecipientDelimiter");
 }
 
+/* HarvestLimit, HarvestExemptNetworks, the Redis keys and RedisURI's credentials. */
+static void
+test_redis_and_harvest(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED);
+
+	assert_int_equal(cf->harvest_limit, 30);
+	assert_int_equal(cf->harvest_window, 600);
+	assert_int_equal(cf->harvest_prefix4, 32);
+	assert_int_equal(cf->harvest_prefix6, 64);
+	assert_string_equal(cf->redis_key_prefix, "rcptguard:");
+	assert_null(cf->redis_password);
+	/* HarvestExemptNetworks unset: TrustedNetworks */
+	assert_true(rg_config_harvest_exempt(cf, "127.0.0.2"));
+	assert_false(rg_config_harvest_exempt(cf, "192.0.2.1"));
+	rg_config_free(cf);
+
+	cf = load_ok(REQUIRED "HarvestLimit 0\nHarvestExemptNetworks none\n");
+	assert_int_equal(cf->harvest_limit, 0);
+	assert_false(rg_config_harvest_exempt(cf, "127.0.0.1"));
+	rg_config_free(cf);
+	cf = load_ok(REQUIRED "HarvestLimit 5/60\nHarvestExemptNetworks 192.0.2.0/24\n");
+	assert_int_equal(cf->harvest_limit, 5);
+	assert_int_equal(cf->harvest_window, 60);
+	assert_true(rg_config_harvest_exempt(cf, "192.0.2.9"));
+	assert_false(rg_config_harvest_exempt(cf, "127.0.0.1"));
+	rg_config_free(cf);
+
+	char text[512];
+	write_file("redis.pw", "s3cret\n");
+	snprintf(text, sizeof(text), REQUIRED "RedisPasswordFile %s/redis.pw\nRedisUser rg\n", dir);
+	cf = load_ok(text);
+	assert_string_equal(cf->redis_password, "s3cret");
+	assert_string_equal(cf->redis_user, "rg");
+	rg_config_free(cf);
+
+	expect_error(REQUIRED "HarvestLimit 30\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 30/0\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 0/600\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 30/600s\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestPrefix4 33\n", 0, "HarvestPrefix4");
+	expect_error(REQUIRED "RedisUser rg\n", 0, "RedisPasswordFile is not");
+	expect_error(REQUIRED "RedisKeyPrefix a b\n", 0, "RedisKeyPrefix");
+	expect_error(REQUIRED "RedisURI redis://:s3cret@127.0.0.1:6379/0\n", 0,
+	    "must not carry credentials");
+	expect_error(REQUIRED "RedisURI redis://rg:pw@127.0.0.1\n", 0, "RedisPasswordFile");
+#ifndef HAVE_HIREDIS_SSL
+	expect_error(REQUIRED "RedisURI rediss://127.0.0.1:6380\n", 0, "stunnel");
+	expect_error(REQUIRED "RedisTLSCACertFile /etc/ssl/certs/ca-certificates.crt\n", 0,
+	    "hiredis_ssl");
+#else
+	expect_error(REQUIRED "RedisTLSCACertFile /etc/ssl/certs/ca-certificates.crt\n", 0,
+	    "not rediss://");
+#endif
+}
+
 int
 main(void)
 {
@@ -644,6 +702,7 @@ main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_redis_and_harvest),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
