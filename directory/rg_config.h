@@ -14,6 +14,7 @@
 
 #define RG_ERRLEN 512
 #define RG_FILTER_MAX 16384             /* an expanded LDAP filter, at most */
+#define RG_INCLUDE_DEPTH 8              /* files open at once through Include */
 
 enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };

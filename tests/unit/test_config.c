@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "rg_config.h"
@@ -352,7 +354,8 @@ test_bad_value(void **state)
 	expect_error(REQUIRED "CacheTTL 1e3\n", 4, "CacheTTL");
 	expect_error(REQUIRED "NegativeCacheTTL 99999999999999999999\n", 4, "NegativeCacheTTL");
 	expect_error(REQUIRED "Syslog maybe\n", 4, "Syslog");
-	expect_error(REQUIRED "LDAPStartTLS on\n", 4, "LDAPStartTLS");
+	expect_error(REQUIRED "LDAPStartTLS enabled\n", 4, "LDAPStartTLS");
+	expect_error(REQUIRED "LDAPStartTLS 2\n", 4, "yes, no, true, false, on, off, 1 or 0");
 	expect_error(REQUIRED "OnLookupFailure reject\n", 4, "OnLookupFailure");
 	expect_error(REQUIRED "SyslogFacility kern9\n", 4, "kern9");
 	expect_error(REQUIRED "TrustedNetworks 10.0.0.0/33\n", 4, "10.0.0.0/33");
@@ -622,6 +625,162 @@ test_bad_whole_values(void **state)
 	expect_error(REQUIRED "RecipientDelimiter a\n", 0, "RecipientDelimiter");
 }
 
+/* Booleans take the words opendkim's files use: yes/no, true/false, on/off, 1/0. */
+static void
+test_booleans(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *word;
+		int value;
+	} words[] = {
+		{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 },
+		{ "off", 0 }, { "1", 1 }, { "0", 0 }, { "ON", 1 }, { "False", 0 }, { "Yes", 1 },
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		snprintf(text, sizeof(text), REQUIRED "LDAPStartTLS %s\nSyslog %s\n",
+		    words[i].word, words[i].word);
+		struct rg_config *cf = load_ok(text);
+		assert_int_equal(cf->ldap_starttls, words[i].value);
+		assert_int_equal(cf->syslog, words[i].value);
+		rg_config_free(cf);
+	}
+	expect_error(REQUIRED "Syslog y\n", 4, "Syslog");
+	expect_error(REQUIRED "Syslog 01\n", 4, "Syslog");
+}
+
+/* "#" starts a comment at the start of a line or after a blank, not inside a value. */
+static void
+test_comments(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok("# a comment\n   # an indented comment\n"
+	    "\t#\tafter a tab\n" REQUIRED
+	    "AlertLog /var/log/rcptguard/alerts#1   # the # in the name stays\n"
+	    "PidFile /run/x.pid\t# after a tab\n"
+	    "UserID rcptguard#\n"
+	    "RecipientDelimiter #\n");
+	assert_string_equal(cf->alert_log, "/var/log/rcptguard/alerts#1");
+	assert_string_equal(cf->pid_file, "/run/x.pid");
+	assert_string_equal(cf->user_id, "rcptguard#");
+	/* a value that is only a comment is an empty value */
+	assert_string_equal(cf->recipient_delimiter, "");
+	rg_config_free(cf);
+	cf = load_ok("Domains example.com # and no other\n"
+	    "LDAPURI ldap://127.0.0.1:389/#x ldap://127.0.0.2 # two servers\n"
+	    "LDAPBase dc=example,dc=com#\n");
+	assert_int_equal(cf->domains.n, 1);
+	assert_string_equal(cf->ldap_uri, "ldap://127.0.0.1:389/#x ldap://127.0.0.2");
+	assert_string_equal(cf->ldap_base, "dc=example,dc=com#");
+	rg_config_free(cf);
+	/* a key right after "#" is no key: the whole line is a comment */
+	cf = load_ok(REQUIRED "#CacheTTL 5\n");
+	assert_int_equal(cf->cache_ttl, 3600);
+	rg_config_free(cf);
+}
+
+/* Make DIR/NAME a folder. */
+static void
+make_dir(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+}
+
+/* Load DIR/NAME, expecting an error that begins with DIR/WHERE: and has WORD. */
+static void
+expect_include_error(const char *name, const char *where, const char *word)
+{
+	char err[RG_ERRLEN] = "", path[256], prefix[300];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf != NULL) {
+		rg_config_free(cf);
+		fail_msg("%s accepted", name);
+	}
+	snprintf(prefix, sizeof(prefix), "%s/%s: ", dir, where);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("message \"%s\" does not begin with \"%s\"", err, prefix);
+	if (strstr(err, word) == NULL)
+		fail_msg("message \"%s\" does not mention \"%s\"", err, word);
+}
+
+static void
+test_include(void **state)
+{
+	(void)state;
+	char err[RG_ERRLEN] = "", path[256];
+
+	/* relative names are taken in the folder of the file that names them */
+	make_dir("inc");
+	write_file("inc/site.conf", "LDAPURI ldap://127.0.0.1:389\nInclude base.conf\n"
+	    "LDAPStartTLS on\n");
+	write_file("inc/base.conf", "LDAPBase dc=example,dc=com\n");
+	write_file("main.conf", "Domains example.com\n  include   inc/site.conf  # shared\n"
+	    "CacheTTL 60\n");
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("refused: %s", err);
+	assert_string_equal(cf->ldap_base, "dc=example,dc=com");
+	assert_int_equal(cf->ldap_starttls, 1);
+	assert_int_equal(cf->cache_ttl, 60);
+	assert_string_equal(cf->path, path);
+	rg_config_free(cf);
+	/* an absolute name */
+	snprintf(path, sizeof(path), "Domains example.com\nInclude %s/inc/site.conf\n", dir);
+	write_file("abs.conf", path);
+	snprintf(path, sizeof(path), "%s/abs.conf", dir);
+	cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("refused: %s", err);
+	rg_config_free(cf);
+
+	/* errors inside an included file name that file and its line */
+	write_file("inc/bad.conf", "LDAPBase dc=x\nCacheTTL soon\n");
+	write_file("m1.conf", "Domains example.com\nLDAPURI ldap://127.0.0.1\nInclude inc/bad.conf\n");
+	expect_include_error("m1.conf", "inc/bad.conf:2", "CacheTTL");
+	/* and so do the checks run once every file is read */
+	write_file("inc/baddom.conf", "Domains exa_mple.com\n");
+	write_file("m2.conf", "LDAPURI ldap://127.0.0.1\nLDAPBase dc=x\nInclude inc/baddom.conf\n");
+	expect_include_error("m2.conf", "inc/baddom.conf:1", "exa_mple.com");
+	/* a missing file is named by the Include line */
+	write_file("m3.conf", REQUIRED "Include inc/nonexistent.conf\n");
+	expect_include_error("m3.conf", "m3.conf:4", "inc/nonexistent.conf");
+	write_file("m4.conf", REQUIRED "Include\n");
+	expect_include_error("m4.conf", "m4.conf:4", "Include");
+	/* a key set twice across files names both places */
+	write_file("m5.conf", REQUIRED "Include inc/base.conf\n");
+	expect_include_error("m5.conf", "inc/base.conf:1", "m5.conf:3");
+	/* cycles are refused */
+	write_file("self.conf", REQUIRED "Include self.conf\n");
+	expect_include_error("self.conf", "self.conf:4", "includes itself");
+	write_file("inc/a.conf", "Include b.conf\n");
+	write_file("inc/b.conf", "CacheTTL 5\nInclude ../inc/a.conf\n");
+	write_file("m6.conf", REQUIRED "Include inc/a.conf\n");
+	expect_include_error("m6.conf", "inc/b.conf:2", "includes itself");
+	/* depth: a chain of RG_INCLUDE_DEPTH files loads, one more does not */
+	char name[32], text[64];
+	for (int i = 1; i < RG_INCLUDE_DEPTH + 1; i++) {
+		snprintf(name, sizeof(name), "inc/d%d.conf", i);
+		snprintf(text, sizeof(text), "Include d%d.conf\n", i + 1);
+		write_file(name, text);
+	}
+	snprintf(name, sizeof(name), "inc/d%d.conf", RG_INCLUDE_DEPTH);
+	write_file(name, "# the last\n");
+	write_file("deep.conf", REQUIRED "Include inc/d2.conf\n");
+	cf = load_ok(REQUIRED "Include inc/d2.conf\n");     /* good.conf, d2 .. d8: 8 files */
+	rg_config_free(cf);
+	write_file("deeper.conf", REQUIRED "Include inc/d1.conf\n");
+	snprintf(name, sizeof(name), "inc/d%d.conf:1", RG_INCLUDE_DEPTH - 1);
+	expect_include_error("deeper.conf", name, "deep");
+}
+
 int
 main(void)
 {
@@ -644,6 +803,9 @@ main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_comments),
+		cmocka_unit_test(test_include),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
