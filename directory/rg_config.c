@@ -20,6 +20,7 @@
 #include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
+#include "rg_reply.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -75,6 +76,7 @@ static int check_redis_uri(struct rg_config *, const struct key *, char *, size_
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_reply_text(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -145,6 +147,12 @@ static const struct key keys[] = {
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
+	{ .name = "RejectText", .kind = K_STR, .off = OFF(reject_text),
+	    .def = RG_REPLY_REJECT_TEXT, .check = check_reply_text },
+	{ .name = "TempfailText", .kind = K_STR, .off = OFF(tempfail_text),
+	    .def = RG_REPLY_TEMPFAIL_TEXT, .check = check_reply_text },
+	{ .name = "SuggestText", .kind = K_STR, .off = OFF(suggest_text),
+	    .def = RG_REPLY_SUGGEST_TEXT, .check = check_reply_text },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -840,6 +848,25 @@ check_uris(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 	strlist_free(&uris);
 	free(cf->ldap_uri);
 	cf->ldap_uri = joined;
+	return 0;
+}
+
+/* RejectText, TempfailText, SuggestText: templates rg_reply can expand. */
+static int
+check_reply_text(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = *(char *const *)((const char *)cf + k->off);
+	char problem[RG_ERRLEN];
+	int suggestion = k->off == OFF(suggest_text);
+
+	if (t[0] == '\0') {
+		seterr(why, whylen, "%s is empty", k->name);
+		return -1;
+	}
+	if (rg_reply_template_check(t, suggestion, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "%s %s", k->name, problem);
+		return -1;
+	}
 	return 0;
 }
 

@@ -93,6 +93,11 @@ struct rg_config {
 	char *alert_log;
 	int alert_interval;
 
+	/* reply texts (rg_reply.h): %a the recipient, %s the suggestion */
+	char *reject_text;
+	char *tempfail_text;
+	char *suggest_text;
+
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */
 	char fingerprint[17];

@@ -625,6 +625,29 @@ test_bad_whole_values(void **state)
 	expect_error(REQUIRED "RecipientDelimiter a\n", 0, "RecipientDelimiter");
 }
 
+/* RejectText, TempfailText, SuggestText: defaults, and what is refused. */
+static void
+test_reply_texts(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED);
+	assert_string_equal(cf->reject_text, "<%a>: Recipient address rejected: User unknown");
+	assert_string_equal(cf->tempfail_text, "<%a>: Temporary lookup failure");
+	assert_string_equal(cf->suggest_text, "Did you mean <%s>?");
+	rg_config_free(cf);
+	cf = load_ok(REQUIRED "RejectText <%a>: unknown; write to postmaster@example.com\n"
+	    "TempfailText 100%% busy   # later\nSuggestText <%a>? Try <%s>\n");
+	assert_string_equal(cf->reject_text, "<%a>: unknown; write to postmaster@example.com");
+	assert_string_equal(cf->tempfail_text, "100%% busy");
+	rg_config_free(cf);
+	expect_error(REQUIRED "RejectText <%a>: did you mean %s?\n", 4, "RejectText \"%s\"");
+	expect_error(REQUIRED "SuggestText try %u\n", 4, "SuggestText \"%u\"");
+	expect_error(REQUIRED "TempfailText 50% busy\n", 4, "TempfailText");
+	expect_error(REQUIRED "TempfailText busy\x01\n", 4, "control character");
+	expect_error(REQUIRED "RejectText j\xc3\xb6rg\n", 4, "non-ASCII");
+	expect_error(REQUIRED "RejectText\n", 4, "RejectText is empty");
+}
+
 /* Booleans take the words opendkim's files use: yes/no, true/false, on/off, 1/0. */
 static void
 test_booleans(void **state)
@@ -804,6 +827,7 @@ main(void)
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_reply_texts),
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_include),
 	};
