@@ -21,6 +21,7 @@
 #include "rg_clock.h"
 #include "rg_ldap.h"
 #include "rg_reply.h"
+#include "rg_ldapcf.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -147,6 +148,7 @@ static const struct key keys[] = {
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
+	{ .name = "LDAPConfig", .kind = K_STR, .off = OFF(ldap_config), .def = "" },
 	{ .name = "RejectText", .kind = K_STR, .off = OFF(reject_text),
 	    .def = RG_REPLY_REJECT_TEXT, .check = check_reply_text },
 	{ .name = "TempfailText", .kind = K_STR, .off = OFF(tempfail_text),
@@ -951,7 +953,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		}
 	}
 	if (cf->ldap_bind_password_file[0] == '\0') {
-		if (cf->ldap_bind_dn[0] != '\0') {
+		/* else bind_pw of LDAPConfig, checked as it was read */
+		if (cf->ldap_bind_dn[0] != '\0' && cf->ldap_bind_password == NULL) {
 			seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
 			BADKEY("LDAPBindDN");
 			return -1;
@@ -1242,6 +1245,81 @@ read_file(struct loader *ld, const char *path, const char *from, unsigned fromli
 }
 
 /*
+ * The bind password of an LDAPConfig file, LC, read from its LINE of PATH:
+ * used when rcptguard.conf names no LDAPBindPasswordFile and there is a DN
+ * to bind as.  0, or -1 with err set.
+ */
+static int
+apply_bind_pw(struct loader *ld, const char *path, const struct rg_ldapcf *lc, char *err,
+    size_t errlen)
+{
+	struct rg_config *cf = ld->cf;
+
+	if (lc->bind_pw == NULL || ld->seen[key_index("LDAPBindPasswordFile")].line ||
+	    cf->ldap_bind_dn[0] == '\0')
+		return 0;
+	if (lc->bind_pw[0] == '\0') {
+		/* an unauthenticated bind (RFC 4513 5.1.2): never what was meant */
+		seterr(err, errlen, "%s:%u: bind_pw is empty", path, lc->bind_pw_line);
+		return -1;
+	}
+	if ((cf->ldap_bind_password = strdup(lc->bind_pw)) == NULL) {
+		seterr(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPConfig: the settings of a Postfix ldap_table(5) file (rg_ldapcf.h),
+ * each applied unless rcptguard.conf (or a file it includes) sets that key
+ * itself; a relative name is taken in the folder of the file that sets
+ * LDAPConfig.  A value refused names the ldap_table file, its line and
+ * parameter; later checks of the key name that line too.  0, or -1 with err.
+ */
+static int
+apply_ldap_config(struct loader *ld, char *err, size_t errlen)
+{
+	const struct place *at = &ld->seen[key_index("LDAPConfig")];
+	struct rg_ldapcf lc;
+	char path[4096], why[RG_ERRLEN];
+
+	if (ld->cf->ldap_config[0] == '\0')
+		return 0;
+	if (include_path(at->file, ld->cf->ldap_config, path, sizeof(path)) < 0 ||
+	    strlist_add(&ld->files, path, strlen(path)) < 0) {
+		seterr(err, errlen, "%s:%u: LDAPConfig: file name too long", at->file, at->line);
+		return -1;
+	}
+	const char *name = ld->files.v[ld->files.n - 1];
+	if (rg_ldapcf_read(name, &lc, why, sizeof(why)) < 0) {
+		/* a problem on a line of the file is named by that line alone */
+		size_t n = strlen(name);
+		if (strncmp(why, name, n) == 0 && why[n] == ':' && isdigit((unsigned char)why[n + 1]))
+			seterr(err, errlen, "%s", why);
+		else
+			seterr(err, errlen, "%s:%u: LDAPConfig: %s", at->file, at->line, why);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < lc.n; i++) {
+		int k = key_index(lc.v[i].key);
+		if (ld->seen[k].line)
+			continue;               /* rcptguard.conf says otherwise */
+		if (set_value(ld->cf, &keys[k], lc.v[i].value, why, sizeof(why)) < 0) {
+			seterr(err, errlen, "%s:%u: %s: %s", name, lc.v[i].line, lc.v[i].param, why);
+			rc = -1;
+		}
+		ld->seen[k].file = lc.v[i].line ? name : at->file;
+		ld->seen[k].line = lc.v[i].line ? lc.v[i].line : at->line;
+	}
+	if (rc == 0)
+		rc = apply_bind_pw(ld, name, &lc, err, errlen);
+	rg_ldapcf_free(&lc);
+	return rc;
+}
+
+/*
  * What is checked once every file is read: the required keys, then each
  * value and the keys together.  Messages name the line the key at fault was
  * set on, or the main file when none.  Returns 0, or -1 with err set.
@@ -1288,6 +1366,7 @@ rg_config_load(const char *file, char *err, size_t errlen)
 		}
 	}
 	if (read_file(&ld, file, NULL, 0, err, errlen) < 0 ||
+	    apply_ldap_config(&ld, err, errlen) < 0 ||
 	    check_loaded(&ld, file, err, errlen) < 0)
 		goto fail;
 	make_fingerprint(ld.cf);

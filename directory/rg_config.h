@@ -54,6 +54,7 @@ struct rg_config {
 	char *recipient_delimiter;
 
 	/* LDAP */
+	char *ldap_config;              /* LDAPConfig: a Postfix ldap_table(5) file */
 	char *ldap_uri;                 /* space-separated, as libldap wants */
 	char *ldap_base;
 	char *ldap_filter;

@@ -804,6 +804,142 @@ test_include(void **state)
 	expect_include_error("deeper.conf", name, "deep");
 }
 
+/* Write TEXT as DIR/lc.conf and load it, expecting an error that begins
+ * with DIR/WHERE: and mentions WORD. */
+static void
+expect_ldapcf_error(const char *text, const char *where, const char *word)
+{
+	write_file("lc.conf", text);
+	expect_include_error("lc.conf", where, word);
+}
+
+/* A Postfix ldap_table(5) file read through LDAPConfig. */
+static void
+test_ldap_config(void **state)
+{
+	(void)state;
+	char err[RG_ERRLEN] = "", path[256];
+
+	write_file("ldap.cf", "# relay_recipient_maps = proxy:ldap:ldap.cf\n"
+	    "server_host = ldap1.example.com, ldap2.example.com:1389\n"
+	    "    ldaps://ldap3.example.com:636\n"
+	    "\tldapi://%2Frun%2Fslapd%2Fldapi\n"
+	    "server_port = 3389\n"
+	    "search_base = ou=people, dc=example, dc=com\n"
+	    "query_filter = (&(objectClass=inetOrgPerson)(|(mail=%s)(uid=%U)))\n"
+	    "domain = example.com, example.org\n"
+	    "result_attribute = mail, mailAlternateAddress\n"
+	    "bind = yes\nbind_dn = cn=reader,dc=example,dc=com\nbind_pw = se cret#1\n"
+	    "start_tls = no\nversion = 3\ntimeout = 5\nscope = sub\ndereference = 0\n"
+	    "result_format = %s\nchase_referrals = 0\ndebuglevel = 0\n");
+	snprintf(path, sizeof(path), "%s/lc.conf", dir);
+	write_file("lc.conf", "LDAPConfig ldap.cf\n");
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("refused: %s", err);
+	assert_string_equal(cf->ldap_uri, "ldap://ldap1.example.com:3389 "
+	    "ldap://ldap2.example.com:1389 ldaps://ldap3.example.com:636 "
+	    "ldapi://%2Frun%2Fslapd%2Fldapi");
+	assert_string_equal(cf->ldap_base, "ou=people, dc=example, dc=com");
+	assert_string_equal(cf->ldap_filter,
+	    "(&(objectClass=inetOrgPerson)(|(mail=%s)(uid=%u)))");
+	assert_int_equal(cf->domains.n, 2);
+	assert_string_equal(cf->domains.v[1], "example.org");
+	assert_int_equal(cf->address_attrs.n, 2);
+	assert_string_equal(cf->address_attrs.v[1], "mailAlternateAddress");
+	assert_string_equal(cf->ldap_bind_dn, "cn=reader,dc=example,dc=com");
+	assert_string_equal(cf->ldap_bind_password, "se cret#1");
+	assert_int_equal(cf->ldap_starttls, 0);
+	assert_true(cf->ldap_timeout == 5);
+	rg_config_free(cf);
+
+	/* rcptguard.conf wins over the file, key by key */
+	char text[512];
+	snprintf(text, sizeof(text), "LDAPBase dc=example,dc=com\nLDAPTimeout 1\n"
+	    "LDAPBindPasswordFile %s\nLDAPConfig ldap.cf\nDomains example.net\n", pwfile);
+	cf = load_ok(text);
+	assert_string_equal(cf->ldap_base, "dc=example,dc=com");
+	assert_true(cf->ldap_timeout == 1);
+	assert_string_equal(cf->ldap_bind_password, "readerpw");
+	assert_int_equal(cf->domains.n, 1);
+	assert_string_equal(cf->ldap_uri + strlen(cf->ldap_uri) - 5, "ldapi");
+	rg_config_free(cf);
+
+	/* ldap_table(5)'s defaults; a filter without parentheses gets them */
+	write_file("min.cf", "search_base = dc=example,dc=com\ndomain = example.com\n");
+	cf = load_ok("LDAPConfig min.cf\n");
+	assert_string_equal(cf->ldap_uri, "ldap://localhost:389");
+	assert_string_equal(cf->ldap_filter, "(mailacceptinggeneralid=%s)");
+	assert_string_equal(cf->ldap_bind_dn, "");
+	assert_null(cf->ldap_bind_password);
+	rg_config_free(cf);
+	write_file("nobind.cf", "search_base = dc=x\ndomain = example.com\nquery_filter = mail=%s\n"
+	    "bind = no\nbind_dn = cn=reader,dc=x\nbind_pw = pw\n");
+	cf = load_ok("LDAPConfig nobind.cf\n");
+	assert_string_equal(cf->ldap_filter, "(mail=%s)");
+	assert_string_equal(cf->ldap_bind_dn, "");
+	assert_null(cf->ldap_bind_password);
+	rg_config_free(cf);
+
+	/* a relative name is taken in the folder of the file that sets LDAPConfig */
+	make_dir("pf");
+	write_file("pf/ldap.cf", "search_base = dc=x\ndomain = example.com\n");
+	write_file("pf/rg.conf", "LDAPConfig ldap.cf\n");
+	cf = load_ok("Include pf/rg.conf\n");
+	assert_string_equal(cf->ldap_base, "dc=x");
+	rg_config_free(cf);
+}
+
+/* What rcptguard cannot honour names the ldap_table file, its line and parameter. */
+static void
+test_ldap_config_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *line;
+		const char *word;
+	} bad[] = {
+		{ "scope = one", "scope" },
+		{ "bind = sasl", "SASL" },
+		{ "version = 2", "version 3" },
+		{ "query_filter = (&(mail=%s)(dc=%2))", "\"%2\"" },
+		{ "search_base = ou=%d,dc=x", "search_base" },
+		{ "domain = example.com, hash:/etc/postfix/domains", "hash:/etc/postfix/domains" },
+		{ "domain = /etc/postfix/domains", "not files" },
+		{ "special_result_attribute = member", "special_result_attribute" },
+		{ "size_limit = 1", "size_limit: rcptguard cannot honour" },
+		{ "server_port = ldap", "server_port" },
+		{ "server_host = http://ldap.example.com", "http://ldap.example.com" },
+		{ "timeout = 30", "timeout: LDAPTimeout wants" },
+		{ "dereference = 3", "dereference" },
+		{ "tls_require_cert = maybe", "tls_require_cert" },
+		{ "tls_ca_cert_file = /nonexistent/ca.pem", "TLS_CACERT" },
+		{ "start_tls = perhaps", "start_tls: LDAPStartTLS" },
+		{ "result_format = smtp:[%s]", "result_format" },
+		{ "chase_referrals = 1", "referrals" },
+		{ "bind_pw =\nbind_dn = cn=reader,dc=x", "bind_pw is empty" },
+		{ "search_base dc=x", "name = value" },
+		{ "search_base = dc=y", "set twice (first on line 1)" },
+		{ "query_filter = (mail=%s)(uid=%u)", "LDAPFilter" },
+	};
+	char text[512];
+
+	write_file("lc.conf", "");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "search_base = dc=x\n# a comment\n%s\n",
+		    bad[i].line);
+		write_file("bad.cf", text);
+		expect_ldapcf_error("Domains example.com\nLDAPConfig bad.cf\n", "bad.cf:3",
+		    bad[i].word);
+	}
+	write_file("bad.cf", "  server_host = ldap1\nsearch_base = dc=x\n");
+	expect_ldapcf_error("LDAPConfig bad.cf\n", "bad.cf:1", "continuation");
+	expect_ldapcf_error("# x\nLDAPConfig nonexistent.cf\n", "lc.conf:2", "cannot open");
+	/* still required: what neither file gives */
+	write_file("bad.cf", "domain = example.com\n");
+	expect_ldapcf_error("LDAPConfig bad.cf\n", "lc.conf", "LDAPBase is required");
+}
+
 int
 main(void)
 {
@@ -830,6 +966,8 @@ main(void)
 		cmocka_unit_test(test_reply_texts),
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_include),
+		cmocka_unit_test(test_ldap_config),
+		cmocka_unit_test(test_ldap_config_errors),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
