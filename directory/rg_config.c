@@ -1174,8 +1174,9 @@ read_line(struct loader *ld, const char *file, unsigned lineno, char *line, size
 }
 
 /*
- * Is the file open on FP one of those being read already (an Include that
- * comes back)?  If not, push it on ld->open.  0, or -1 with err set.
+ * Is the file open on FP a regular file, and not one of those being read
+ * already (an Include that comes back)?  If so, push it on ld->open.  0,
+ * or -1 with err set.
  */
 static int
 push_open(struct loader *ld, FILE *fp, const char *file, const char *from, unsigned fromline,
@@ -1185,6 +1186,15 @@ push_open(struct loader *ld, FILE *fp, const char *file, const char *from, unsig
 
 	if (fstat(fileno(fp), &st) < 0) {
 		seterr(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* a pipe, a device or a folder: no configuration, maybe no end */
+		if (from != NULL)
+			seterr(err, errlen, "%s:%u: Include %s: not a regular file", from, fromline,
+			    file);
+		else
+			seterr(err, errlen, "%s: not a regular file", file);
 		return -1;
 	}
 	for (unsigned i = 0; i < ld->depth; i++) {

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define LINE_MAX_LEN 4094
 #define VALUE_MAX 8192                  /* a logical line, continuations joined */
@@ -596,6 +597,12 @@ read_params(struct file *f, char *err, size_t errlen)
 
 	if (fp == NULL) {
 		seterr(err, errlen, "%s: cannot open: %s", f->path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode)) {
+		seterr(err, errlen, "%s: not a regular file", f->path);
+		fclose(fp);
 		return -1;
 	}
 	char *line = NULL;

@@ -780,6 +780,11 @@ test_include(void **state)
 	/* a key set twice across files names both places */
 	write_file("m5.conf", REQUIRED "Include inc/base.conf\n");
 	expect_include_error("m5.conf", "inc/base.conf:1", "m5.conf:3");
+	/* only regular files: a folder, a device, a pipe could hold anything, or never end */
+	write_file("m7.conf", REQUIRED "Include /dev/zero\n");
+	expect_include_error("m7.conf", "m7.conf:4", "not a regular file");
+	write_file("m8.conf", REQUIRED "Include inc\n");
+	expect_include_error("m8.conf", "m8.conf:4", "not a regular file");
 	/* cycles are refused */
 	write_file("self.conf", REQUIRED "Include self.conf\n");
 	expect_include_error("self.conf", "self.conf:4", "includes itself");
@@ -935,6 +940,7 @@ test_ldap_config_errors(void **state)
 	write_file("bad.cf", "  server_host = ldap1\nsearch_base = dc=x\n");
 	expect_ldapcf_error("LDAPConfig bad.cf\n", "bad.cf:1", "continuation");
 	expect_ldapcf_error("# x\nLDAPConfig nonexistent.cf\n", "lc.conf:2", "cannot open");
+	expect_ldapcf_error("LDAPConfig /dev/zero\n", "lc.conf:1", "not a regular file");
 	/* still required: what neither file gives */
 	write_file("bad.cf", "domain = example.com\n");
 	expect_ldapcf_error("LDAPConfig bad.cf\n", "lc.conf", "LDAPBase is required");
