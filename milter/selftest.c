@@ -27,6 +27,7 @@
 #include "selftest.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
+#include "rg_log.h"
 #include "rg_redis.h"
 
 #include <errno.h>
@@ -401,6 +402,7 @@ selftest_run(const struct rg_config *cf, const char *socket, FILE *out)
 		fprintf(out, "rcptguard -t: out of memory\n");
 		return EX_TEMPFAIL;
 	}
+	rg_log_open("rcptguard", 0, 0, 0);     /* the report says it all, once */
 	for (char *u = strtok_r(uris, " ", &save); u != NULL; u = strtok_r(NULL, " ", &save))
 		check_uri(&r, cf, u);
 	free(uris);
