@@ -8,7 +8,8 @@
  * "Include FILE" reads FILE in place (a relative name is taken in the
  * folder of the file that names it), at most RG_INCLUDE_DEPTH files deep,
  * and refuses a file that includes itself; a key is set once across all of
- * them.  Every key is described once in
+ * them.  "LDAPConfig FILE" takes the LDAP keys the files leave unset from a
+ * Postfix ldap_table(5) file (rg_ldapcf.h).  Every key is described once in
  * the table below (designated initializers) with its type, default, bounds,
  * whether it can change a cached answer, and the check of its value, run
  * once the whole file is read; the password file is read last, when every
