@@ -3,7 +3,13 @@
  * rg_config.c - load and check the rcptguard configuration file.
  *
  * The file holds one "Key value" per line; keys are case-insensitive, "#"
- * starts a comment, blank lines are ignored.  Every key is described once in
+ * at the start of a line or after a blank starts a comment (a "#" right
+ * after another character belongs to the value), blank lines are ignored.
+ * "Include FILE" reads FILE in place (a relative name is taken in the
+ * folder of the file that names it), at most RG_INCLUDE_DEPTH files deep,
+ * and refuses a file that includes itself; a key is set once across all of
+ * them.  "LDAPConfig FILE" takes the LDAP keys the files leave unset from a
+ * Postfix ldap_table(5) file (rg_ldapcf.h).  Every key is described once in
  * the table below (designated initializers) with its type, default, bounds,
  * whether it can change a cached answer, and the check of its value, run
  * once the whole file is read; the password file is read last, when every
@@ -16,6 +22,8 @@
 #include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
+#include "rg_reply.h"
+#include "rg_ldapcf.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -29,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 enum kind { K_STR, K_BOOL, K_INT, K_DOUBLE, K_LIST, K_ENUM, K_NETS, K_FACILITY };
@@ -73,6 +82,7 @@ static int check_class_names(struct rg_config *, const struct key *, char *, siz
 static int check_key_prefix(struct rg_config *, const struct key *, char *, size_t);
 static int check_redis_tls(struct rg_config *, const struct key *, char *, size_t);
 static int check_harvest_limit(struct rg_config *, const struct key *, char *, size_t);
+static int check_reply_text(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -157,6 +167,13 @@ static const struct key keys[] = {
 	{ .name = "HarvestPrefix6", .kind = K_INT, .off = OFF(harvest_prefix6), .def = "64",
 	    .min = 16, .max = 128 },
 	{ .name = "HarvestExemptNetworks", .kind = K_NETS, .def = "" },
+	{ .name = "LDAPConfig", .kind = K_STR, .off = OFF(ldap_config), .def = "" },
+	{ .name = "RejectText", .kind = K_STR, .off = OFF(reject_text),
+	    .def = RG_REPLY_REJECT_TEXT, .check = check_reply_text },
+	{ .name = "TempfailText", .kind = K_STR, .off = OFF(tempfail_text),
+	    .def = RG_REPLY_TEMPFAIL_TEXT, .check = check_reply_text },
+	{ .name = "SuggestText", .kind = K_STR, .off = OFF(suggest_text),
+	    .def = RG_REPLY_SUGGEST_TEXT, .check = check_reply_text },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -473,13 +490,14 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 	case K_BOOL: {
 		int *ip = (int *)(base + k->off);
 		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") ||
-		    !strcmp(value, "1"))
+		    !strcasecmp(value, "on") || !strcmp(value, "1"))
 			*ip = 1;
 		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") ||
-		    !strcmp(value, "0"))
+		    !strcasecmp(value, "off") || !strcmp(value, "0"))
 			*ip = 0;
 		else {
-			seterr(why, whylen, "%s wants yes or no, not \"%s\"", k->name, value);
+			seterr(why, whylen, "%s wants yes, no, true, false, on, off, 1 or 0, "
+			    "not \"%s\"", k->name, value);
 			return -1;
 		}
 		return 0;
@@ -921,6 +939,25 @@ check_uris(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 	return 0;
 }
 
+/* RejectText, TempfailText, SuggestText: templates rg_reply can expand. */
+static int
+check_reply_text(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = *(char *const *)((const char *)cf + k->off);
+	char problem[RG_ERRLEN];
+	int suggestion = k->off == OFF(suggest_text);
+
+	if (t[0] == '\0') {
+		seterr(why, whylen, "%s is empty", k->name);
+		return -1;
+	}
+	if (rg_reply_template_check(t, suggestion, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "%s %s", k->name, problem);
+		return -1;
+	}
+	return 0;
+}
+
 /* Domains: names, lower-cased, without a trailing dot. */
 static int
 check_domains(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
@@ -1135,7 +1172,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	if (check_redis_auth(cf, why, whylen, badkey) < 0)
 		return -1;
 	if (cf->ldap_bind_password_file[0] == '\0') {
-		if (cf->ldap_bind_dn[0] != '\0') {
+		/* else bind_pw of LDAPConfig, checked as it was read */
+		if (cf->ldap_bind_dn[0] != '\0' && cf->ldap_bind_password == NULL) {
 			seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
 			BADKEY("LDAPBindDN");
 			return -1;
@@ -1207,46 +1245,131 @@ make_fingerprint(struct rg_config *cf)
 	snprintf(cf->fingerprint, sizeof(cf->fingerprint), "%016llx", (unsigned long long)h);
 }
 
+/* Where a key was set: the file (one of the loader's names) and the line. */
+struct place {
+	const char *file;
+	unsigned line;                  /* 0: not set */
+};
+
 /*
- * One line of FILE, LEN bytes as read (a NUL among them is refused, not
- * taken for the end of the line): a comment, a blank line, or "Key value",
- * stored into CF.  SEEN[k] is the line key k was set on.  Returns 0, or -1
- * with "FILE:LINE: problem" in err.
+ * The state of one load: the configuration being filled, where each key
+ * was set, the names of every file read (kept until the end, so that a
+ * message after the last line can still name one), and the files open now,
+ * outermost first, to refuse an Include that comes back to one of them.
+ */
+struct loader {
+	struct rg_config *cf;
+	struct place seen[NKEYS];
+	struct rg_strlist files;
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} open[RG_INCLUDE_DEPTH + 1];
+	unsigned depth;                 /* entries of open[] in use */
+};
+
+static int read_file(struct loader *, const char *file, const char *from, unsigned fromline,
+    char *err, size_t errlen);
+
+/*
+ * The path NAME of an Include on a line of FILE stands for: NAME itself
+ * when absolute, else NAME in the folder of FILE.  Returns 0, or -1 when
+ * it does not fit OUTLEN.
  */
 static int
-read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, size_t len,
-    unsigned *seen, char *err, size_t errlen)
+include_path(const char *file, const char *name, char *out, size_t outlen)
 {
-	char why[RG_ERRLEN];
+	const char *slash = strrchr(file, '/');
+	int n;
+
+	if (name[0] == '/' || slash == NULL)
+		n = snprintf(out, outlen, "%s", name);
+	else
+		n = snprintf(out, outlen, "%.*s/%s", (int)(slash - file), file, name);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* "Include NAME" on line LINENO of FILE: read that file in place. */
+static int
+include(struct loader *ld, const char *file, unsigned lineno, const char *name, char *err,
+    size_t errlen)
+{
+	char path[4096];
+
+	if (name[0] == '\0') {
+		seterr(err, errlen, "%s:%u: Include wants a file name", file, lineno);
+		return -1;
+	}
+	if (include_path(file, name, path, sizeof(path)) < 0) {
+		seterr(err, errlen, "%s:%u: Include: file name too long", file, lineno);
+		return -1;
+	}
+	if (ld->depth > RG_INCLUDE_DEPTH - 1) {
+		seterr(err, errlen, "%s:%u: Include %s: more than %d files deep", file, lineno,
+		    name, RG_INCLUDE_DEPTH);
+		return -1;
+	}
+	return read_file(ld, path, file, lineno, err, errlen);
+}
+
+/*
+ * Split LINE (without its newline) into a key name and its value: blanks
+ * around both are dropped, and a "#" at the start of the line or after a
+ * blank starts a comment; a "#" right after another character is part of
+ * the value (ldap://host/#x, a password file named pw#1).  *NAME is NULL
+ * for a blank or comment line.
+ */
+static void
+split_line(char *line, char **name, char **value)
+{
+	char *s = trim(line);
+
+	*name = NULL;
+	if (*s == '#' || *s == '\0')
+		return;
+	*name = s;
+	while (*s && !isspace((unsigned char)*s))
+		s++;
+	if (*s)
+		*s++ = '\0';
+	*value = trim(s);
+	for (char *h = *value; *h; h++) {
+		if (*h == '#' && (h == *value || isspace((unsigned char)h[-1]))) {
+			*h = '\0';
+			*value = trim(*value);
+			break;
+		}
+	}
+}
+
+/*
+ * One line of FILE, LEN bytes as read (a NUL among them is refused, not
+ * taken for the end of the line): a comment, a blank line, an Include, or
+ * "Key value", stored into the configuration.  Returns 0, or -1 with
+ * "FILE:LINE: problem" in err.
+ */
+static int
+read_line(struct loader *ld, const char *file, unsigned lineno, char *line, size_t len,
+    char *err, size_t errlen)
+{
+	char why[RG_ERRLEN], *name, *value;
 
 	if (memchr(line, '\0', len) != NULL) {
 		seterr(err, errlen, "%s:%u: NUL byte in line", file, lineno);
 		return -1;
 	}
 	if (len > 0 && line[len - 1] == '\n')
-		len--;
+		line[--len] = '\0';
 	if (len > LINE_MAX_LEN) {
 		seterr(err, errlen, "%s:%u: line longer than %d characters", file, lineno,
 		    LINE_MAX_LEN);
 		return -1;
 	}
-	char *s = trim(line);
-	if (*s == '#' || *s == '\0')
+	split_line(line, &name, &value);
+	if (name == NULL)
 		return 0;
-	char *name = s;
-	while (*s && !isspace((unsigned char)*s))
-		s++;
-	if (*s)
-		*s++ = '\0';
-	char *value = trim(s);
-	/* a "#" after blank space starts a comment, not inside a value */
-	for (char *h = value; *h; h++) {
-		if (*h == '#' && (h == value || isspace((unsigned char)h[-1]))) {
-			*h = '\0';
-			value = trim(value);
-			break;
-		}
-	}
+	if (strcasecmp(name, "Include") == 0)
+		return include(ld, file, lineno, value, err, errlen);
 	size_t k;
 	for (k = 0; k < NKEYS; k++)
 		if (strcasecmp(name, keys[k].name) == 0)
@@ -1255,13 +1378,199 @@ read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, s
 		seterr(err, errlen, "%s:%u: unknown key \"%s\"", file, lineno, name);
 		return -1;
 	}
-	if (seen[k]) {
-		seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
+	if (ld->seen[k].line) {
+		seterr(err, errlen, "%s:%u: %s is set twice (first at %s:%u)", file, lineno,
+		    keys[k].name, ld->seen[k].file, ld->seen[k].line);
 		return -1;
 	}
-	seen[k] = lineno;
-	if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
+	ld->seen[k].file = file;
+	ld->seen[k].line = lineno;
+	if (set_value(ld->cf, &keys[k], value, why, sizeof(why)) < 0) {
 		seterr(err, errlen, "%s:%u: %s", file, lineno, why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Is the file open on FP a regular file, and not one of those being read
+ * already (an Include that comes back)?  If so, push it on ld->open.  0,
+ * or -1 with err set.
+ */
+static int
+push_open(struct loader *ld, FILE *fp, const char *file, const char *from, unsigned fromline,
+    char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fileno(fp), &st) < 0) {
+		seterr(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* a pipe, a device or a folder: no configuration, maybe no end */
+		if (from != NULL)
+			seterr(err, errlen, "%s:%u: Include %s: not a regular file", from, fromline,
+			    file);
+		else
+			seterr(err, errlen, "%s: not a regular file", file);
+		return -1;
+	}
+	for (unsigned i = 0; i < ld->depth; i++) {
+		if (ld->open[i].dev == st.st_dev && ld->open[i].ino == st.st_ino) {
+			seterr(err, errlen, "%s:%u: Include %s: the file includes itself",
+			    from, fromline, file);
+			return -1;
+		}
+	}
+	ld->open[ld->depth].dev = st.st_dev;
+	ld->open[ld->depth].ino = st.st_ino;
+	ld->depth++;
+	return 0;
+}
+
+/*
+ * Read every line of PATH into the configuration; FROM:FROMLINE is the
+ * Include that named it (FROM NULL for the main file).  Returns 0, or -1
+ * with "FILE:LINE: problem" in err.
+ */
+static int
+read_file(struct loader *ld, const char *path, const char *from, unsigned fromline, char *err,
+    size_t errlen)
+{
+	if (strlist_add(&ld->files, path, strlen(path)) < 0) {
+		seterr(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	const char *file = ld->files.v[ld->files.n - 1];
+	FILE *fp = fopen(file, "r");
+	if (fp == NULL) {
+		if (from != NULL)
+			seterr(err, errlen, "%s:%u: Include %s: cannot open: %s", from, fromline,
+			    file, strerror(errno));
+		else
+			seterr(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+		return -1;
+	}
+	if (push_open(ld, fp, file, from, fromline, err, errlen) < 0) {
+		fclose(fp);
+		return -1;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int rc = 0;
+	while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0)
+		rc = read_line(ld, file, ++lineno, line, (size_t)len, err, errlen);
+	free(line);
+	if (rc == 0 && ferror(fp)) {
+		seterr(err, errlen, "%s: read error: %s", file, strerror(errno));
+		rc = -1;
+	}
+	fclose(fp);
+	ld->depth--;
+	return rc;
+}
+
+/*
+ * The bind password of an LDAPConfig file, LC, read from its LINE of PATH:
+ * used when rcptguard.conf names no LDAPBindPasswordFile and there is a DN
+ * to bind as.  0, or -1 with err set.
+ */
+static int
+apply_bind_pw(struct loader *ld, const char *path, const struct rg_ldapcf *lc, char *err,
+    size_t errlen)
+{
+	struct rg_config *cf = ld->cf;
+
+	if (lc->bind_pw == NULL || ld->seen[key_index("LDAPBindPasswordFile")].line ||
+	    cf->ldap_bind_dn[0] == '\0')
+		return 0;
+	if (lc->bind_pw[0] == '\0') {
+		/* an unauthenticated bind (RFC 4513 5.1.2): never what was meant */
+		seterr(err, errlen, "%s:%u: bind_pw is empty", path, lc->bind_pw_line);
+		return -1;
+	}
+	if ((cf->ldap_bind_password = strdup(lc->bind_pw)) == NULL) {
+		seterr(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPConfig: the settings of a Postfix ldap_table(5) file (rg_ldapcf.h),
+ * each applied unless rcptguard.conf (or a file it includes) sets that key
+ * itself; a relative name is taken in the folder of the file that sets
+ * LDAPConfig.  A value refused names the ldap_table file, its line and
+ * parameter; later checks of the key name that line too.  0, or -1 with err.
+ */
+static int
+apply_ldap_config(struct loader *ld, char *err, size_t errlen)
+{
+	const struct place *at = &ld->seen[key_index("LDAPConfig")];
+	struct rg_ldapcf lc;
+	char path[4096], why[RG_ERRLEN];
+
+	if (ld->cf->ldap_config[0] == '\0')
+		return 0;
+	if (include_path(at->file, ld->cf->ldap_config, path, sizeof(path)) < 0 ||
+	    strlist_add(&ld->files, path, strlen(path)) < 0) {
+		seterr(err, errlen, "%s:%u: LDAPConfig: file name too long", at->file, at->line);
+		return -1;
+	}
+	const char *name = ld->files.v[ld->files.n - 1];
+	if (rg_ldapcf_read(name, &lc, why, sizeof(why)) < 0) {
+		/* a problem on a line of the file is named by that line alone */
+		size_t n = strlen(name);
+		if (strncmp(why, name, n) == 0 && why[n] == ':' && isdigit((unsigned char)why[n + 1]))
+			seterr(err, errlen, "%s", why);
+		else
+			seterr(err, errlen, "%s:%u: LDAPConfig: %s", at->file, at->line, why);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < lc.n; i++) {
+		int k = key_index(lc.v[i].key);
+		if (ld->seen[k].line)
+			continue;               /* rcptguard.conf says otherwise */
+		if (set_value(ld->cf, &keys[k], lc.v[i].value, why, sizeof(why)) < 0) {
+			seterr(err, errlen, "%s:%u: %s: %s", name, lc.v[i].line, lc.v[i].param, why);
+			rc = -1;
+		}
+		ld->seen[k].file = lc.v[i].line ? name : at->file;
+		ld->seen[k].line = lc.v[i].line ? lc.v[i].line : at->line;
+	}
+	if (rc == 0)
+		rc = apply_bind_pw(ld, name, &lc, err, errlen);
+	rg_ldapcf_free(&lc);
+	return rc;
+}
+
+/*
+ * What is checked once every file is read: the required keys, then each
+ * value and the keys together.  Messages name the line the key at fault was
+ * set on, or the main file when none.  Returns 0, or -1 with err set.
+ */
+static int
+check_loaded(struct loader *ld, const char *file, char *err, size_t errlen)
+{
+	char why[RG_ERRLEN];
+	int badkey = -1;
+
+	for (size_t k = 0; k < NKEYS; k++) {
+		if (keys[k].required && !ld->seen[k].line) {
+			seterr(err, errlen, "%s: %s is required", file, keys[k].name);
+			return -1;
+		}
+	}
+	if (check_whole(ld->cf, why, sizeof(why), &badkey) < 0) {
+		if (badkey >= 0 && ld->seen[badkey].line > 0)
+			seterr(err, errlen, "%s:%u: %s", ld->seen[badkey].file,
+			    ld->seen[badkey].line, why);
+		else
+			seterr(err, errlen, "%s: %s", file, why);
 		return -1;
 	}
 	return 0;
@@ -1270,65 +1579,31 @@ read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, s
 struct rg_config *
 rg_config_load(const char *file, char *err, size_t errlen)
 {
-	struct rg_config *cf = calloc(1, sizeof(*cf));
+	struct loader ld;
 	char why[RG_ERRLEN];
-	unsigned seen[NKEYS];           /* the line a key was set on */
-	FILE *fp = NULL;
 
-	if (cf == NULL) {
+	memset(&ld, 0, sizeof(ld));
+	ld.cf = calloc(1, sizeof(*ld.cf));
+	if (ld.cf == NULL || (ld.cf->path = strdup(file)) == NULL) {
 		seterr(err, errlen, "%s: out of memory", file);
-		return NULL;
+		goto fail;
 	}
-	memset(seen, 0, sizeof(seen));
-	cf->path = strdup(file);
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (set_value(cf, &keys[i], keys[i].def, why, sizeof(why)) < 0) {
+		if (set_value(ld.cf, &keys[i], keys[i].def, why, sizeof(why)) < 0) {
 			seterr(err, errlen, "%s: default of %s: %s", file, keys[i].name, why);
 			goto fail;
 		}
 	}
-	fp = fopen(file, "r");
-	if (fp == NULL) {
-		seterr(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+	if (read_file(&ld, file, NULL, 0, err, errlen) < 0 ||
+	    apply_ldap_config(&ld, err, errlen) < 0 ||
+	    check_loaded(&ld, file, err, errlen) < 0)
 		goto fail;
-	}
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	unsigned lineno = 0;
-	while ((len = getline(&line, &cap, fp)) >= 0) {
-		if (read_line(cf, file, ++lineno, line, (size_t)len, seen, err, errlen) < 0) {
-			free(line);
-			goto fail;
-		}
-	}
-	free(line);
-	if (ferror(fp)) {
-		seterr(err, errlen, "%s: read error: %s", file, strerror(errno));
-		goto fail;
-	}
-	fclose(fp);
-	fp = NULL;
-	for (size_t k = 0; k < NKEYS; k++) {
-		if (keys[k].required && !seen[k]) {
-			seterr(err, errlen, "%s: %s is required", file, keys[k].name);
-			goto fail;
-		}
-	}
-	int badkey = -1;
-	if (check_whole(cf, why, sizeof(why), &badkey) < 0) {
-		if (badkey >= 0 && seen[badkey] > 0)
-			seterr(err, errlen, "%s:%u: %s", file, seen[badkey], why);
-		else
-			seterr(err, errlen, "%s: %s", file, why);
-		goto fail;
-	}
-	make_fingerprint(cf);
-	return cf;
+	make_fingerprint(ld.cf);
+	strlist_free(&ld.files);
+	return ld.cf;
 fail:
-	if (fp != NULL)
-		fclose(fp);
-	rg_config_free(cf);
+	strlist_free(&ld.files);
+	rg_config_free(ld.cf);
 	return NULL;
 }
 

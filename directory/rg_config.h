@@ -14,6 +14,7 @@
 
 #define RG_ERRLEN 512
 #define RG_FILTER_MAX 16384             /* an expanded LDAP filter, at most */
+#define RG_INCLUDE_DEPTH 8              /* files open at once through Include */
 
 enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
@@ -53,6 +54,7 @@ struct rg_config {
 	char *recipient_delimiter;
 
 	/* LDAP */
+	char *ldap_config;              /* LDAPConfig: a Postfix ldap_table(5) file */
 	char *ldap_uri;                 /* space-separated, as libldap wants */
 	char *ldap_base;
 	char *ldap_filter;
@@ -106,6 +108,10 @@ struct rg_config {
 	struct rg_net *harvest_exempt;  /* HarvestExemptNetworks */
 	size_t nharvest_exempt;
 	int harvest_exempt_set;         /* else TrustedNetworks stand for it */
+	/* reply texts (rg_reply.h): %a the recipient, %s the suggestion */
+	char *reject_text;
+	char *tempfail_text;
+	char *suggest_text;
 
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */

@@ -2,11 +2,13 @@
 /*
  * rcptguard - the milter daemon: recipient checks against LDAP at RCPT TO.
  *
- * rcptguard [-f] [-n] [-V] [-c FILE] [-p SOCKET]
+ * rcptguard [-f] [-n] [-t] [-V] [-c FILE] [-p SOCKET]
  *
  *	-c FILE    configuration file (default SYSCONFDIR/rcptguard.conf)
  *	-f         stay in the foreground and log to standard error as well
  *	-n         check the configuration and exit: 0 when good, 78 when not
+ *	-t         also try it against the servers (milter/selftest.c): 0 when
+ *	           every check passed, 75 when one did not, 78 for a bad file
  *	-p SOCKET  listen on SOCKET instead of the configuration's Socket
  *	-V         print the version and exit
  *
@@ -21,6 +23,7 @@
  */
 #include "config.h"
 #include "mlfi.h"
+#include "selftest.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 
@@ -43,7 +46,7 @@ static const char *conf_file = SYSCONFDIR "/rcptguard.conf";
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rcptguard [-f] [-n] [-V] [-c FILE] [-p SOCKET]\n");
+	fprintf(stderr, "usage: rcptguard [-f] [-n] [-t] [-V] [-c FILE] [-p SOCKET]\n");
 	exit(EX_USAGE);
 }
 
@@ -141,15 +144,16 @@ int
 main(int argc, char **argv)
 {
 	const char *sock_override = NULL;
-	int foreground = 0, check_only = 0, opt;
+	int foreground = 0, check_only = 0, self_test = 0, opt;
 	char err[RG_ERRLEN];
 
-	while ((opt = getopt(argc, argv, "c:fnp:Vh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:fnp:tVh")) != -1) {
 		switch (opt) {
 		case 'c': conf_file = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'n': check_only = 1; break;
 		case 'p': sock_override = optarg; break;
+		case 't': self_test = 1; break;
 		case 'V':
 			printf("rcptguard %s\n", PACKAGE_VERSION);
 			return 0;
@@ -186,6 +190,11 @@ main(int argc, char **argv)
 		    conf_file, cf->user_id);
 		rg_config_free(cf);
 		return EX_CONFIG;
+	}
+	if (self_test) {
+		int rc = selftest_run(cf, cf->socket, stdout);
+		rg_config_free(cf);
+		return rc;
 	}
 	if (check_only) {
 		printf("%s: configuration OK\n", conf_file);

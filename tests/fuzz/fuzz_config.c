@@ -8,7 +8,8 @@
  * Properties, for every input:
  *   - no crash, no leak (each input; libFuzzer's -detect_leaks), no
  *     undefined behaviour;
- *   - a refused file gives a message that starts with the file name and is
+ *   - a refused file gives a message that starts with the file name (or
+ *     that of a file in its folder, for an Include or LDAPConfig) and is
  *     NUL-terminated inside the buffer (one of RG_ERRLEN bytes, exact size);
  *   - an accepted file gives: at least one domain, each lower case, of
  *     letters, digits, "-" and "."; LDAPURI words that
@@ -162,9 +163,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	cf = rg_config_load(path, err, RG_ERRLEN);
 	if (cf == NULL) {
-		PROPERTY(strnlen(err, RG_ERRLEN) < RG_ERRLEN && strncmp(err, path,
-		    strlen(path)) == 0 && err[strlen(path)] == ':', "message \"%.*s\"",
-		    RG_ERRLEN, err);
+		/* or a file in its folder, where a relative Include or LDAPConfig leads */
+		size_t dirlen = (size_t)(strrchr(path, '/') - path) + 1;
+		PROPERTY(strnlen(err, RG_ERRLEN) < RG_ERRLEN && ((strncmp(err, path,
+		    strlen(path)) == 0 && err[strlen(path)] == ':') ||
+		    (strncmp(err, path, dirlen) == 0 && strchr(err + dirlen, ':') != NULL)),
+		    "message \"%.*s\"", RG_ERRLEN, err);
 		free(err);
 		return 0;
 	}
