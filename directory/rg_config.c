@@ -56,6 +56,7 @@ struct key {
 static const char *const on_failure_names[] = { "tempfail", "accept", NULL };
 static const char *const suggest_names[] = { "off", "trusted", "all", NULL };
 static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL };
+static const char *const tls_verify_names[] = { "demand", "allow", "never", NULL };
 
 #define OFF(f) offsetof(struct rg_config, f)
 
@@ -69,6 +70,8 @@ static int check_redis_uri(struct rg_config *, const struct key *, char *, size_
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_abs_path(struct rg_config *, const struct key *, char *, size_t);
+static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -94,6 +97,18 @@ static const struct key keys[] = {
 	{ .name = "LDAPBindPasswordFile", .kind = K_STR, .off = OFF(ldap_bind_password_file),
 	    .def = "" },
 	{ .name = "LDAPStartTLS", .kind = K_BOOL, .off = OFF(ldap_starttls), .def = "no" },
+	{ .name = "LDAPTLSCACertFile", .kind = K_STR, .off = OFF(ldap_tls_cacert_file),
+	    .def = "/etc/ssl/certs/ca-certificates.crt", .check = check_abs_path },
+	{ .name = "LDAPTLSCertFile", .kind = K_STR, .off = OFF(ldap_tls_cert_file), .def = "",
+	    .answer = 1, .check = check_abs_path },
+	{ .name = "LDAPTLSKeyFile", .kind = K_STR, .off = OFF(ldap_tls_key_file), .def = "",
+	    .check = check_abs_path },
+	{ .name = "LDAPTLSVerify", .kind = K_ENUM, .off = OFF(ldap_tls_verify), .def = "demand",
+	    .choices = tls_verify_names },
+	{ .name = "LDAPSASLMech", .kind = K_STR, .off = OFF(ldap_sasl_mech), .def = "",
+	    .answer = 1, .check = check_sasl_mech },
+	{ .name = "LDAPSASLAuthzID", .kind = K_STR, .off = OFF(ldap_sasl_authzid), .def = "",
+	    .answer = 1 },
 	{ .name = "LDAPTimeout", .kind = K_DOUBLE, .off = OFF(ldap_timeout), .def = "2",
 	    .min = 0.01, .max = 10 },
 	{ .name = "LDAPPoolSize", .kind = K_INT, .off = OFF(ldap_pool_size), .def = "4",
@@ -875,6 +890,58 @@ check_socket(struct rg_config *cf, const struct key *k, char *why, size_t whylen
 	return 0;
 }
 
+/* A file name, when set, must be absolute: a reload runs after chdir("/"). */
+static int
+check_abs_path(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *v = *(char *const *)((const char *)cf + k->off);
+
+	if (v[0] != '\0' && v[0] != '/') {
+		seterr(why, whylen, "%s \"%s\" is a relative path; give the full path", k->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* LDAPSASLMech: empty (a simple bind) or EXTERNAL, kept in upper case. */
+static int
+check_sasl_mech(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char *m = cf->ldap_sasl_mech;
+
+	if (m[0] != '\0' && strcasecmp(m, "EXTERNAL") != 0) {
+		seterr(why, whylen, "%s \"%s\": only EXTERNAL is supported", k->name, m);
+		return -1;
+	}
+	for (; *m != '\0'; m++)
+		*m = (char)toupper((unsigned char)*m);
+	return 0;
+}
+
+/* The keys that go together: SASL or a bind DN, a certificate with its key. */
+static int
+check_bind_keys(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	if (cf->ldap_sasl_mech[0] != '\0' && (cf->ldap_bind_dn[0] != '\0' ||
+	    cf->ldap_bind_password_file[0] != '\0')) {
+		seterr(why, whylen, "LDAPSASLMech %s takes the identity from the connection: "
+		    "leave LDAPBindDN and LDAPBindPasswordFile out", cf->ldap_sasl_mech);
+		BADKEY("LDAPSASLMech");
+		return -1;
+	}
+	if (cf->ldap_sasl_authzid[0] != '\0' && cf->ldap_sasl_mech[0] == '\0') {
+		seterr(why, whylen, "LDAPSASLAuthzID is set but LDAPSASLMech is not");
+		BADKEY("LDAPSASLAuthzID");
+		return -1;
+	}
+	if ((cf->ldap_tls_cert_file[0] == '\0') != (cf->ldap_tls_key_file[0] == '\0')) {
+		seterr(why, whylen, "LDAPTLSCertFile and LDAPTLSKeyFile go together: set both or neither");
+		BADKEY(cf->ldap_tls_cert_file[0] != '\0' ? "LDAPTLSCertFile" : "LDAPTLSKeyFile");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
@@ -916,6 +983,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 			return -1;
 		}
 	}
+	if (check_bind_keys(cf, why, whylen, badkey) < 0)
+		return -1;
 	if (cf->ldap_bind_password_file[0] == '\0') {
 		if (cf->ldap_bind_dn[0] != '\0') {
 			seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
