@@ -15,6 +15,7 @@
 #include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
+#include "rg_log.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -27,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 enum kind { K_STR, K_BOOL, K_INT, K_DOUBLE, K_LIST, K_ENUM, K_NETS, K_FACILITY };
@@ -70,6 +73,7 @@ static int check_redis_uri(struct rg_config *, const struct key *, char *, size_
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_socket_mode(struct rg_config *, const struct key *, char *, size_t);
 static int check_abs_path(struct rg_config *, const struct key *, char *, size_t);
 static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
 
@@ -77,6 +81,8 @@ static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
 	    .def = "unix:/run/rcptguard/rcptguard.sock", .check = check_socket },
 	{ .name = "UserID", .kind = K_STR, .off = OFF(user_id), .def = "" },
+	{ .name = "SocketMode", .kind = K_STR, .off = OFF(socket_mode_text), .def = "0660",
+	    .check = check_socket_mode },
 	{ .name = "PidFile", .kind = K_STR, .off = OFF(pid_file), .def = "" },
 	{ .name = "Syslog", .kind = K_BOOL, .off = OFF(syslog), .def = "yes" },
 	{ .name = "SyslogFacility", .kind = K_FACILITY, .off = OFF(syslog_facility),
@@ -95,7 +101,7 @@ static const struct key keys[] = {
 	    .answer = 1, .check = check_filter },
 	{ .name = "LDAPBindDN", .kind = K_STR, .off = OFF(ldap_bind_dn), .def = "", .answer = 1 },
 	{ .name = "LDAPBindPasswordFile", .kind = K_STR, .off = OFF(ldap_bind_password_file),
-	    .def = "" },
+	    .def = "", .check = check_abs_path },
 	{ .name = "LDAPStartTLS", .kind = K_BOOL, .off = OFF(ldap_starttls), .def = "no" },
 	{ .name = "LDAPTLSCACertFile", .kind = K_STR, .off = OFF(ldap_tls_cacert_file),
 	    .def = "/etc/ssl/certs/ca-certificates.crt", .check = check_abs_path },
@@ -534,6 +540,27 @@ trim(char *s)
 	return s;
 }
 
+/*
+ * Say so when the password file PATH can be read by the group or by
+ * others: the bind password is the key to the directory.
+ */
+static void
+warn_password_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+		rg_log(LOG_WARNING, "LDAPBindPasswordFile %s is readable by %s (mode %04o); "
+		    "make it 0600, owned by the user that starts rcptguard", path,
+		    (st.st_mode & S_IROTH) ? "others" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+}
+
+/*
+ * Read the first line of LDAPBindPasswordFile into cf->ldap_bind_password.
+ * From then on the process holds a secret: it is made non-dumpable (no core
+ * file, no ptrace by the same unprivileged user, /proc/PID/mem closed).
+ */
 static int
 read_password(struct rg_config *cf, char *why, size_t whylen)
 {
@@ -555,6 +582,7 @@ read_password(struct rg_config *cf, char *why, size_t whylen)
 		seterr(why, whylen, "out of memory");
 		return -1;
 	}
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	return 0;
 }
 
@@ -890,6 +918,25 @@ check_socket(struct rg_config *cf, const struct key *k, char *why, size_t whylen
 	return 0;
 }
 
+/* SocketMode: an octal mode such as 0660, with no bits beyond 0777. */
+static int
+check_socket_mode(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = cf->socket_mode_text;
+	char *end;
+
+	errno = 0;
+	long v = strtol(t, &end, 8);
+	if (*t == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 0777 ||
+	    strspn(t, "01234567") != strlen(t)) {
+		seterr(why, whylen, "%s wants an octal mode from 0000 to 0777, not \"%s\"",
+		    k->name, t);
+		return -1;
+	}
+	cf->socket_mode = (int)v;
+	return 0;
+}
+
 /* A file name, when set, must be absolute: a reload runs after chdir("/"). */
 static int
 check_abs_path(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
@@ -1004,6 +1051,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		BADKEY("LDAPBindPasswordFile");
 		return -1;
 	}
+	warn_password_mode(cf->ldap_bind_password_file);
 	return 0;
 }
 

@@ -48,6 +48,8 @@ struct rg_config {
 	int syslog;
 	int syslog_facility;
 	int max_unknown;                /* MaxUnknownRecipients, 0: no limit */
+	char *socket_mode_text;         /* SocketMode as written */
+	int socket_mode;                /* SocketMode: permissions of a unix socket */
 
 	/* addresses */
 	struct rg_strlist domains;      /* lower case, no trailing dot */
