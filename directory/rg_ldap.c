@@ -561,37 +561,84 @@ tls_files_unreadable(const struct rg_config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+/* ldap_pvt.h: libldap 2.5 exports it without a public declaration. */
+void ldap_pvt_tls_ctx_free(void *ctx);
+
 /*
- * Give LD a TLS context of its own (LDAP_OPT_X_TLS_NEWCTX) built from
- * LDAPTLSCACertFile, LDAPTLSCertFile, LDAPTLSKeyFile and LDAPTLSVerify
- * only: libldap's process-wide defaults (/etc/ldap/ldap.conf, LDAPTLS_*
- * variables) decide nothing, and no other handle is touched.  0, or -1
- * with the reason in err.
+ * The TLS context of the configuration in use, shared by its connections.
+ * libldap reads the files at every LDAP_OPT_X_TLS_NEWCTX, and with a client
+ * certificate it never frees the key and certificates it read (libldap 2.5,
+ * tls_g.c), so a context per connection would lose memory at every
+ * reconnect.  One slot: a reload (a new configuration) builds a new
+ * context, which also picks up files replaced in the meantime.
+ */
+static pthread_mutex_t tls_ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static const struct rg_config *tls_ctx_cf;     /* the configuration it was made for */
+static char tls_ctx_files[3 * 4096 + 4];        /* and its files, in case CF's address is reused */
+static void *tls_ctx;
+
+/*
+ * A new context on LD from LDAPTLSCACertFile, LDAPTLSCertFile and
+ * LDAPTLSKeyFile only; in *CTX a reference to it.  0, or -1.
+ */
+static int
+tls_newctx(const struct rg_config *cf, LDAP *ld, void **ctx)
+{
+	int is_server = 0;
+
+	/* an empty string clears a value: nothing is inherited */
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cf->ldap_tls_cacert_file) !=
+	    LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTDIR, "") != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, cf->ldap_tls_cert_file) !=
+	    LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, cf->ldap_tls_key_file) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS)
+		return -1;
+	*ctx = NULL;
+	return ldap_get_option(ld, LDAP_OPT_X_TLS_CTX, ctx) == LDAP_OPT_SUCCESS &&
+	    *ctx != NULL ? 0 : -1;
+}
+
+/*
+ * Give LD the TLS context of CF (made on the first connection of CF with
+ * LDAP_OPT_X_TLS_NEWCTX) and LDAPTLSVerify: built from the keys of CF
+ * only, never from libldap's process-wide defaults, so neither
+ * /etc/ldap/ldap.conf nor LDAPTLS_* variables change what is trusted.
+ * 0, or -1 with the reason in err.
  */
 static int
 tls_setup(const struct rg_config *cf, LDAP *ld, const char *uri, char *err, size_t errlen)
 {
 	static const int verify[] = { [RG_TLS_DEMAND] = LDAP_OPT_X_TLS_DEMAND,
 	    [RG_TLS_ALLOW] = LDAP_OPT_X_TLS_ALLOW, [RG_TLS_NEVER] = LDAP_OPT_X_TLS_NEVER };
-	int req = verify[cf->ldap_tls_verify], is_server = 0;
-	const char *ca = cf->ldap_tls_cacert_file, *cert = cf->ldap_tls_cert_file,
-	    *key = cf->ldap_tls_key_file;
+	int req = verify[cf->ldap_tls_verify], rc = 0;
+	char files[sizeof(tls_ctx_files)];
+	void *ctx = NULL;
 
 	if (tls_files_unreadable(cf, err, errlen) < 0)
 		return -1;
-	/* an empty string clears a value: nothing is inherited */
-	if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req) != LDAP_OPT_SUCCESS ||
-	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, ca) != LDAP_OPT_SUCCESS ||
-	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTDIR, "") != LDAP_OPT_SUCCESS ||
-	    ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, cert) != LDAP_OPT_SUCCESS ||
-	    ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, key) != LDAP_OPT_SUCCESS ||
-	    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS) {
+	snprintf(files, sizeof(files), "%s\n%s\n%s\n%d", cf->ldap_tls_cacert_file,
+	    cf->ldap_tls_cert_file, cf->ldap_tls_key_file, req);
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req) != LDAP_OPT_SUCCESS)
+		rc = -1;
+	pthread_mutex_lock(&tls_ctx_mu);
+	if (rc == 0 && tls_ctx != NULL && tls_ctx_cf == cf && strcmp(tls_ctx_files, files) == 0) {
+		rc = ldap_set_option(ld, LDAP_OPT_X_TLS_CTX, tls_ctx) == LDAP_OPT_SUCCESS ? 0 : -1;
+	} else if (rc == 0 && (rc = tls_newctx(cf, ld, &ctx)) == 0) {
+		if (tls_ctx != NULL)
+			ldap_pvt_tls_ctx_free(tls_ctx);
+		tls_ctx = ctx;
+		tls_ctx_cf = cf;
+		memcpy(tls_ctx_files, files, sizeof(files));
+	}
+	pthread_mutex_unlock(&tls_ctx_mu);
+	if (rc < 0)
 		seterr(err, errlen, "TLS set-up for %s failed: LDAPTLSCACertFile \"%s\", "
 		    "LDAPTLSCertFile \"%s\" and LDAPTLSKeyFile \"%s\" must be PEM files, the "
-		    "key matching the certificate", uri, ca, cert, key);
-		return -1;
-	}
-	return 0;
+		    "key matching the certificate", uri, cf->ldap_tls_cacert_file,
+		    cf->ldap_tls_cert_file, cf->ldap_tls_key_file);
+	return rc;
 }
 
 /* --- why a certificate was refused -------------------------------------------- */
@@ -768,14 +815,15 @@ bind_handle(const struct rg_config *cf, LDAP *ld, const char *uri, double deadli
     char *err, size_t errlen)
 {
 	int sasl = cf->ldap_sasl_mech[0] != '\0';
-	const char *secret = sasl ? cf->ldap_sasl_authzid : cf->ldap_bind_password;
+	/* the credentials: the password of a simple bind, the authzid of EXTERNAL */
+	const char *text = sasl ? cf->ldap_sasl_authzid : cf->ldap_bind_password;
 	struct berval cred = { 0, (char *)"" };
 	LDAPMessage *res = NULL;
 	int rc, msgid, code = LDAP_OTHER;
 
-	if (secret != NULL) {
-		cred.bv_val = (char *)secret;
-		cred.bv_len = strlen(secret);
+	if (text != NULL) {
+		cred.bv_val = (char *)text;
+		cred.bv_len = strlen(text);
 	}
 	rc = ldap_sasl_bind(ld, sasl ? NULL : cf->ldap_bind_dn,
 	    sasl ? cf->ldap_sasl_mech : LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
