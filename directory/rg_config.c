@@ -24,6 +24,7 @@
 #include "rg_ldap.h"
 #include "rg_reply.h"
 #include "rg_ldapcf.h"
+#include "rg_log.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -66,6 +68,7 @@ struct key {
 static const char *const on_failure_names[] = { "tempfail", "accept", NULL };
 static const char *const suggest_names[] = { "off", "trusted", "all", NULL };
 static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL };
+static const char *const tls_verify_names[] = { "demand", "allow", "never", NULL };
 
 #define OFF(f) offsetof(struct rg_config, f)
 
@@ -83,11 +86,16 @@ static int check_key_prefix(struct rg_config *, const struct key *, char *, size
 static int check_redis_tls(struct rg_config *, const struct key *, char *, size_t);
 static int check_harvest_limit(struct rg_config *, const struct key *, char *, size_t);
 static int check_reply_text(struct rg_config *, const struct key *, char *, size_t);
+static int check_socket_mode(struct rg_config *, const struct key *, char *, size_t);
+static int check_abs_path(struct rg_config *, const struct key *, char *, size_t);
+static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
 	    .def = "unix:/run/rcptguard/rcptguard.sock", .check = check_socket },
 	{ .name = "UserID", .kind = K_STR, .off = OFF(user_id), .def = "" },
+	{ .name = "SocketMode", .kind = K_STR, .off = OFF(socket_mode_text), .def = "0660",
+	    .check = check_socket_mode },
 	{ .name = "PidFile", .kind = K_STR, .off = OFF(pid_file), .def = "" },
 	{ .name = "Syslog", .kind = K_BOOL, .off = OFF(syslog), .def = "yes" },
 	{ .name = "SyslogFacility", .kind = K_FACILITY, .off = OFF(syslog_facility),
@@ -106,8 +114,20 @@ static const struct key keys[] = {
 	    .answer = 1, .check = check_filter },
 	{ .name = "LDAPBindDN", .kind = K_STR, .off = OFF(ldap_bind_dn), .def = "", .answer = 1 },
 	{ .name = "LDAPBindPasswordFile", .kind = K_STR, .off = OFF(ldap_bind_password_file),
-	    .def = "" },
+	    .def = "", .check = check_abs_path },
 	{ .name = "LDAPStartTLS", .kind = K_BOOL, .off = OFF(ldap_starttls), .def = "no" },
+	{ .name = "LDAPTLSCACertFile", .kind = K_STR, .off = OFF(ldap_tls_cacert_file),
+	    .def = "/etc/ssl/certs/ca-certificates.crt", .check = check_abs_path },
+	{ .name = "LDAPTLSCertFile", .kind = K_STR, .off = OFF(ldap_tls_cert_file), .def = "",
+	    .answer = 1, .check = check_abs_path },
+	{ .name = "LDAPTLSKeyFile", .kind = K_STR, .off = OFF(ldap_tls_key_file), .def = "",
+	    .check = check_abs_path },
+	{ .name = "LDAPTLSVerify", .kind = K_ENUM, .off = OFF(ldap_tls_verify), .def = "demand",
+	    .choices = tls_verify_names },
+	{ .name = "LDAPSASLMech", .kind = K_STR, .off = OFF(ldap_sasl_mech), .def = "",
+	    .answer = 1, .check = check_sasl_mech },
+	{ .name = "LDAPSASLAuthzID", .kind = K_STR, .off = OFF(ldap_sasl_authzid), .def = "",
+	    .answer = 1 },
 	{ .name = "LDAPTimeout", .kind = K_DOUBLE, .off = OFF(ldap_timeout), .def = "2",
 	    .min = 0.01, .max = 10 },
 	{ .name = "LDAPPoolSize", .kind = K_INT, .off = OFF(ldap_pool_size), .def = "4",
@@ -592,6 +612,27 @@ trim(char *s)
 	return s;
 }
 
+/*
+ * Say so when the password file PATH can be read by the group or by
+ * others: the bind password is the key to the directory.
+ */
+static void
+warn_password_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+		rg_log(LOG_WARNING, "LDAPBindPasswordFile %s is readable by %s (mode %04o); "
+		    "make it 0600, owned by the user that starts rcptguard", path,
+		    (st.st_mode & S_IROTH) ? "others" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+}
+
+/*
+ * Read the first line of LDAPBindPasswordFile into cf->ldap_bind_password.
+ * From then on the process holds a secret: it is made non-dumpable (no core
+ * file, no ptrace by the same unprivileged user, /proc/PID/mem closed).
+ */
 static int
 read_password(struct rg_config *cf, char *why, size_t whylen)
 {
@@ -613,6 +654,7 @@ read_password(struct rg_config *cf, char *why, size_t whylen)
 		seterr(why, whylen, "out of memory");
 		return -1;
 	}
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	return 0;
 }
 
@@ -1014,6 +1056,77 @@ uri_has_credentials(const char *uri)
 	return memchr(h, '@', authority) != NULL;
 }
 
+/* SocketMode: an octal mode such as 0660, with no bits beyond 0777. */
+static int
+check_socket_mode(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = cf->socket_mode_text;
+	char *end;
+
+	errno = 0;
+	long v = strtol(t, &end, 8);
+	if (*t == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 0777 ||
+	    strspn(t, "01234567") != strlen(t)) {
+		seterr(why, whylen, "%s wants an octal mode from 0000 to 0777, not \"%s\"",
+		    k->name, t);
+		return -1;
+	}
+	cf->socket_mode = (int)v;
+	return 0;
+}
+
+/* A file name, when set, must be absolute: a reload runs after chdir("/"). */
+static int
+check_abs_path(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *v = *(char *const *)((const char *)cf + k->off);
+
+	if (v[0] != '\0' && v[0] != '/') {
+		seterr(why, whylen, "%s \"%s\" is a relative path; give the full path", k->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* LDAPSASLMech: empty (a simple bind) or EXTERNAL, kept in upper case. */
+static int
+check_sasl_mech(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char *m = cf->ldap_sasl_mech;
+
+	if (m[0] != '\0' && strcasecmp(m, "EXTERNAL") != 0) {
+		seterr(why, whylen, "%s \"%s\": only EXTERNAL is supported", k->name, m);
+		return -1;
+	}
+	for (; *m != '\0'; m++)
+		*m = (char)toupper((unsigned char)*m);
+	return 0;
+}
+
+/* The keys that go together: SASL or a bind DN, a certificate with its key. */
+static int
+check_bind_keys(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	if (cf->ldap_sasl_mech[0] != '\0' && (cf->ldap_bind_dn[0] != '\0' ||
+	    cf->ldap_bind_password_file[0] != '\0')) {
+		seterr(why, whylen, "LDAPSASLMech %s takes the identity from the connection: "
+		    "leave LDAPBindDN and LDAPBindPasswordFile out", cf->ldap_sasl_mech);
+		BADKEY("LDAPSASLMech");
+		return -1;
+	}
+	if (cf->ldap_sasl_authzid[0] != '\0' && cf->ldap_sasl_mech[0] == '\0') {
+		seterr(why, whylen, "LDAPSASLAuthzID is set but LDAPSASLMech is not");
+		BADKEY("LDAPSASLAuthzID");
+		return -1;
+	}
+	if ((cf->ldap_tls_cert_file[0] == '\0') != (cf->ldap_tls_key_file[0] == '\0')) {
+		seterr(why, whylen, "LDAPTLSCertFile and LDAPTLSKeyFile go together: set both or neither");
+		BADKEY(cf->ldap_tls_cert_file[0] != '\0' ? "LDAPTLSCertFile" : "LDAPTLSKeyFile");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
@@ -1171,6 +1284,8 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	}
 	if (check_redis_auth(cf, why, whylen, badkey) < 0)
 		return -1;
+	if (check_bind_keys(cf, why, whylen, badkey) < 0)
+		return -1;
 	if (cf->ldap_bind_password_file[0] == '\0') {
 		/* else bind_pw of LDAPConfig, checked as it was read */
 		if (cf->ldap_bind_dn[0] != '\0' && cf->ldap_bind_password == NULL) {
@@ -1191,6 +1306,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		BADKEY("LDAPBindPasswordFile");
 		return -1;
 	}
+	warn_password_mode(cf->ldap_bind_password_file);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
 enum rg_broken_action { RG_BROKEN_REJECT, RG_BROKEN_ACCEPT, RG_BROKEN_TEMPFAIL };
+enum rg_tls_verify { RG_TLS_DEMAND, RG_TLS_ALLOW, RG_TLS_NEVER };
 
 /*
  * A list of strings, owned by the configuration.  v[n] is always NULL, and
@@ -48,6 +49,8 @@ struct rg_config {
 	int syslog;
 	int syslog_facility;
 	int max_unknown;                /* MaxUnknownRecipients, 0: no limit */
+	char *socket_mode_text;         /* SocketMode as written */
+	int socket_mode;                /* SocketMode: permissions of a unix socket */
 
 	/* addresses */
 	struct rg_strlist domains;      /* lower case, no trailing dot */
@@ -62,6 +65,12 @@ struct rg_config {
 	char *ldap_bind_password_file;
 	char *ldap_bind_password;       /* read from the file; never logged */
 	int ldap_starttls;
+	char *ldap_tls_cacert_file;     /* LDAPTLSCACertFile: the CAs trusted for servers */
+	char *ldap_tls_cert_file;       /* LDAPTLSCertFile, "": no client certificate */
+	char *ldap_tls_key_file;        /* LDAPTLSKeyFile */
+	enum rg_tls_verify ldap_tls_verify;
+	char *ldap_sasl_mech;           /* LDAPSASLMech: "" (simple bind) or EXTERNAL */
+	char *ldap_sasl_authzid;        /* LDAPSASLAuthzID, "": none */
 	double ldap_timeout;
 	int ldap_pool_size;
 

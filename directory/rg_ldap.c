@@ -37,6 +37,7 @@
  * time limit, lost connection) or that meets a search reference (part of the
  * tree on another server) is an error, never a silently short list.
  */
+#include "config.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 
@@ -56,6 +57,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef HAVE_GNUTLS
+#include <gnutls/gnutls.h>
+#endif
 
 /* ldap_init_fd(3) is documented, but libldap 2.5 declares it only in a
  * private header. */
@@ -542,20 +547,225 @@ open_handle(const char *uri, double deadline, char *err, size_t errlen)
 	return ld;
 }
 
-/* Why the TLS step on LD failed with RC: libldap's words, or a timeout. */
-static void
-tls_error(LDAP *ld, int rc, const char *uri, double deadline, char *err, size_t errlen)
+/*
+ * The first of LDAPTLSCACertFile, LDAPTLSCertFile, LDAPTLSKeyFile that this
+ * process cannot read (after the drop to UserID), with the reason in err;
+ * 0 when all can be read.
+ */
+static int
+tls_files_unreadable(const struct rg_config *cf, char *err, size_t errlen)
 {
-	char *diag = NULL;
+	const char *names[] = { "LDAPTLSCACertFile", "LDAPTLSCertFile", "LDAPTLSKeyFile" };
+	const char *files[] = { cf->ldap_tls_cacert_file, cf->ldap_tls_cert_file,
+	    cf->ldap_tls_key_file };
+	char ebuf[128];
+
+	for (int i = 0; i < 3; i++) {
+		if (files[i][0] == '\0' || access(files[i], R_OK) == 0)
+			continue;
+		seterr(err, errlen, "%s %s: %s", names[i], files[i],
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		return -1;
+	}
+	return 0;
+}
+
+/* ldap_pvt.h: libldap 2.5 exports it without a public declaration. */
+void ldap_pvt_tls_ctx_free(void *ctx);
+
+/*
+ * The TLS context of the configuration in use, shared by its connections.
+ * libldap reads the files at every LDAP_OPT_X_TLS_NEWCTX, and with a client
+ * certificate it never frees the key and certificates it read (libldap 2.5,
+ * tls_g.c), so a context per connection would lose memory at every
+ * reconnect.  One slot: a reload (a new configuration) builds a new
+ * context, which also picks up files replaced in the meantime.
+ */
+static pthread_mutex_t tls_ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static const struct rg_config *tls_ctx_cf;     /* the configuration it was made for */
+static char tls_ctx_files[3 * 4096 + 4];        /* and its files, in case CF's address is reused */
+static void *tls_ctx;
+
+/*
+ * A new context on LD from LDAPTLSCACertFile, LDAPTLSCertFile and
+ * LDAPTLSKeyFile only; in *CTX a reference to it.  0, or -1.
+ */
+static int
+tls_newctx(const struct rg_config *cf, LDAP *ld, void **ctx)
+{
+	int is_server = 0;
+
+	/* an empty string clears a value: nothing is inherited */
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cf->ldap_tls_cacert_file) !=
+	    LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTDIR, "") != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, cf->ldap_tls_cert_file) !=
+	    LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, cf->ldap_tls_key_file) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS)
+		return -1;
+	*ctx = NULL;
+	return ldap_get_option(ld, LDAP_OPT_X_TLS_CTX, ctx) == LDAP_OPT_SUCCESS &&
+	    *ctx != NULL ? 0 : -1;
+}
+
+/*
+ * Give LD the TLS context of CF (made on the first connection of CF with
+ * LDAP_OPT_X_TLS_NEWCTX) and LDAPTLSVerify: built from the keys of CF
+ * only, never from libldap's process-wide defaults, so neither
+ * /etc/ldap/ldap.conf nor LDAPTLS_* variables change what is trusted.
+ * 0, or -1 with the reason in err.
+ */
+static int
+tls_setup(const struct rg_config *cf, LDAP *ld, const char *uri, char *err, size_t errlen)
+{
+	static const int verify[] = { [RG_TLS_DEMAND] = LDAP_OPT_X_TLS_DEMAND,
+	    [RG_TLS_ALLOW] = LDAP_OPT_X_TLS_ALLOW, [RG_TLS_NEVER] = LDAP_OPT_X_TLS_NEVER };
+	int req = verify[cf->ldap_tls_verify], rc = 0;
+	char files[sizeof(tls_ctx_files)];
+	void *ctx = NULL;
+
+	if (tls_files_unreadable(cf, err, errlen) < 0)
+		return -1;
+	snprintf(files, sizeof(files), "%s\n%s\n%s\n%d", cf->ldap_tls_cacert_file,
+	    cf->ldap_tls_cert_file, cf->ldap_tls_key_file, req);
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req) != LDAP_OPT_SUCCESS)
+		rc = -1;
+	pthread_mutex_lock(&tls_ctx_mu);
+	if (rc == 0 && tls_ctx != NULL && tls_ctx_cf == cf && strcmp(tls_ctx_files, files) == 0) {
+		rc = ldap_set_option(ld, LDAP_OPT_X_TLS_CTX, tls_ctx) == LDAP_OPT_SUCCESS ? 0 : -1;
+	} else if (rc == 0 && (rc = tls_newctx(cf, ld, &ctx)) == 0) {
+		if (tls_ctx != NULL)
+			ldap_pvt_tls_ctx_free(tls_ctx);
+		tls_ctx = ctx;
+		tls_ctx_cf = cf;
+		memcpy(tls_ctx_files, files, sizeof(files));
+	}
+	pthread_mutex_unlock(&tls_ctx_mu);
+	if (rc < 0)
+		seterr(err, errlen, "TLS set-up for %s failed: LDAPTLSCACertFile \"%s\", "
+		    "LDAPTLSCertFile \"%s\" and LDAPTLSKeyFile \"%s\" must be PEM files, the "
+		    "key matching the certificate", uri, cf->ldap_tls_cacert_file,
+		    cf->ldap_tls_cert_file, cf->ldap_tls_key_file);
+	return rc;
+}
+
+/* --- why a certificate was refused -------------------------------------------- */
+
+/*
+ * libldap refuses a server certificate without saying why (with GnuTLS its
+ * message is "(unknown error code)").  When libldap runs on GnuTLS, a verify
+ * function of ours is put on the session of the handshake: it asks GnuTLS
+ * what is wrong with the certificate (issuer unknown, expired, another
+ * name) and keeps the words for the log.  It decides nothing: libldap still
+ * accepts or refuses by LDAPTLSVerify.
+ */
+struct tls_diag {
+	const char *host;       /* the name the certificate must carry */
+	char why[256];          /* "" while nothing is wrong */
+};
+
+#ifdef HAVE_GNUTLS
+/* libldap's GnuTLS session object (tls_g.c) begins with the GnuTLS session. */
+static gnutls_session_t
+gnutls_of(void *ssl)
+{
+	return ssl != NULL ? *(gnutls_session_t *)ssl : NULL;
+}
+
+static int
+diag_verify(gnutls_session_t s)
+{
+	struct tls_diag *d = gnutls_session_get_ptr(s);
+	unsigned status = 0;
+	gnutls_datum_t out = { NULL, 0 };
+
+	if (d == NULL || gnutls_certificate_verify_peers3(s, d->host, &status) < 0 ||
+	    status == 0)
+		return 0;
+	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
+		snprintf(d->why, sizeof(d->why), "%s", (const char *)out.data);
+		gnutls_free(out.data);
+		for (size_t n = strlen(d->why); n > 0 && d->why[n - 1] == ' '; n--)
+			d->why[n - 1] = '\0';
+	}
+	return 0;
+}
+
+static int
+diag_connect_cb(LDAP *ld, void *ssl, void *ctx, void *arg)
+{
+	gnutls_session_t s = gnutls_of(ssl);
+
+	(void)ld;
+	(void)ctx;
+	if (s != NULL) {
+		gnutls_session_set_ptr(s, arg);
+		gnutls_session_set_verify_function(s, diag_verify);
+	}
+	return 0;
+}
+#endif
+
+/* Watch the coming handshake of LD into D, when libldap runs on GnuTLS. */
+static void
+diag_arm(LDAP *ld, struct tls_diag *d)
+{
+#ifdef HAVE_GNUTLS
+	char *pkg = NULL;
+
+	if (ldap_get_option(ld, LDAP_OPT_X_TLS_PACKAGE, &pkg) == LDAP_OPT_SUCCESS &&
+	    pkg != NULL && strcmp(pkg, "GnuTLS") == 0) {
+		ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_ARG, d);
+		ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_CB, (void *)diag_connect_cb);
+	}
+	ldap_memfree(pkg);
+#else
+	(void)ld;
+	(void)d;
+#endif
+}
+
+/* After the handshake: D, on the caller's stack, is no longer to be written. */
+static void
+diag_disarm(LDAP *ld)
+{
+#ifdef HAVE_GNUTLS
+	void *ssl = NULL;
+
+	ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_CB, NULL);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_ARG, NULL);
+	if (ldap_get_option(ld, LDAP_OPT_X_TLS_SSL_CTX, &ssl) == LDAP_OPT_SUCCESS &&
+	    gnutls_of(ssl) != NULL)
+		gnutls_session_set_ptr(gnutls_of(ssl), NULL);
+#else
+	(void)ld;
+#endif
+}
+
+/*
+ * Why the TLS step on LD failed with RC: what was wrong with the
+ * certificate (DIAG), or libldap's words, or a timeout.
+ */
+static void
+tls_error(LDAP *ld, int rc, const char *uri, double deadline, const struct tls_diag *diag,
+    char *err, size_t errlen)
+{
+	char *msg = NULL;
 
 	if (rg_now() >= deadline) {
 		seterr(err, errlen, "TLS handshake with %s timed out", uri);
 		return;
 	}
-	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	if (diag->why[0] != '\0') {
+		seterr(err, errlen, "TLS handshake with %s: certificate verify failed: %s", uri,
+		    diag->why);
+		return;
+	}
+	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
 	seterr(err, errlen, "TLS handshake with %s: %s%s%s", uri, ld_error(ld, rc),
-	    diag && *diag ? ": " : "", diag ? diag : "");
-	ldap_memfree(diag);
+	    msg && *msg ? ": " : "", msg ? msg : "");
+	ldap_memfree(msg);
 }
 
 /* StartTLS (LDAPStartTLS on ldap://) or the handshake of ldaps://, before DEADLINE. */
@@ -568,6 +778,8 @@ start_tls(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline
 
 	if (!ldaps && !cf->ldap_starttls)
 		return 0;
+	if (tls_setup(cf, ld, uri, err, errlen) < 0)
+		return -1;
 	if (!ldaps) {
 		rc = ldap_start_tls(ld, NULL, NULL, &msgid);
 		if (rc != LDAP_SUCCESS) {
@@ -586,28 +798,44 @@ start_tls(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline
 			return -1;
 		}
 	}
+	struct tls_diag diag = { .host = NULL, .why = "" };
+	LDAPURLDesc *lud = NULL;
+	if (ldap_url_parse(uri, &lud) == LDAP_URL_SUCCESS)
+		diag.host = lud->lud_host;
+	diag_arm(ld, &diag);
 	rc = ldap_install_tls(ld);
-	if (rc != LDAP_SUCCESS) {
-		tls_error(ld, rc, uri, deadline, err, errlen);
-		return -1;
-	}
-	return 0;
+	diag_disarm(ld);
+	if (rc != LDAP_SUCCESS)
+		tls_error(ld, rc, uri, deadline, &diag, err, errlen);
+	ldap_free_urldesc(lud);
+	return rc == LDAP_SUCCESS ? 0 : -1;
 }
 
-/* Bind LD as LDAPBindDN before DEADLINE. */
+/*
+ * Bind LD before DEADLINE: a simple bind as LDAPBindDN (anonymous when it
+ * is empty), or with LDAPSASLMech EXTERNAL a SASL bind whose identity is
+ * the connection's own (the peer credentials of ldapi://, the client
+ * certificate of TLS), asking for LDAPSASLAuthzID when set.  EXTERNAL needs
+ * one round trip and no SASL library.  Errors name the identity, never the
+ * password.
+ */
 static int
 bind_handle(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline,
     char *err, size_t errlen)
 {
-	struct berval cred = { 0, NULL };
+	int sasl = cf->ldap_sasl_mech[0] != '\0';
+	/* the credentials: the password of a simple bind, the authzid of EXTERNAL */
+	const char *text = sasl ? cf->ldap_sasl_authzid : cf->ldap_bind_password;
+	struct berval cred = { 0, (char *)"" };
 	LDAPMessage *res = NULL;
 	int rc, msgid, code = LDAP_OTHER;
 
-	if (cf->ldap_bind_password != NULL) {
-		cred.bv_val = cf->ldap_bind_password;
-		cred.bv_len = strlen(cf->ldap_bind_password);
+	if (text != NULL) {
+		cred.bv_val = (char *)text;
+		cred.bv_len = strlen(text);
 	}
-	rc = ldap_sasl_bind(ld, cf->ldap_bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
+	rc = ldap_sasl_bind(ld, sasl ? NULL : cf->ldap_bind_dn,
+	    sasl ? cf->ldap_sasl_mech : LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		seterr(err, errlen, "cannot reach %s: %s", uri, ld_error(ld, rc));
 		return -1;
@@ -618,13 +846,17 @@ bind_handle(const struct rg_config *cf, LDAP *ld, const char *uri, double deadli
 		    ld_error(ld, rc));
 		return -1;
 	}
-	ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
-	if (code != LDAP_SUCCESS) {
+	char *diag = NULL;
+	ldap_parse_result(ld, res, &code, NULL, &diag, NULL, NULL, 1);
+	if (code != LDAP_SUCCESS && sasl)
+		seterr(err, errlen, "SASL %s bind%s%s to %s: %s%s%s", cf->ldap_sasl_mech,
+		    cf->ldap_sasl_authzid[0] ? " as authzid " : "", cf->ldap_sasl_authzid, uri,
+		    ldap_err2string(code), diag && *diag ? ": " : "", diag ? diag : "");
+	else if (code != LDAP_SUCCESS)
 		seterr(err, errlen, "bind as \"%s\" to %s: %s", cf->ldap_bind_dn, uri,
 		    ldap_err2string(code));
-		return -1;
-	}
-	return 0;
+	ldap_memfree(diag);
+	return code == LDAP_SUCCESS ? 0 : -1;
 }
 
 /* Open, configure, StartTLS or TLS, and bind one URI before DEADLINE. */

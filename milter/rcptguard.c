@@ -12,8 +12,10 @@
  *	-p SOCKET  listen on SOCKET instead of the configuration's Socket
  *	-V         print the version and exit
  *
- * Start-up: read and check the configuration, open the socket (as root, so
- * that it may live where the MTA looks), drop to UserID, detach unless -f,
+ * Start-up: read and check the configuration (the bind password with it;
+ * from then on the process is not dumpable), open the socket (as root, so
+ * that it may live where the MTA looks) with SocketMode, drop to UserID and
+ * its groups before any LDAP or Redis connection, detach unless -f,
  * and serve until SIGTERM or SIGINT, which close the socket and remove its
  * file.  SIGUSR1 reads the configuration again and swaps it in whole when
  * every check passes; a bad file is logged and the running one kept.  The
@@ -86,6 +88,28 @@ lookup_user(const char *spec, uid_t *uid, gid_t *gid, char *name, size_t namelen
 		if (gr == NULL)
 			return -1;
 		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/*
+ * Become UserID: the user UNAME (UID), group GID and the user's
+ * supplementary groups.  Called before any LDAP or Redis connection, so
+ * that the directory sees that user (the peer credentials of ldapi://).
+ * Without UserID, a warning when running as root.  0, or -1 (logged).
+ */
+static int
+become_user(const struct rg_config *cf, const char *uname, uid_t uid, gid_t gid)
+{
+	if (uname[0] == '\0') {
+		if (geteuid() == 0)
+			rg_log(LOG_WARNING, "running as root: set UserID to the user rcptguard "
+			    "should run as (it keeps root for nothing)");
+		return 0;
+	}
+	if (initgroups(uname, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		rg_log(LOG_ERR, "cannot become %s: %s", cf->user_id, strerror(errno));
+		return -1;
 	}
 	return 0;
 }
@@ -292,27 +316,25 @@ main(int argc, char **argv)
 		fprintf(stderr, "rcptguard: cannot set up socket %s\n", sock);
 		return EX_SOFTWARE;
 	}
-	/* the MTA must be able to connect: mode 0660, group read/write, nothing
-	 * for others (a socket needs no execute bit) */
-	mode_t old_umask = umask(0117);
+	/* the MTA must be able to connect: SocketMode, by default group
+	 * read/write and nothing for others; no moment with more */
+	mode_t old_umask = umask(0777 & ~(mode_t)cf->socket_mode);
 	if (smfi_opensocket(1) != MI_SUCCESS) {
 		fprintf(stderr, "rcptguard: cannot listen on %s (in use? no such folder? "
 		    "no permission?)\n", sock);
 		return EX_OSERR;
 	}
 	umask(old_umask);
+	if (path != NULL && chmod(path, (mode_t)cf->socket_mode) != 0)
+		rg_log(LOG_WARNING, "chmod %s: %s", path, strerror(errno));
 	if (path != NULL && uname[0] != '\0' && chown(path, uid, gid) != 0)
 		rg_log(LOG_WARNING, "chown %s: %s", path, strerror(errno));
 
 	int ready = foreground ? -1 : detach();
 	if (cf->pid_file[0] != '\0')
 		write_pid_file(cf->pid_file, uname, uid, gid);
-	if (uname[0] != '\0') {
-		if (setgid(gid) != 0 || initgroups(uname, gid) != 0 || setuid(uid) != 0) {
-			rg_log(LOG_ERR, "cannot become %s: %s", cf->user_id, strerror(errno));
-			return EX_OSERR;
-		}
-	}
+	if (become_user(cf, uname, uid, gid) < 0)
+		return EX_OSERR;
 	char *pid_file = strdup(cf->pid_file);
 
 	/*

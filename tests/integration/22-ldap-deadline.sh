@@ -188,11 +188,11 @@ elif ! start_tls_slapd; then
 		tail -n 5)"
 else
 	export LDAPTLS_CACERT=$T/ca.crt
-	write_conf "$T/real-ldaps.conf" "Suggest off"
+	write_conf "$T/real-ldaps.conf" "Suggest off" "LDAPTLSCACertFile $T/ca.crt"
 	sed -i "s|^LDAPURI .*|LDAPURI ldaps://127.0.0.1:$LDAPS_PORT|" "$T/real-ldaps.conf"
 	expect_query 0 "ldaps:// to slapd: a known user" "john.doe@example.com ok ldap" \
 		"$T/real-ldaps.conf" john.doe@example.com
-	write_conf "$T/real-starttls.conf" "Suggest off" "LDAPStartTLS yes"
+	write_conf "$T/real-starttls.conf" "Suggest off" "LDAPStartTLS yes" "LDAPTLSCACertFile $T/ca.crt"
 	expect_query 1 "StartTLS to slapd: an unknown user" "nobody@example.com unknown ldap" \
 		"$T/real-starttls.conf" nobody@example.com
 	write_conf "$T/byname.conf" "Suggest off"
