@@ -35,7 +35,7 @@
  * Output (standard output), one "key=value" list a line:
  *	rcpts=N seconds=S rate=R p50_us=.. p99_us=.. p999_us=.. max_us=..
  *	CATEGORY=N continue=N reject550=N tempfail4xx=N other=N   (per category)
- *	connections=N errors=N
+ *	connections=N errors=N protocol=0xP   (the steps the milter negotiated)
  * Exit status 0, or 1 when a session failed (connection refused or closed,
  * protocol error).
  */
@@ -630,6 +630,7 @@ report(struct sess *ss, double secs)
 {
 	size_t n = 0;
 	long counts[NCAT][NREPLY] = { { 0 } }, conns = 0, errors = 0;
+	unsigned long pflags = 0;
 
 	for (int i = 0; i < opt.sessions; i++)
 		n += ss[i].nlat;
@@ -644,6 +645,7 @@ report(struct sess *ss, double secs)
 		n += ss[i].nlat;
 		conns += ss[i].conns;
 		errors += ss[i].errors;
+		pflags |= ss[i].pflags;
 		for (int c = 0; c < NCAT; c++)
 			for (int r = 0; r < NREPLY; r++)
 				counts[c][r] += ss[i].counts[c][r];
@@ -663,7 +665,7 @@ report(struct sess *ss, double secs)
 			    cat_name[c], t, counts[c][R_CONTINUE], counts[c][R_550],
 			    counts[c][R_4XX], counts[c][R_OTHER]);
 	}
-	printf("connections=%ld errors=%ld\n", conns, errors);
+	printf("connections=%ld errors=%ld protocol=0x%lx\n", conns, errors, pflags);
 	free(all);
 }
 

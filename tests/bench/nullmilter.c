@@ -17,7 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Keep in step with mlfi_negotiate() in milter/mlfi.c. */
+/*
+ * Keep in step with mlfi_negotiate() in milter/mlfi.c: the same steps away,
+ * and no reply to CONNECT and MAIL.  libmilter 8.14 and later always offers
+ * SMFIP_NR_CONN and SMFIP_NR_MAIL (it answers for the MTA that cannot do
+ * without); an older one is refused.
+ */
 static sfsistat
 null_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
@@ -25,25 +30,35 @@ null_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 {
 	unsigned long want = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
 	    SMFIP_NOUNKNOWN | SMFIP_NODATA;
+	unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_MAIL;
 
 	(void)ctx; (void)f0; (void)f2; (void)f3;
+	if ((f1 & nr) != nr)
+		return SMFIS_REJECT;
 	*pf0 = 0;
-	*pf1 = f1 & want;
+	*pf1 = (f1 & want) | nr;
 	*pf2 = 0;
 	*pf3 = 0;
 	return SMFIS_CONTINUE;
 }
 
-/* Every stage rcptguard looks at: nothing to do. */
+/* Every stage rcptguard looks at: nothing to do, and no reply before RCPT. */
 static sfsistat
 null_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 {
 	(void)ctx; (void)host; (void)sa;
-	return SMFIS_CONTINUE;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat
-null_envelope(SMFICTX *ctx, char **argv)
+null_envfrom(SMFICTX *ctx, char **argv)
+{
+	(void)ctx; (void)argv;
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+null_envrcpt(SMFICTX *ctx, char **argv)
 {
 	(void)ctx; (void)argv;
 	return SMFIS_CONTINUE;
@@ -60,8 +75,8 @@ static struct smfiDesc null_desc = {
 	.xxfi_name = "nullmilter",
 	.xxfi_version = SMFI_VERSION,
 	.xxfi_connect = null_connect,
-	.xxfi_envfrom = null_envelope,
-	.xxfi_envrcpt = null_envelope,
+	.xxfi_envfrom = null_envfrom,
+	.xxfi_envrcpt = null_envrcpt,
 	.xxfi_close = null_close,
 	.xxfi_negotiate = null_negotiate,
 };
