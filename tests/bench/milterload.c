@@ -641,7 +641,8 @@ report(struct sess *ss, double secs)
 	}
 	n = 0;
 	for (int i = 0; i < opt.sessions; i++) {
-		memcpy(all + n, ss[i].lat, ss[i].nlat * sizeof(*all));
+		if (ss[i].nlat > 0)
+			memcpy(all + n, ss[i].lat, ss[i].nlat * sizeof(*all));
 		n += ss[i].nlat;
 		conns += ss[i].conns;
 		errors += ss[i].errors;
