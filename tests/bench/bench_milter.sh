@@ -112,7 +112,9 @@ fresh_null() {
     exit 1
 }
 
-# run WHO SESSIONS MIX STATE -> "rate p50 p99 p999" (microseconds)
+# run WHO SESSIONS MIX STATE: one timed run; "rate p50 p99 p999"
+# (microseconds) into $T/last.  Not in a subshell: a restarted milter must
+# be known to this shell, to be stopped.
 run() {
     local who=$1 n=$2 mix=$3 state=$4 sock m args=() out
     if [[ $who == rg ]]; then
@@ -129,7 +131,7 @@ run() {
         -m "$m" "${args[@]}" 2>&1) || { echo "# milterload failed against $who:" >&2; echo "$out" >&2; exit 1; }
     echo "# $who $n $mix $state: $(tr '\n' ' ' <<<"$out")" >&2
     awk 'NR == 1 { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        print v["rate"], v["p50_us"], v["p99_us"], v["p999_us"] }' <<<"$out"
+        print v["rate"], v["p50_us"], v["p99_us"], v["p999_us"] }' <<<"$out" >"$T/last"
 }
 
 echo "# machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(date -u '+%F %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -144,7 +146,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
                 # quieter half of the machine's ups and downs
                 if ((r % 2)); then order="rg null"; else order="null rg"; fi
                 for who in $order; do
-                    echo "$n $mix $state $who $(run "$who" "$n" "$mix" "$state")" >>"$T/results"
+                    run "$who" "$n" "$mix" "$state"
+                    echo "$n $mix $state $who $(cat "$T/last")" >>"$T/results"
                 done
             done
         done
