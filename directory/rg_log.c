@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int log_syslog;
 static int log_stderr = 1;
@@ -35,6 +36,37 @@ rg_log_open(const char *ident, int use_syslog, int facility, int use_stderr)
 	log_syslog = use_syslog;
 }
 
+/*
+ * "IDENT: [LEVEL: ]LINE" and a newline on standard error, in one write(2),
+ * so that lines of different threads do not mix.  Put together by hand: a
+ * decision is logged for every recipient, and fprintf() on the unbuffered
+ * stderr formats the line a second time under the stream's lock.  A line
+ * too long for the buffer is cut; a failed write is not retried.
+ */
+static void
+stderr_line(int prio, const char *line)
+{
+	const char *lvl = prio <= LOG_ERR ? "error: " : prio == LOG_WARNING ? "warning: " : "";
+	char out[2304];
+	size_t n = 0;
+	const char *part[3] = { log_ident, lvl, line };
+
+	for (int i = 0; i < 3; i++) {
+		size_t l = strlen(part[i]), room = n + 3 < sizeof(out) ? sizeof(out) - 3 - n : 0;
+		if (l > room)
+			l = room;
+		memcpy(out + n, part[i], l);
+		n += l;
+		if (i == 0) {
+			memcpy(out + n, ": ", 2);
+			n += 2;
+		}
+	}
+	out[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, out, n);
+	(void)w;
+}
+
 void
 rg_log(int prio, const char *fmt, ...)
 {
@@ -46,11 +78,8 @@ rg_log(int prio, const char *fmt, ...)
 	va_end(ap);
 	if (log_syslog)
 		syslog(prio, "%s", line);
-	if (log_stderr && prio <= log_stderr_max) {
-		const char *lvl = prio <= LOG_ERR ? "error: " : prio == LOG_WARNING ? "warning: " : "";
-		/* one write per line, so lines of different threads do not mix */
-		fprintf(stderr, "%s: %s%s\n", log_ident, lvl, line);
-	}
+	if (log_stderr && prio <= log_stderr_max)
+		stderr_line(prio, line);
 }
 
 const char *

@@ -61,6 +61,7 @@ struct conn {
 	int authenticated;
 	int unknown;                    /* unknown recipients so far */
 	int sendmail;                   /* reply text without the address */
+	unsigned long noreply;          /* SMFIP_NR_* granted: no reply to send */
 };
 
 static void *
@@ -169,32 +170,67 @@ mlfi_shutdown(void)
 	harvest = NULL;
 }
 
+/*
+ * The connection's context is made here, at option negotiation, so that it
+ * can remember which steps need no reply.  The MTA need not wait for an
+ * answer to CONNECT and MAIL (rcptguard decides at RCPT only): libmilter
+ * 8.14 and later always offers SMFIP_NR_CONN and SMFIP_NR_MAIL, answering
+ * CONTINUE itself when the MTA cannot do without a reply (Sendmail and
+ * Postfix both can).  With them granted, mlfi_connect() and mlfi_envfrom()
+ * should return SMFIS_NOREPLY (libmilter turns anything else into no reply,
+ * with a complaint in its log); when the context cannot be allocated they are
+ * not asked for and mlfi_connect() tries again.
+ */
 static sfsistat
 mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
     unsigned long *pf3)
 {
-	(void)ctx; (void)f0; (void)f2; (void)f3;
+	(void)f0; (void)f2; (void)f3;
 	/* no modifications; skip every stage after RCPT the MTA lets us skip */
 	unsigned long want = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
 	    SMFIP_NOUNKNOWN | SMFIP_NODATA;
+	struct conn *c = smfi_getpriv(ctx);
+
+	if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL && smfi_setpriv(ctx, c) != MI_SUCCESS) {
+		free(c);
+		c = NULL;
+	}
+	if (c != NULL)
+		c->noreply = f1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL);
 	*pf0 = 0;
-	*pf1 = f1 & want;
+	*pf1 = (f1 & want) | (c != NULL ? c->noreply : 0);
 	*pf2 = 0;
 	*pf3 = 0;
 	return SMFIS_CONTINUE;
 }
 
+/* What a step whose NR_ flag is STEP returns when all is well. */
+static sfsistat
+step_ok(const struct conn *c, unsigned long step)
+{
+	return c != NULL && (c->noreply & step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
 static sfsistat
 mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = smfi_getpriv(ctx);
 
 	(void)hostname;
-	if (c == NULL)
-		return SMFIS_TEMPFAIL;
+	if (c == NULL) {
+		/* no context from the negotiation: no step was granted "no reply" */
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return SMFIS_TEMPFAIL;
+		if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
+			free(c);
+			return SMFIS_TEMPFAIL;
+		}
+	}
 	snprintf(c->id, sizeof(c->id), "%08X",
 	    (unsigned)(atomic_fetch_add(&conn_counter, 1) + 1));
+	c->client[0] = '\0';
+	c->authenticated = c->unknown = 0;
 	if (sa != NULL && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->client,
 		    sizeof(c->client));
@@ -208,11 +244,7 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 	else
 		c->sendmail = smfi_getsymval(ctx, "{if_name}") != NULL ||
 		    smfi_getsymval(ctx, "{if_addr}") != NULL;
-	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
-		free(c);
-		return SMFIS_TEMPFAIL;
-	}
-	return SMFIS_CONTINUE;
+	return step_ok(c, SMFIP_NR_CONN);
 }
 
 static sfsistat
@@ -224,7 +256,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	(void)argv;
 	if (c != NULL)
 		c->authenticated = auth != NULL && *auth != '\0';
-	return SMFIS_CONTINUE;
+	return step_ok(c, SMFIP_NR_MAIL);
 }
 
 /* What a client chose, in a log field: nothing that could end the field. */

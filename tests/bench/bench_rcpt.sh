@@ -1,30 +1,40 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-2-Clause
-# bench_rcpt.sh - RCPT throughput: rcptguard against Postfix's own proxy:ldap.
+# bench_rcpt.sh - RCPT throughput: rcptguard against Postfix's own proxy:ldap
+# and against a null milter.
 #
-#   tests/bench/bench_rcpt.sh [SECONDS] [SESSIONS]
+#   tests/bench/bench_rcpt.sh [SECONDS] [SESSIONS] [ROUNDS]
 #
 # Loads USERS (default 100000) users first.last@example.com into a slapd of its
 # own (slapadd, offline), then drives a private Postfix on loopback with RCPT
 # TO only (EHLO, MAIL FROM, R x RCPT TO, RSET; a few transactions a
 # connection; never DATA), for SECONDS (default 20) per run from SESSIONS
-# (default 10) concurrent SMTP sessions, under six set-ups of Postfix:
+# (default 10) concurrent SMTP sessions, under these set-ups of Postfix:
 #
 #   ceiling      no milter, no recipient map: every recipient accepted
+#   null         smtpd_milters = tests/bench/nullmilter: CONTINUE to everything,
+#                the same protocol steps negotiated as rcptguard; the limit
+#                any milter can reach
 #   proxy:ldap   relay_recipient_maps = proxy:ldap:ldap.cf (mail=%s), no milter
-#   rcptguard    smtpd_milters = rcptguard, RedisURI none, in-process cache
+#   rg-cold      rcptguard, RedisURI none, restarted before the run and no
+#                warm-up pass: its cache starts empty
+#   rcptguard    (rg) smtpd_milters = rcptguard, RedisURI none, in-process cache
 #   no suggest   the same with Suggest off (as for clients that are not
 #                trusted: the typo search is never made)
 #   +redis       rcptguard with RedisURI and the in-process cache
 #   redis only   rcptguard with RedisURI and LocalCacheSize 0
 #
-# and three mixes of recipients:
+# and four mixes of recipients:
 #
 #   known     every recipient exists: random picks from 10,000 "hot" users
 #   half      50 % hot users, 50 % picks from 10,000 unknown addresses
 #   distinct  every recipient different and never asked before in the run:
 #             half existing users outside the hot set, half unknown addresses
 #             (cache misses only)
+#   messages  full messages through smtp-source (MSGS messages of 1 KB,
+#             DATA and all), each to the first hot user (smtp-source numbers
+#             the recipients of a message with more than one: they would not
+#             exist); the rate counts messages
 #
 # Before "known" and "half" every hot address (and every unknown one of the
 # half mix) is sent once, untimed, so that the figures are the steady state
@@ -35,6 +45,11 @@
 # its children) and the client, per 1,000 recipients, and how busy the
 # machine was.
 #
+# ROUNDS (default 3) rounds, interleaved: every set-up and mix once a round,
+# so the machine's ups and downs fall on all of them alike.  At the end, for
+# each mix, the medians of the rounds and the ratios to Postfix without a
+# check, to the null milter and to proxy:ldap, as a Markdown table.
+#
 # The client is a small Python program (raw sockets, one process a session):
 # smtp-source cannot stop after RCPT TO and its -N numbers recipients, which
 # would not exist in the directory; swaks and a bash /dev/tcp loop start a
@@ -42,8 +57,9 @@
 #
 # Environment: USERS (default 100000), HOT (10000), RCPTS (recipients a
 # transaction, 20), TXS (transactions a connection, 10), SETUPS (space-separated
-# subset of: ceiling proxy rg rg-nosuggest rg-redis rg-redis-only), MIXES
-# (known half distinct).  Every server is stopped at the end (tests/lib/servers.sh).
+# subset of: ceiling null proxy rg-cold rg rg-nosuggest rg-redis rg-redis-only;
+# default ceiling null proxy rg-cold rg), MIXES (known half distinct messages),
+# MSGS (messages of the messages mix, 2000).  Every server is stopped at the end (tests/lib/servers.sh).
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
 . "$(dirname "$0")/../lib/mta.sh"
@@ -51,18 +67,22 @@ rg_setup
 
 DURATION=${1:-20}
 SESSIONS=${2:-10}
+ROUNDS=${3:-3}
+MSGS=${MSGS:-2000}
+NULLMILTER=$RG_BUILD/tests/bench/nullmilter
 USERS=${USERS:-100000}
 HOT=${HOT:-10000}
 RCPTS=${RCPTS:-20}
 TXS=${TXS:-10}
-SETUPS=${SETUPS:-ceiling proxy rg rg-nosuggest rg-redis rg-redis-only}
-MIXES=${MIXES:-known half distinct}
+SETUPS=${SETUPS:-ceiling null proxy rg-cold rg}
+MIXES=${MIXES:-known half distinct messages}
 B=$RG_BASE_DN
 
-for cmd in slapadd slapd redis-server postfix postconf python3; do
+for cmd in slapadd slapd redis-server postfix postconf python3 smtp-source; do
     command -v "$cmd" >/dev/null || { echo "bench_rcpt: $cmd is missing (tests/install-deps)" >&2; exit 1; }
 done
 [[ -x $RCPTGUARD ]] || { echo "bench_rcpt: build first ($RCPTGUARD is missing)" >&2; exit 1; }
+[[ -x $NULLMILTER ]] || { echo "bench_rcpt: build first ($NULLMILTER is missing: make check TESTS=)" >&2; exit 1; }
 [[ -f /usr/lib/postfix/postfix-ldap.so ]] ||
     { echo "bench_rcpt: Postfix has no LDAP tables (apt-get install postfix-ldap)" >&2; exit 1; }
 ((HOT * 2 <= USERS)) || { echo "bench_rcpt: USERS must be at least 2 * HOT" >&2; exit 1; }
@@ -342,60 +362,155 @@ run_client() {
     python3 "$T/client.py" "$POSTFIX_PORT" "$SESSIONS" "$dur" "$RCPTS" "$TXS" "$mix" "$T/out" "$@"
 }
 
+# run_messages: full messages with smtp-source -> a result line as client.py's
+run_messages() {
+    local to t0 t1
+    to=$(head -n 1 "$T/hot.txt")
+    t0=$(date +%s.%N)
+    timeout -k 5 600 smtp-source -s "$SESSIONS" -m "$MSGS" -r 1 -l 1024 \
+        -f bench@example.net -t "$to" "127.0.0.1:$POSTFIX_PORT" >"$T/smtp-source.log" 2>&1 ||
+        echo "# smtp-source failed: $(tail -n 2 "$T/smtp-source.log" | tr '\n' ' ')" >&2
+    t1=$(date +%s.%N)
+    awk -v t0="$t0" -v t1="$t1" -v n="$MSGS" 'BEGIN {
+        w = t1 - t0; printf "rcpts=%d wall=%.2f rate=%.0f p50=- p99=- client_cpu=0 codes=messages:%d\n",
+            n, w, n / w, n }'
+}
+
+NULL_PID=
+NULL_PORT=$(free_port)
+stop_null() {
+    [[ -n $NULL_PID ]] || return 0
+    kill -TERM "$NULL_PID" 2>/dev/null
+    wait "$NULL_PID" 2>/dev/null
+    NULL_PID=
+}
+rg_on_exit stop_null
+start_null() {
+    local i
+    [[ -n $NULL_PID ]] && return 0
+    "$NULLMILTER" -p "inet:$NULL_PORT@127.0.0.1" </dev/null >"$T/null.log" 2>&1 &
+    NULL_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        _rg_port_open 127.0.0.1 "$NULL_PORT" && return 0
+        sleep 0.1
+    done
+    echo "# nullmilter did not start" >&2
+    exit 1
+}
+
 # --- the runs ----------------------------------------------------------------------
 
 echo "# machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(free -g | awk '/^Mem:/ {print $2}') GB RAM; $(slapd -VV 2>&1 | head -n 1 | sed 's/^@(#) \$//; s/ (.*//'); Postfix $(postconf -d -h mail_version 2>/dev/null); $(redis-server --version | awk '{print $1, $3}'); Python $(python3 -c 'import platform; print(platform.python_version())')"
-echo "# $USERS users, hot set $HOT, $SESSIONS sessions, $RCPTS RCPTs a transaction, $TXS transactions a connection, ${DURATION} s a run"
-printf '%-14s %-9s %8s %7s %7s %7s  %-28s %s\n' setup mix rcpt/s p50ms p99ms rcpts replies \
+echo "# $(date -u '+%F %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $USERS users, hot set $HOT, $SESSIONS sessions, $RCPTS RCPTs a transaction, $TXS transactions a connection, ${DURATION} s a run, $ROUNDS rounds"
+printf '%-5s %-14s %-9s %8s %7s %7s %7s  %-28s %s\n' round setup mix rcpt/s p50ms p99ms rcpts replies \
     "CPU ms/1000 rcpt: rcptguard slapd redis postfix client; machine busy"
 
-for setup in $SETUPS; do
-    case $setup in
+# setup_postfix SETUP: Postfix (and rcptguard's configuration) for SETUP
+setup_postfix() {
+    case $1 in
     ceiling) bench_postfix none none ;;
+    null) start_null; bench_postfix "inet:$NULL_PORT@127.0.0.1" none ;;
     proxy) bench_postfix none "proxy:ldap:$T/postfix-ldap.cf" ;;
-    rg | rg-nosuggest | rg-redis | rg-redis-only)
-        if [[ $setup == rg || $setup == rg-nosuggest ]]; then
+    rg | rg-cold | rg-nosuggest | rg-redis | rg-redis-only)
+        if [[ $1 == rg || $1 == rg-cold || $1 == rg-nosuggest ]]; then
             stop_redis
             # shellcheck disable=SC2034  # read by write_conf
             REDIS_URI=none
             extra=()
-            [[ $setup == rg-nosuggest ]] && extra=("Suggest off")
+            [[ $1 == rg-nosuggest ]] && extra=("Suggest off")
             write_conf "$T/bench.conf" "MaxUnknownRecipients 0" "${extra[@]}"
         else
             [[ -n ${REDIS_PID:-} ]] || start_redis || exit 1
             extra=()
-            [[ $setup == rg-redis-only ]] && extra=("LocalCacheSize 0")
+            [[ $1 == rg-redis-only ]] && extra=("LocalCacheSize 0")
             write_conf "$T/bench.conf" "MaxUnknownRecipients 0" "${extra[@]}"
         fi
         bench_postfix "inet:$MILTER_PORT@127.0.0.1" none
         ;;
-    *) echo "bench_rcpt: unknown set-up $setup" >&2; exit 1 ;;
+    *) echo "bench_rcpt: unknown set-up $1" >&2; exit 1 ;;
     esac
-    for mix in $MIXES; do
-        [[ $setup == rg* ]] && bench_rcptguard
+}
+
+# one_run ROUND SETUP MIX: one timed run, its line printed and kept
+one_run() {
+    local round=$1 setup=$2 mix=$3 lists=() before after res n client cpu
+    [[ $setup == rg* ]] && bench_rcptguard
+    case $mix in
+    known) lists=("$T/hot.txt") ;;
+    half) lists=("$T/hot.txt" "$T/unknown.txt") ;;
+    distinct) lists=("$T/distinct.txt") ;;
+    messages) ;;
+    *) echo "bench_rcpt: unknown mix $mix" >&2; exit 1 ;;
+    esac
+    # the warm-up pass, except for a cold rcptguard
+    if [[ $setup != rg-cold ]]; then
         case $mix in
-        known) run_client warm "$T/hot.txt" >/dev/null; lists=("$T/hot.txt") ;;
-        half) run_client warm "$T/warm-half.txt" >/dev/null; lists=("$T/hot.txt" "$T/unknown.txt") ;;
-        distinct) lists=("$T/distinct.txt") ;;
+        known) run_client warm "$T/hot.txt" >/dev/null ;;
+        half) run_client warm "$T/warm-half.txt" >/dev/null ;;
         esac
-        before=$(snapshot)
+    fi
+    before=$(snapshot)
+    if [[ $mix == messages ]]; then
+        res=$(run_messages)
+    else
         res=$(run_client "$mix" "${lists[@]}")
-        after=$(snapshot)
-        n=$(sed 's/.*rcpts=\([0-9]*\).*/\1/' <<<"$res")
-        client=$(sed 's/.*client_cpu=\([0-9.]*\).*/\1/' <<<"$res")
-        cpu=$(awk -v b="$before" -v a="$after" -v n="$n" -v hz="$HZ" -v cl="$client" 'BEGIN {
-            split(b, x, " "); split(a, y, " ")
-            k = n > 0 ? 1000 / n : 0
-            for (i = 1; i <= 4; i++) out = out sprintf("%.1f ", (y[i] - x[i]) / hz * 1000 * k)
-            busy = y[5] - x[5]; idle = y[6] - x[6]
-            printf "%s%.1f; %.0f %%", out, cl * 1000 * k, 100 * busy / (busy + idle) }')
-        awk -v s="$setup" -v m="$mix" -v cpu="$cpu" '{
-            for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-            printf "%-14s %-9s %8s %7s %7s %7s  %-28s %s\n", s, m, v["rate"], v["p50"], v["p99"], v["rcpts"], v["codes"], cpu }' <<<"$res"
-        if [[ $setup == rg* ]] && ! kill -0 "${RCPTGUARD_PID:-0}" 2>/dev/null; then
-            echo "# rcptguard died during the run:" >&2
-            tail "$T/rcptguard.log" >&2
-            exit 1
-        fi
+    fi
+    after=$(snapshot)
+    n=$(sed 's/.*rcpts=\([0-9]*\).*/\1/' <<<"$res")
+    client=$(sed 's/.*client_cpu=\([0-9.]*\).*/\1/' <<<"$res")
+    cpu=$(awk -v b="$before" -v a="$after" -v n="$n" -v hz="$HZ" -v cl="$client" 'BEGIN {
+        split(b, x, " "); split(a, y, " ")
+        k = n > 0 ? 1000 / n : 0
+        for (i = 1; i <= 4; i++) out = out sprintf("%.1f ", (y[i] - x[i]) / hz * 1000 * k)
+        busy = y[5] - x[5]; idle = y[6] - x[6]
+        printf "%s%.1f; %.0f %%", out, cl * 1000 * k, 100 * busy / (busy + idle) }')
+    awk -v r="$round" -v s="$setup" -v m="$mix" -v cpu="$cpu" -v out="$T/results" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%-5s %-14s %-9s %8s %7s %7s %7s  %-28s %s\n", r, s, m, v["rate"], v["p50"], v["p99"], v["rcpts"], v["codes"], cpu
+        print s, m, v["rate"], v["p99"] >> out }' <<<"$res"
+    if [[ $setup == rg* ]] && ! kill -0 "${RCPTGUARD_PID:-0}" 2>/dev/null; then
+        echo "# rcptguard died during the run:" >&2
+        tail "$T/rcptguard.log" >&2
+        exit 1
+    fi
+}
+
+: >"$T/results"
+for ((round = 1; round <= ROUNDS; round++)); do
+    for setup in $SETUPS; do
+        setup_postfix "$setup"
+        for mix in $MIXES; do
+            one_run "$round" "$setup" "$mix"
+        done
     done
+    echo "# round $round done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+
+# the medians of the rounds, and the ratios
+for mix in $MIXES; do
+    echo
+    echo "mix $mix, median of $ROUNDS rounds:"
+    printf '| set-up | RCPT/s | vs no check | vs null milter | vs proxy:ldap | p99 ms |\n'
+    printf '| --- | --- | --- | --- | --- | --- |\n'
+    awk -v mix="$mix" -v setups="$SETUPS" '
+    function med(a, k,   i, j, t) {
+        for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+        return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+    $2 == mix { c[$1]++; r[$1, c[$1]] = $3; p[$1, c[$1]] = $4 }
+    END {
+        ns = split(setups, S, " ")
+        for (i = 1; i <= ns; i++) {
+            s = S[i]; k = c[s]
+            for (j = 1; j <= k; j++) { a[j] = r[s, j]; b[j] = p[s, j] }
+            R[s] = k ? med(a, k) : 0; P[s] = k && b[1] != "-" ? med(b, k) : "-"
+        }
+        for (i = 1; i <= ns; i++) {
+            s = S[i]
+            printf "| %s | %.0f | %s | %s | %s | %s |\n", s, R[s],
+                R["ceiling"] ? sprintf("%.2f", R[s] / R["ceiling"]) : "",
+                R["null"] ? sprintf("%.2f", R[s] / R["null"]) : "",
+                R["proxy"] ? sprintf("%.2f", R[s] / R["proxy"]) : "", P[s]
+        }
+    }' "$T/results"
 done
