@@ -18,11 +18,12 @@
  *	bind, bind_dn, bind_pw     LDAPBindDN and the password (bind = no: anonymous)
  *	start_tls                  LDAPStartTLS
  *	timeout                    LDAPTimeout
+ *	tls_ca_cert_file           LDAPTLSCACertFile
+ *	tls_require_cert           LDAPTLSVerify (yes: demand, no: never)
  *
  * and these are honoured when they ask for what rcptguard does anyway:
  * version 3, scope sub, dereference 0, chase_referrals 0, result_format
- * %s, tls_require_cert and tls_ca_cert_file as libldap's own configuration
- * (ldap.conf(5): TLS_REQCERT, TLS_CACERT) has them; debuglevel is ignored.
+ * %s; debuglevel is ignored.
  * Anything else (another value, another parameter: SASL, client
  * certificates, special result attributes, size limits) is an error that
  * names the parameter and its line: rcptguard would answer differently
@@ -428,40 +429,32 @@ h_result_format(struct rg_ldapcf *cf, struct file *f, const struct param *p, cha
 	    whylen);
 }
 
-/* tls_require_cert: as libldap's TLS_REQCERT has it (yes: demand or hard; no: never). */
+/* tls_require_cert: yes checks the server's certificate (LDAPTLSVerify demand), no does not (never). */
 static int
 h_tls_require_cert(struct rg_ldapcf *cf, struct file *f, const struct param *p, char *why,
     size_t whylen)
 {
-	int req = LDAP_OPT_X_TLS_DEMAND;
+	const char *v = p->value;
+	int yes = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+	int no = strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0;
 
-	(void)cf;
 	(void)f;
-	ldap_get_option(NULL, LDAP_OPT_X_TLS_REQUIRE_CERT, &req);
-	int checks = req == LDAP_OPT_X_TLS_DEMAND || req == LDAP_OPT_X_TLS_HARD;
-	return must_be(p, checks ? "yes|true|1" : "no|false|0", checks ?
-	    "checks the server certificate (TLS_REQCERT in ldap.conf(5) says so)" :
-	    "does not check the server certificate (TLS_REQCERT in ldap.conf(5) says so)",
-	    why, whylen);
+	if (!yes && !no) {
+		seterr(why, whylen, "\"%s\" is neither yes nor no", v);
+		return -1;
+	}
+	return add(cf, "LDAPTLSVerify", yes ? "demand" : "never", "tls_require_cert", p->line);
 }
 
-/* tls_ca_cert_file: the file libldap's TLS_CACERT names. */
+/* tls_ca_cert_file: LDAPTLSCACertFile. */
 static int
 h_tls_ca_cert_file(struct rg_ldapcf *cf, struct file *f, const struct param *p, char *why,
     size_t whylen)
 {
-	char *ca = NULL;
-
-	(void)cf;
 	(void)f;
-	ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, &ca);
-	int same = ca != NULL && strcmp(ca, p->value) == 0;
-	if (!same)
-		seterr(why, whylen, "\"%s\": rcptguard trusts the CA certificates that "
-		    "TLS_CACERT in ldap.conf(5) names (%s); set it there", p->value,
-		    ca != NULL ? ca : "none");
-	ldap_memfree(ca);
-	return same ? 0 : -1;
+	(void)why;
+	(void)whylen;
+	return add(cf, "LDAPTLSCACertFile", p->value, "tls_ca_cert_file", p->line);
 }
 
 static int

@@ -174,9 +174,14 @@ start_tls_slapd() {
 }
 if command -v openssl >/dev/null && command -v slapmodify >/dev/null; then
     if start_tls_slapd; then
+        # the CA is named by LDAPTLSCACertFile (libldap's environment and
+        # ldap.conf are not read for it)
         conf_with "$T/ldaps.conf" LDAPURI "$LDAPS_URI"
         sed -i '/^RedisURI/d' "$T/ldaps.conf"
-        out=$(LDAPTLS_CACERT=$T/tls/ca.crt "$RCPTGUARD" -t -c "$T/ldaps.conf" \
+        cp "$T/ldaps.conf" "$T/ldaps-other.conf"
+        echo "LDAPTLSCACertFile $T/tls/ca.crt" >>"$T/ldaps.conf"
+        echo "LDAPTLSCACertFile $T/tls/other.crt" >>"$T/ldaps-other.conf"
+        out=$("$RCPTGUARD" -t -c "$T/ldaps.conf" \
             -p "inet:$(free_port)@127.0.0.1" 2>>"$T/selftest.err") && rc=0 || rc=$?
         expect_eq "-t: ldaps:// with the right CA: TLS ok" \
 "ok    $LDAPS_URI: connect
@@ -186,11 +191,12 @@ ok    $LDAPS_URI: bind as cn=reader,dc=example,dc=com" "$(printf '%s\n' "$out" |
         conf_with "$T/starttls.conf" LDAPStartTLS yes
         grep -q '^LDAPStartTLS yes' "$T/starttls.conf" || echo "LDAPStartTLS yes" >>"$T/starttls.conf"
         sed -i '/^RedisURI/d' "$T/starttls.conf"
-        out=$(LDAPTLS_CACERT=$T/tls/ca.crt "$RCPTGUARD" -t -c "$T/starttls.conf" \
+        echo "LDAPTLSCACertFile $T/tls/ca.crt" >>"$T/starttls.conf"
+        out=$("$RCPTGUARD" -t -c "$T/starttls.conf" \
             -p "inet:$(free_port)@127.0.0.1" 2>>"$T/selftest.err")
         expect_eq "-t: StartTLS: TLS ok" "ok    $U: TLS (StartTLS)" \
             "$(printf '%s\n' "$out" | sed -n 2p)"
-        out=$(LDAPTLS_CACERT=$T/tls/other.crt "$RCPTGUARD" -t -c "$T/ldaps.conf" \
+        out=$("$RCPTGUARD" -t -c "$T/ldaps-other.conf" \
             -p "inet:$(free_port)@127.0.0.1" 2>>"$T/selftest.err") && rc=0 || rc=$?
         expect_match "-t: ldaps:// with a CA that did not sign the server's certificate: the TLS line fails" \
             "^ok    $LDAPS_URI: connect

@@ -894,7 +894,8 @@ test_ldap_config(void **state)
 	    "result_attribute = mail, mailAlternateAddress\n"
 	    "bind = yes\nbind_dn = cn=reader,dc=example,dc=com\nbind_pw = se cret#1\n"
 	    "start_tls = no\nversion = 3\ntimeout = 5\nscope = sub\ndereference = 0\n"
-	    "result_format = %s\nchase_referrals = 0\ndebuglevel = 0\n");
+	    "result_format = %s\nchase_referrals = 0\ndebuglevel = 0\n"
+	    "tls_ca_cert_file = /etc/ssl/certs/site-ca.pem\ntls_require_cert = no\n");
 	snprintf(path, sizeof(path), "%s/lc.conf", dir);
 	write_file("lc.conf", "LDAPConfig ldap.cf\n");
 	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
@@ -914,6 +915,8 @@ test_ldap_config(void **state)
 	assert_string_equal(cf->ldap_bind_password, "se cret#1");
 	assert_int_equal(cf->ldap_starttls, 0);
 	assert_true(cf->ldap_timeout == 5);
+	assert_string_equal(cf->ldap_tls_cacert_file, "/etc/ssl/certs/site-ca.pem");
+	assert_int_equal(cf->ldap_tls_verify, RG_TLS_NEVER);
 	rg_config_free(cf);
 
 	/* rcptguard.conf wins over the file, key by key */
@@ -976,7 +979,7 @@ test_ldap_config_errors(void **state)
 		{ "timeout = 30", "timeout: LDAPTimeout wants" },
 		{ "dereference = 3", "dereference" },
 		{ "tls_require_cert = maybe", "tls_require_cert" },
-		{ "tls_ca_cert_file = /nonexistent/ca.pem", "TLS_CACERT" },
+		{ "tls_ca_cert_file = ca.pem", "LDAPTLSCACertFile \"ca.pem\" is a relative path" },
 		{ "start_tls = perhaps", "start_tls: LDAPStartTLS" },
 		{ "result_format = smtp:[%s]", "result_format" },
 		{ "chase_referrals = 1", "referrals" },
