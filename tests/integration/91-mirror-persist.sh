@@ -3,9 +3,10 @@
 # tests/integration/91-mirror-persist.sh - the mirror follows the directory
 # (RFC 4533 refreshAndPersist, slapd's syncprov).
 #
-# rcptguard-query runs twice for the whole test, as coprocesses reading one
-# address a line: one with Mirror yes (loaded once, then kept by the sync
-# session), one with Mirror no and no cache (every answer from LDAP).  300
+# rcptguard-query runs twice for the whole test, each a background job on
+# named pipes answering one address a line: one with Mirror yes (loaded
+# once, then kept by the sync session), one with Mirror no and no cache
+# (every answer from LDAP).  200
 # random changes go through ldapmodify, ldapdelete and ldapmodrdn: users
 # added and deleted, renamed (modrdn: group member DNs go stale), mail
 # replaced, alias targets added and removed, group members added and
@@ -21,7 +22,7 @@ set -u
 rg_setup
 rg_require "mirror persist" ldapmodify
 
-CHANGES=${RG_MIRROR_CHANGES:-300}
+CHANGES=${RG_MIRROR_CHANGES:-200}
 RANDOM=4533
 mirror_ldif >"$T/dir.ldif"
 RG_SLAPD_SYNCPROV=1 start_slapd "$T/dir.ldif" || { not_ok "slapd starts"; exit 1; }

@@ -209,7 +209,7 @@ objectClass: olcMdbConfig
 olcDatabase: {1}mdb
 olcSuffix: $RG_BASE_DN
 olcDbDirectory: $dir/data
-olcDbMaxSize: 104857600
+olcDbMaxSize: ${RG_SLAPD_MAXSIZE:-104857600}
 olcRootDN: $RG_ADMIN_DN
 olcRootPW: $RG_ADMIN_PW
 olcDbIndex: objectClass eq
