@@ -26,8 +26,8 @@ awk -v users="$USERS" -v aliases="$ALIASES" 'BEGIN {
     print "dn: ou=aliases,dc=example,dc=com\nobjectClass: organizationalUnit\nou: aliases\n"
     for (i = 1; i <= users; i++) {
         printf "dn: uid=u%07d,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\n", i
-        printf "uid: u%07d\ncn: User %d\nsn: %d\nmail: u%07d@example.com\n", i, i, i, i
         if (i % 10 == 0) printf "objectClass: inetLocalMailRecipient\nmailLocalAddress: alt%07d@example.com\n", i
+        printf "uid: u%07d\ncn: User %d\nsn: %d\nmail: u%07d@example.com\n", i, i, i, i
         print ""
     }
     for (i = 1; i <= aliases; i++) {
@@ -42,10 +42,10 @@ t0=$(date +%s)
 RG_SLAPD_MAXSIZE=8589934592 RG_SLAPD_SYNCPROV=1 start_slapd "$T/big.ldif" || { echo "slapd did not start"; exit 1; }
 echo "# slapadd and slapd start: $(($(date +%s) - t0)) s"
 # the root DN's password for the bind
-write_conf "$T/rcptguard.conf" "Mirror yes" "Suggest trusted" \
+RG_TEST_MIRROR=yes write_conf "$T/rcptguard.conf" "Suggest trusted" \
     "LDAPFilter (|(mail=%s)(mailLocalAddress=%s))" "LDAPAddressAttributes mail mailLocalAddress" \
-    "LDAPAliasAttributes rfc822MailMember" "LDAPTimeout 10"
-sed -i "s/^LDAPBindDN .*/LDAPBindDN $RG_ADMIN_DN/" "$T/rcptguard.conf"
+    "LDAPAliasAttributes rfc822MailMember"
+sed -i -e "s/^LDAPBindDN .*/LDAPBindDN $RG_ADMIN_DN/" -e "s/^LDAPTimeout .*/LDAPTimeout 10/" "$T/rcptguard.conf"
 printf '%s\n' "$RG_ADMIN_PW" >"$T/ldap.pw"
 
 t0=$(date +%s.%N)
