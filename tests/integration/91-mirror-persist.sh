@@ -6,7 +6,7 @@
 # rcptguard-query runs twice for the whole test, each a background job on
 # named pipes answering one address a line: one with Mirror yes (loaded
 # once, then kept by the sync session), one with Mirror no and no cache
-# (every answer from LDAP).  200
+# (every answer from LDAP).  120 (RG_MIRROR_CHANGES)
 # random changes go through ldapmodify, ldapdelete and ldapmodrdn: users
 # added and deleted, renamed (modrdn: group member DNs go stale), mail
 # replaced, alias targets added and removed, group members added and
@@ -22,7 +22,7 @@ set -u
 rg_setup
 rg_require "mirror persist" ldapmodify
 
-CHANGES=${RG_MIRROR_CHANGES:-200}
+CHANGES=${RG_MIRROR_CHANGES:-120}
 RANDOM=4533
 mirror_ldif >"$T/dir.ldif"
 RG_SLAPD_SYNCPROV=1 start_slapd "$T/dir.ldif" || { not_ok "slapd starts"; exit 1; }
@@ -70,10 +70,13 @@ dn_of() { printf 'uid=%s,ou=people,dc=example,dc=com' "${UID_OF[$1]}"; }
 
 # one random change; the addresses it touches go into PROBE
 change() {
-    local k=$((RANDOM % 300 + 1)) a g
+    local k=$((RANDOM % 300 + 1)) a g j
     a=$(printf a%03d $((RANDOM % 60 + 1)))
     g=$(printf g%02d $((RANDOM % 30 + 1)))
-    [[ -n ${UID_OF[$k]:-} ]] || k=$((k % 300 + 1))
+    for ((j = 0; j < 300; j++)); do
+        [[ -n ${UID_OF[$k]:-} ]] && break
+        k=$((k % 300 + 1))
+    done
     PROBE=("$a@example.com" "$g@example.com")
     case $((RANDOM % 8)) in
     0)  local u=n$NEXT
