@@ -35,6 +35,7 @@
 #include "rg_index.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
+#include "rg_mirror.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@ struct resolve {
 	char *why;
 	size_t whylen;
 	double until;                   /* the deadline of the whole check */
+	int mirror;                     /* look up in the mirror, not the cache and server */
 	int stale;                      /* stale answers used so far */
 };
 
@@ -82,6 +84,7 @@ static const char *const source_names[] = {
 	[RG_SRC_CACHE] = "cache",
 	[RG_SRC_LDAP] = "ldap",
 	[RG_SRC_STALE] = "stale",
+	[RG_SRC_MIRROR] = "mirror",
 };
 
 const char *
@@ -158,7 +161,9 @@ with_disabled(const struct rg_config *cf, const char *filter, int want_disabled,
 static enum st resolve_address(struct resolve *r, const char *full, const char *local,
     const char *domain, int *loop_min, enum rg_source *src);
 static enum st lookup_address(struct resolve *r, const char *full, const char *local,
-    const char *domain, char *filter, char *base_filter, int *loop_min);
+    const char *domain, int *loop_min);
+static enum rg_found find_dn(struct resolve *r, const char *mdn, int want_disabled,
+    struct rg_ldap_result *res);
 
 /*
  * The checks before CAND, one of the candidates of the target FULL of an
@@ -314,14 +319,11 @@ member_missing(struct resolve *r, const char *alias, const char *dn, const char 
 	const struct rg_config *cf = r->d->cf;
 	struct rg_ldap_result res;
 	struct rg_alias_entry x;
-	char filter[4200];            /* "(objectClass=*)" and a filter of one line */
 	enum rg_found f = RG_NOTFOUND;
 
 	memset(&res, 0, sizeof(res));
-	if (cf->ldap_disabled_filter[0] != '\0' &&
-	    with_disabled(cf, "(objectClass=*)", 1, filter, sizeof(filter)) == 0)
-		f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, &res, r->why,
-		    r->whylen);
+	if (cf->ldap_disabled_filter[0] != '\0')
+		f = find_dn(r, mdn, 1, &res);
 	if (f == RG_FOUND && rg_alias_classify(cf, &res.entries[0], &x) == 0) {
 		problem(r, alias, RG_AP_DISABLED, rg_alias_name(&x), dn);
 		report_at(r, r->depth + 1, rg_alias_name(&x), "disabled", pname(RG_AP_DISABLED));
@@ -343,7 +345,6 @@ resolve_member(struct resolve *r, const char *alias, const struct rg_alias_entry
 	const struct rg_config *cf = r->d->cf;
 	struct rg_ldap_result res;
 	struct rg_alias_entry x;
-	char filter[4200];            /* "(objectClass=*)" and a filter of one line */
 	enum st s = ST_UNKNOWN;
 
 	if (is_self_dn(self, mdn)) {
@@ -351,9 +352,7 @@ resolve_member(struct resolve *r, const char *alias, const struct rg_alias_entry
 		report_at(r, r->depth + 1, rg_alias_name(self), "self", pname(RG_AP_SELF));
 		return ST_BROKEN;
 	}
-	with_disabled(cf, "(objectClass=*)", 0, filter, sizeof(filter));
-	enum rg_found f = rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, &res, r->why,
-	    r->whylen);
+	enum rg_found f = find_dn(r, mdn, 0, &res);
 	if (f == RG_LOOKUP_FAIL) {
 		/* a result cut short (out of memory) may hold what was copied */
 		rg_ldap_result_free(&res);
@@ -493,7 +492,7 @@ remember(struct resolve *r, const char *full, enum st s, int cacheable)
 {
 	const struct rg_config *cf = r->d->cf;
 
-	if (s == ST_FAIL || (s == ST_OK && !cacheable))
+	if (r->mirror || s == ST_FAIL || (s == ST_OK && !cacheable))
 		return;
 	if (!cacheable)
 		rg_cache_put(r->d->cache, full, cache_value(s), 0, 0);
@@ -504,9 +503,56 @@ remember(struct resolve *r, const char *full, enum st s, int cacheable)
 }
 
 /*
+ * The entries LDAPFilter picks for LOCAL@DOMAIN that LDAPDisabledFilter
+ * does not (WANT_DISABLED: does), from the mirror or the server; RES (or
+ * NULL) gets them with the alias attributes, ERR why a lookup failed.
+ */
+static enum rg_found
+find_address(struct resolve *r, const char *local, const char *domain, int want_disabled,
+    struct rg_ldap_result *res, char *err, size_t errlen)
+{
+	struct rg_directory *d = r->d;
+	enum rg_found f = RG_LOOKUP_FAIL;
+
+	if (r->mirror)
+		return rg_mirror_find(d->mirror, local, domain, want_disabled, LOOKUP_MAX_ENTRIES,
+		    res, err, errlen);
+	/* filters can be long; nested aliases recurse: not on the stack */
+	char *filter = malloc(FILTER_MAX), *base_filter = malloc(FILTER_MAX);
+	if (res != NULL)
+		memset(res, 0, sizeof(*res));
+	if (filter == NULL || base_filter == NULL)
+		snprintf(err, errlen, "out of memory");
+	else if (rg_ldap_expand_filter(d->cf->ldap_filter, local, domain, base_filter,
+	    FILTER_MAX) < 0 || with_disabled(d->cf, base_filter, want_disabled, filter,
+	    FILTER_MAX) < 0)
+		snprintf(err, errlen, "filter too long");
+	else
+		f = rg_ldap_search(d->ldap, filter, res != NULL ? d->attrs : NULL,
+		    LOOKUP_MAX_ENTRIES, r->until, res, err, errlen);
+	free(filter);
+	free(base_filter);
+	return f;
+}
+
+/* The entry MDN that is not (WANT_DISABLED: is) disabled, from the mirror or the server. */
+static enum rg_found
+find_dn(struct resolve *r, const char *mdn, int want_disabled, struct rg_ldap_result *res)
+{
+	char filter[4200];            /* "(objectClass=*)" and a filter of one line */
+
+	if (r->mirror)
+		return rg_mirror_read_dn(r->d->mirror, mdn, want_disabled, res, r->why, r->whylen);
+	with_disabled(r->d->cf, "(objectClass=*)", want_disabled, filter, sizeof(filter));
+	return rg_ldap_read_dn(r->d->ldap, mdn, filter, r->d->attrs, r->until, res, r->why,
+	    r->whylen);
+}
+
+/*
  * Resolve FULL (LOCAL@DOMAIN) at r->depth.  *loop_min is lowered to the path
  * index a loop went back to (or -1 for a depth cut), so that an answer that
- * depends on the path it was reached by is not cached.
+ * depends on the path it was reached by is not cached.  From the mirror,
+ * the cache is neither asked nor filled.
  */
 static enum st
 resolve_address(struct resolve *r, const char *full, const char *local, const char *domain,
@@ -516,7 +562,7 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
 	char value[RG_CACHE_VALUE_MAX];
 	enum st s;
 
-	if (rg_cache_get(d->cache, full, value, sizeof(value))) {
+	if (!r->mirror && rg_cache_get(d->cache, full, value, sizeof(value))) {
 		s = from_cache_value(value);
 		if (s != ST_FAIL) {
 			*src = RG_SRC_CACHE;
@@ -525,19 +571,9 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
 			return s;
 		}
 	}
-	*src = RG_SRC_LDAP;
-	/* filters can be long; nested aliases recurse: not on the stack */
-	char *filter = malloc(FILTER_MAX), *base_filter = malloc(FILTER_MAX);
-	if (filter == NULL || base_filter == NULL) {
-		free(filter);
-		free(base_filter);
-		snprintf(r->why, r->whylen, "out of memory");
-		return ST_FAIL;
-	}
-	s = lookup_address(r, full, local, domain, filter, base_filter, loop_min);
-	free(filter);
-	free(base_filter);
-	if (s == ST_FAIL && stale_found(r, full)) {
+	*src = r->mirror ? RG_SRC_MIRROR : RG_SRC_LDAP;
+	s = lookup_address(r, full, local, domain, loop_min);
+	if (s == ST_FAIL && !r->mirror && stale_found(r, full)) {
 		*src = RG_SRC_STALE;
 		s = ST_OK;
 	}
@@ -546,23 +582,19 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
 
 static enum st
 lookup_address(struct resolve *r, const char *full, const char *local, const char *domain,
-    char *filter, char *base_filter, int *loop_min)
+    int *loop_min)
 {
 	struct rg_directory *d = r->d;
 	const struct rg_config *cf = d->cf;
 	struct rg_ldap_result res;
+	int want = d->aliases || r->mirror;
 	enum st s;
 
-	if (rg_ldap_expand_filter(cf->ldap_filter, local, domain, base_filter,
-	    FILTER_MAX) < 0 || with_disabled(cf, base_filter, 0, filter, FILTER_MAX) < 0) {
-		snprintf(r->why, r->whylen, "filter too long");
-		return ST_FAIL;
-	}
-	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
-	    LOOKUP_MAX_ENTRIES, r->until, d->aliases ? &res : NULL, r->why, r->whylen);
+	enum rg_found f = find_address(r, local, domain, 0, want ? &res : NULL, r->why,
+	    r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
 		/* a result cut short (out of memory) may hold what was copied */
-		if (d->aliases)
+		if (want)
 			rg_ldap_result_free(&res);
 		if (r->depth > 0)
 			report_at(r, r->depth, full, "tempfail", NULL);
@@ -571,13 +603,11 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	if (f == RG_NOTFOUND) {
 		s = ST_UNKNOWN;
 		int sure = 1;
-		if (cf->ldap_disabled_filter[0] != '\0' &&
-		    with_disabled(cf, base_filter, 1, filter, FILTER_MAX) == 0) {
+		if (cf->ldap_disabled_filter[0] != '\0') {
 			/* disabled or not there at all: both receive nothing, but the
 			 * admin is told which; when that cannot be told, nothing is cached */
 			char why2[RG_ERRLEN];
-			enum rg_found g = rg_ldap_search(d->ldap, filter, NULL, LOOKUP_MAX_ENTRIES,
-			    r->until, NULL, why2, sizeof(why2));
+			enum rg_found g = find_address(r, local, domain, 1, NULL, why2, sizeof(why2));
 			if (g == RG_FOUND)
 				s = ST_DISABLED;
 			sure = g != RG_LOOKUP_FAIL;
@@ -588,6 +618,8 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		return s;
 	}
 	if (!d->aliases) {
+		if (want)
+			rg_ldap_result_free(&res);
 		remember(r, full, ST_OK, 1);
 		return ST_OK;
 	}
@@ -625,6 +657,34 @@ resolve_recipient(struct resolve *r, const struct rg_address *a, int *loop_min,
 			*source = src;
 	}
 	return s;
+}
+
+/*
+ * Resolve A at the top, from the mirror as far as it may be trusted now
+ * (a found address always; an unknown one only while it is in step with
+ * the directory), else as without it.
+ */
+static enum st
+resolve_top(struct resolve *r, const struct rg_address *a, int *loop_min,
+    enum rg_source *source)
+{
+	struct rg_directory *d = r->d;
+	enum rg_mirror_trust trust = d->mirror ? rg_mirror_trust(d->mirror) : RG_MIRROR_NONE;
+
+	if (trust != RG_MIRROR_NONE) {
+		r->mirror = 1;
+		enum st s = resolve_recipient(r, a, loop_min, source);
+		r->mirror = 0;
+		if (s == ST_OK || (trust == RG_MIRROR_ALL && s != ST_FAIL))
+			return s;
+		/* not the mirror's to say: start again from the cache and the server */
+		if (r->ans->expansion != NULL)
+			r->ans->expansion->n = 0;
+		r->ans->problems = 0;
+		r->why[0] = '\0';
+		*loop_min = INT_MAX;
+	}
+	return resolve_recipient(r, a, loop_min, source);
 }
 
 int
@@ -693,7 +753,7 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 	 * MTA's milter timeout */
 	double budget = 2 * d->cf->ldap_timeout;
 	r.until = t0 + (budget > RG_CHECK_BUDGET_MAX ? RG_CHECK_BUDGET_MAX : budget);
-	enum st s = resolve_recipient(&r, &a, &loop_min, &ans->source);
+	enum st s = resolve_top(&r, &a, &loop_min, &ans->source);
 	if (s == ST_FAIL && a.base[0] != '\0' && stale_found(&r, a.base)) {
 		/* user+tag@ could not be looked up; user@ was found not long ago */
 		s = ST_OK;

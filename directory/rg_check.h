@@ -23,6 +23,7 @@ enum rg_verdict {
 enum rg_source { RG_SRC_NONE, RG_SRC_CACHE, RG_SRC_LDAP,
 	RG_SRC_STALE,           /* the directory could not answer: the cache's last
 				 * positive answer, less than StaleTTL old */
+	RG_SRC_MIRROR,          /* the directory in memory (rg_mirror) */
 };
 
 /* Who asks: decides whether a suggestion may be shown. */

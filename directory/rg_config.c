@@ -25,6 +25,7 @@
 #include "rg_reply.h"
 #include "rg_ldapcf.h"
 #include "rg_log.h"
+#include "rg_mirror.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -69,6 +70,7 @@ static const char *const on_failure_names[] = { "tempfail", "accept", NULL };
 static const char *const suggest_names[] = { "off", "trusted", "all", NULL };
 static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL };
 static const char *const tls_verify_names[] = { "demand", "allow", "never", NULL };
+static const char *const mirror_names[] = { "auto", "yes", "no", NULL };
 
 #define OFF(f) offsetof(struct rg_config, f)
 
@@ -89,6 +91,7 @@ static int check_reply_text(struct rg_config *, const struct key *, char *, size
 static int check_socket_mode(struct rg_config *, const struct key *, char *, size_t);
 static int check_abs_path(struct rg_config *, const struct key *, char *, size_t);
 static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
+static int check_mirror(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -194,6 +197,11 @@ static const struct key keys[] = {
 	    .def = RG_REPLY_TEMPFAIL_TEXT, .check = check_reply_text },
 	{ .name = "SuggestText", .kind = K_STR, .off = OFF(suggest_text),
 	    .def = RG_REPLY_SUGGEST_TEXT, .check = check_reply_text },
+	/* after LDAPFilter and LDAPDisabledFilter, which its check reads */
+	{ .name = "Mirror", .kind = K_ENUM, .off = OFF(mirror), .def = "auto",
+	    .choices = mirror_names, .check = check_mirror },
+	{ .name = "MirrorRefresh", .kind = K_INT, .off = OFF(mirror_refresh), .def = "300",
+	    .min = 10, .max = 86400 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -917,6 +925,23 @@ check_filter(struct rg_config *cf, const struct key *k, char *why, size_t whylen
 	    rg_ldap_expand_filter(f, SAMPLE_LOCAL, cf->domains.v[0], expanded,
 	    sizeof(expanded)) < 0 || filter_parses(expanded, problem, sizeof(problem)) < 0) {
 		seterr(why, whylen, "LDAPFilter \"%s\" %s", f, problem);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Mirror yes: LDAPFilter and LDAPDisabledFilter must be ones the mirror can
+ * evaluate in memory exactly; the error names the assertion that cannot be.
+ */
+static int
+check_mirror(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char problem[RG_ERRLEN];
+
+	(void)k;
+	if (cf->mirror == RG_MIRROR_YES && rg_mirror_possible(cf, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "Mirror yes: the directory cannot be mirrored: %s", problem);
 		return -1;
 	}
 	return 0;

@@ -20,6 +20,7 @@ enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
 enum rg_broken_action { RG_BROKEN_REJECT, RG_BROKEN_ACCEPT, RG_BROKEN_TEMPFAIL };
 enum rg_tls_verify { RG_TLS_DEMAND, RG_TLS_ALLOW, RG_TLS_NEVER };
+enum rg_mirror_mode { RG_MIRROR_AUTO, RG_MIRROR_YES, RG_MIRROR_NO };
 
 /*
  * A list of strings, owned by the configuration.  v[n] is always NULL, and
@@ -121,6 +122,10 @@ struct rg_config {
 	char *reject_text;
 	char *tempfail_text;
 	char *suggest_text;
+	/* the directory in memory (rg_mirror) */
+	enum rg_mirror_mode mirror;
+	int mirror_refresh;             /* MirrorRefresh: seconds between walks
+					 * when the server has no RFC 4533 */
 
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */

@@ -9,6 +9,8 @@
 #include "rg_cache.h"
 #include "rg_index.h"
 #include "rg_ldap.h"
+#include "rg_log.h"
+#include "rg_mirror.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,12 +92,25 @@ cache_change(const struct rg_config *a, const struct rg_config *b)
 	return NULL;
 }
 
+/* Will a directory of CF opened with FLAGS have a mirror? */
+static int
+mirror_wanted(const struct rg_config *cf, int flags)
+{
+	char why[RG_ERRLEN];
+
+	return cf->mirror != RG_MIRROR_NO && (flags & (RG_DIR_BACKGROUND | RG_DIR_MIRROR_WAIT)) &&
+	    rg_mirror_possible(cf, why, sizeof(why)) == 0;
+}
+
 /* The suggestion index of D to be, from PREV's when the rules allow; what
  * became of it goes into KEPT.  0, or -1 out of memory. */
 static int
 open_index(struct rg_directory *d, int flags, const struct rg_directory *prev, char *kept,
     size_t keptlen)
 {
+	/* with a mirror the index is built from it: no walk, no thread of its own */
+	if (mirror_wanted(d->cf, flags))
+		flags &= ~(RG_DIR_BACKGROUND | RG_DIR_SUGGEST_SYNC);
 	struct rg_index *from = NULL;
 	const char *why = NULL;
 
@@ -146,6 +161,41 @@ adopt_cache(struct rg_directory *d, const struct rg_directory *prev, char *kept,
 		snprintf(kept + o, keptlen - o, "%s%s", o > 0 ? ", " : "", cache);
 }
 
+/* The mirror's load callback: the suggestion index from its entries. */
+static void
+index_from_mirror(void *arg, struct rg_mirror *m)
+{
+	struct rg_directory *d = arg;
+	char err[RG_ERRLEN];
+
+	if (rg_index_load_mirror(d->index, m, err, sizeof(err)) < 0)
+		rg_log(LOG_ERR, "suggestion index not built from the mirror: %s", err);
+}
+
+/* Start D's mirror when CF asks for one and it can be held; 0, or -1 out of memory. */
+static int
+open_mirror(struct rg_directory *d, int flags)
+{
+	const struct rg_config *cf = d->cf;
+	char why[RG_ERRLEN];
+
+	if (cf->mirror == RG_MIRROR_NO || !(flags & (RG_DIR_BACKGROUND | RG_DIR_MIRROR_WAIT)))
+		return 0;
+	if (rg_mirror_possible(cf, why, sizeof(why)) < 0) {
+		/* Mirror yes refused this at load; auto says it once and stays live */
+		rg_log(LOG_NOTICE, "no directory mirror, lookups stay live: %s", why);
+		return 0;
+	}
+	d->mirror = rg_mirror_new(cf);
+	if (d->mirror == NULL || rg_mirror_start(d->mirror, d->index ? index_from_mirror : NULL,
+	    d) < 0)
+		return -1;
+	if ((flags & RG_DIR_MIRROR_WAIT) && !rg_mirror_wait(d->mirror, 60))
+		rg_log(LOG_WARNING, "the directory mirror is not loaded after 60 s; "
+		    "lookups stay live until it is");
+	return 0;
+}
+
 struct rg_directory *
 rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, char *kept,
     size_t keptlen, char *err, size_t errlen)
@@ -186,6 +236,8 @@ rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, 
 	if (((flags & RG_DIR_SUGGEST_SYNC) || cf->suggest != RG_SUGGEST_OFF) &&
 	    open_index(d, flags, prev, kept, keptlen) < 0)
 		goto nomem;
+	if (open_mirror(d, flags) < 0)
+		goto nomem;
 	/* last, so that the old directory's RCPTs fill its cache until now */
 	if (prev != NULL)
 		adopt_cache(d, prev, kept, keptlen);
@@ -207,6 +259,7 @@ rg_directory_close(struct rg_directory *d)
 {
 	if (d == NULL)
 		return;
+	rg_mirror_free(d->mirror);
 	rg_index_free(d->index);
 	rg_alert_free(d->alerts);
 	rg_cache_free(d->cache);

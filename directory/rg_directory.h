@@ -27,6 +27,9 @@
  *     the old directory, still answering RCPTs that hold it, goes on with
  *     an empty cache of its own until it is closed.
  *   Redis needs no handover: its keys carry the fingerprint.
+ *   mirror (Mirror yes or auto): started by each directory with background
+ *     threads (RG_DIR_BACKGROUND) or RG_DIR_MIRROR_WAIT; lookups are live
+ *     until its first load ends.
  *
  * Background threads (index refresh and watch, Redis reconnect) belong to
  * the directory that started them and end when it is closed.
@@ -44,6 +47,8 @@
 					 * not thread-safe */
 #define RG_DIR_BACKGROUND   0x02        /* start background threads (the daemon) */
 #define RG_DIR_ALERTS       0x04        /* raise alerts for alias problems */
+#define RG_DIR_MIRROR_WAIT  0x08        /* start the mirror (Mirror yes or auto) and wait
+					 * for its first load (the query tool) */
 
 /* The parts, for rg_check.c; everyone else goes through the functions below. */
 struct rg_directory {
@@ -52,6 +57,7 @@ struct rg_directory {
 	struct rg_cache *cache;
 	struct rg_index *index;         /* NULL when Suggest is off and no tool asks */
 	struct rg_alerter *alerts;      /* NULL: problems are reported, not alerted */
+	struct rg_mirror *mirror;       /* NULL: Mirror no, or a filter it cannot hold */
 	int index_lazy;                 /* load the index at the first unknown (the tools) */
 	int aliases;                    /* any alias key set */
 	char **attrs;                   /* attributes an alias lookup reads */

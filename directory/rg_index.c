@@ -16,6 +16,10 @@
  * changes gathered for a second, at most one such reload every 5 s); the
  * timed reload stays as the fallback.
  *
+ * With the directory mirror (rg_mirror) the index is built from it instead,
+ * after each of its loads and at most every few seconds while it follows
+ * changes: one walk of the directory, not two (rg_index_load_mirror()).
+ *
  * On a reload with unchanged index settings (rg_directory.h) the new index
  * starts from the running one's addresses: a loaded set is shared by
  * counted reference, and freed by the last index that lets go of it, so an
@@ -25,6 +29,7 @@
 #include "rg_alias.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
+#include "rg_mirror.h"
 #include "rg_suggest.h"
 
 #include <errno.h>
@@ -113,6 +118,30 @@ add_entry(void *arg, const struct rg_ldap_entry *e)
 	return 0;
 }
 
+/* Swap the addresses L gathered in as X's index (L's builder is used up). */
+static int
+index_finish(struct rg_index *x, struct load *l, double t0, const char *from, char *err,
+    size_t errlen)
+{
+	struct held *fresh = calloc(1, sizeof(*fresh));
+	if (fresh == NULL || (fresh->idx = rg_suggest_builder_finish(l->b)) == NULL) {
+		free(fresh);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	atomic_init(&fresh->refs, 1);
+	fresh->loaded = rg_now();
+	pthread_rwlock_wrlock(&x->lock);
+	struct held *old = x->idx;
+	x->idx = fresh;
+	pthread_rwlock_unlock(&x->lock);
+	held_drop(old);
+	rg_log(LOG_INFO, "suggestion index loaded%s: %zu addresses, %zu KiB, %.1f s", from,
+	    rg_suggest_index_count(fresh->idx), rg_suggest_index_bytes(fresh->idx) / 1024,
+	    rg_now() - t0);
+	return 0;
+}
+
 int
 rg_index_load(struct rg_index *x, char *err, size_t errlen)
 {
@@ -137,23 +166,21 @@ rg_index_load(struct rg_index *x, char *err, size_t errlen)
 		rg_suggest_builder_free(l.b);
 		return -1;
 	}
-	struct held *fresh = calloc(1, sizeof(*fresh));
-	if (fresh == NULL || (fresh->idx = rg_suggest_builder_finish(l.b)) == NULL) {
-		free(fresh);
+	return index_finish(x, &l, t0, "", err, errlen);
+}
+
+int
+rg_index_load_mirror(struct rg_index *x, struct rg_mirror *m, char *err, size_t errlen)
+{
+	struct load l = { x->cf, rg_suggest_builder_new(), 0 };
+	double t0 = rg_now();
+
+	if (l.b == NULL || rg_mirror_each(m, add_entry, &l) < 0) {
 		snprintf(err, errlen, "out of memory");
+		rg_suggest_builder_free(l.b);
 		return -1;
 	}
-	atomic_init(&fresh->refs, 1);
-	fresh->loaded = rg_now();
-	pthread_rwlock_wrlock(&x->lock);
-	struct held *old = x->idx;
-	x->idx = fresh;
-	pthread_rwlock_unlock(&x->lock);
-	held_drop(old);
-	rg_log(LOG_INFO, "suggestion index loaded: %zu addresses, %zu KiB, %.1f s",
-	    rg_suggest_index_count(fresh->idx), rg_suggest_index_bytes(fresh->idx) / 1024,
-	    rg_now() - t0);
-	return 0;
+	return index_finish(x, &l, t0, " from the mirror", err, errlen);
 }
 
 /* Build the filter of the entries the index is made from. */

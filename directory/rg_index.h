@@ -30,6 +30,13 @@ int rg_index_seeded(const struct rg_index *x);
 /* Load (or reload) now, in the caller's thread.  0, or -1 with err. */
 int rg_index_load(struct rg_index *, char *err, size_t errlen);
 
+/*
+ * Build the index from the mirror M instead of LDAP, in the caller's thread
+ * (the mirror's load callback, rg_mirror_each()).  0, or -1 with err.
+ */
+struct rg_mirror;
+int rg_index_load_mirror(struct rg_index *, struct rg_mirror *m, char *err, size_t errlen);
+
 /* The suggestion for an unknown LOCAL@DOMAIN; 0 when none (or no index yet). */
 int rg_index_suggest(struct rg_index *, const char *local, const char *domain,
     char *out, size_t outlen);

@@ -18,6 +18,11 @@
  * a 5xx, 75 when any would get a 4xx; 64 on a usage error, 78 on a bad
  * configuration.  --no-cache asks the directory for every address (Redis is
  * neither read nor written), so that an alias always shows its expansion.
+ *
+ * With "Mirror yes" the directory is first loaded into memory and followed
+ * (rg_mirror) while the tool runs, and the answers come from it (source
+ * "mirror") as far as the daemon's would: the way to ask many addresses at
+ * once, one a line on standard input.
  */
 #include "config.h"
 #include "rg_check.h"
@@ -222,7 +227,9 @@ main(int argc, char **argv)
 		cf->redis_uri = none;
 		cf->local_cache_size = 0;
 	}
-	struct rg_directory *d = rg_directory_open(cf, RG_DIR_SUGGEST_SYNC, err, sizeof(err));
+	/* Mirror yes: load the directory once, then answer every address from it */
+	int flags = RG_DIR_SUGGEST_SYNC | (cf->mirror == RG_MIRROR_YES ? RG_DIR_MIRROR_WAIT : 0);
+	struct rg_directory *d = rg_directory_open(cf, flags, err, sizeof(err));
 	if (d == NULL) {
 		fprintf(stderr, "rcptguard-query: %s\n", err);
 		return EX_CONFIG;

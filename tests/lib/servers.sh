@@ -213,7 +213,7 @@ objectClass: olcMdbConfig
 olcDatabase: {1}mdb
 olcSuffix: $RG_BASE_DN
 olcDbDirectory: $dir/data
-olcDbMaxSize: 104857600
+olcDbMaxSize: ${RG_SLAPD_MAXSIZE:-104857600}
 olcRootDN: $RG_ADMIN_DN
 olcRootPW: $RG_ADMIN_PW
 olcDbIndex: objectClass eq
@@ -222,6 +222,16 @@ olcLimits: {0}dn.exact="$RG_READER_DN" size.soft=500 size.hard=500 size.prtotal=
 olcAccess: {0}to attrs=userPassword by dn.exact="$RG_READER_DN" read by anonymous auth by self read by * none
 olcAccess: {1}to * by dn.exact="$RG_READER_DN" read by * read
 EOF
+    # RG_SLAPD_MONITOR=1: cn=Monitor (built into slapd), readable by all
+    if [[ -n ${RG_SLAPD_MONITOR:-} ]]; then
+        cat <<EOF
+
+dn: olcDatabase={2}monitor,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {2}monitor
+olcAccess: {0}to * by * read
+EOF
+    fi
     # RG_SLAPD_SYNCPROV=1: the server offers RFC 4533 content synchronisation
     if [[ -n ${RG_SLAPD_SYNCPROV:-} ]]; then
         cat <<EOF
@@ -394,6 +404,8 @@ write_conf() {
         echo "LDAPTimeout 2"
         echo "RedisURI ${REDIS_URI:-none}"
         echo "Syslog no"
+        # the directory mirror only where a test asks for it (RG_TEST_MIRROR)
+        echo "Mirror ${RG_TEST_MIRROR:-no}"
         for line in "$@"; do
             printf '%s\n' "$line"
         done

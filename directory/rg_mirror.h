@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * rg_mirror.h - the directory in memory: every entry LDAPFilter can pick
+ * for some address, and what alias resolution reads, loaded once and kept
+ * in step with the server by RFC 4533 (refreshAndPersist), or reloaded
+ * every MirrorRefresh seconds when the server does not offer it.  The
+ * RCPT path reads it without I/O; it never waits for a load.
+ */
+#ifndef RG_MIRROR_H
+#define RG_MIRROR_H
+
+#include <stddef.h>
+
+#include "rg_config.h"
+#include "rg_ldap.h"
+
+struct rg_mirror;
+
+/* How far an answer from the mirror may be trusted right now. */
+enum rg_mirror_trust {
+	RG_MIRROR_NONE,         /* not loaded, or too old: ask the directory */
+	RG_MIRROR_POSITIVE,     /* found is found; unknown is asked again */
+	RG_MIRROR_ALL,          /* in step with the directory: every answer */
+};
+
+/*
+ * Can CF's lookups be answered from a mirror?  0 yes; -1 no, with the
+ * reason in err (the assertion that cannot be evaluated in memory).
+ */
+int rg_mirror_possible(const struct rg_config *cf, char *err, size_t errlen);
+
+/*
+ * A mirror for CF (which must outlive it; rg_mirror_possible() said yes).
+ * Nothing is loaded until rg_mirror_start().  NULL when out of memory.
+ */
+struct rg_mirror *rg_mirror_new(const struct rg_config *cf);
+
+/*
+ * Load and follow the directory from a thread of the mirror's own.
+ * ON_LOAD (or NULL) is called from that thread after each complete load
+ * (not after single changes), with ARG; it may call rg_mirror_each().
+ * 0, or -1 when the thread cannot start.
+ */
+typedef void (*rg_mirror_loaded_fn)(void *arg, struct rg_mirror *);
+int rg_mirror_start(struct rg_mirror *, rg_mirror_loaded_fn on_load, void *arg);
+
+/* Wait at most SECONDS for the first load; 1 when loaded, 0 when not. */
+int rg_mirror_wait(struct rg_mirror *, double seconds);
+
+/* Stop the thread and free everything. */
+void rg_mirror_free(struct rg_mirror *);
+
+enum rg_mirror_trust rg_mirror_trust(struct rg_mirror *);
+
+/*
+ * The entries LDAPFilter picks for LOCAL@DOMAIN that LDAPDisabledFilter
+ * does not (or, with DISABLED, does), as rg_ldap_search() would find them:
+ * DN and the values of objectClass, LDAPAddressAttributes,
+ * LDAPAliasAttributes and LDAPMemberAttributes.  RES may be NULL.  More
+ * than MAXENTRIES entries is RG_LOOKUP_FAIL with the reason in err, as is
+ * running out of memory; nothing loaded yet is RG_LOOKUP_FAIL too.
+ */
+enum rg_found rg_mirror_find(struct rg_mirror *, const char *local, const char *domain,
+    int disabled, int maxentries, struct rg_ldap_result *res, char *err, size_t errlen);
+
+/* The same for the entry named DN, as rg_ldap_read_dn() would read it. */
+enum rg_found rg_mirror_read_dn(struct rg_mirror *, const char *dn, int disabled,
+    struct rg_ldap_result *res, char *err, size_t errlen);
+
+/*
+ * Call FN for every entry that LDAPDisabledFilter does not pick, with the
+ * values described at rg_mirror_find().  Only from the ON_LOAD callback
+ * (the mirror does not change meanwhile).  FN returning non-zero stops it
+ * with -1; 0 when every entry was seen.
+ */
+int rg_mirror_each(struct rg_mirror *, rg_ldap_walk_fn fn, void *arg);
+
+#endif
