@@ -15,6 +15,7 @@
 #include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
+#include "rg_metrics.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -69,6 +70,7 @@ static int check_redis_uri(struct rg_config *, const struct key *, char *, size_
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_metrics_listen(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -139,6 +141,11 @@ static const struct key keys[] = {
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
+	{ .name = "MetricsListen", .kind = K_STR, .off = OFF(metrics_listen), .def = "",
+	    .check = check_metrics_listen },
+	{ .name = "MetricsFile", .kind = K_STR, .off = OFF(metrics_file), .def = "" },
+	{ .name = "MetricsInterval", .kind = K_INT, .off = OFF(metrics_interval), .def = "15",
+	    .min = 1, .max = 3600 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -886,6 +893,15 @@ check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t why
 		return -1;
 	}
 	return 0;
+}
+
+static int
+check_metrics_listen(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	(void)k;
+	if (cf->metrics_listen[0] == '\0')
+		return 0;
+	return rg_metrics_listen_check(cf->metrics_listen, why, whylen);
 }
 
 static int

@@ -92,6 +92,11 @@ struct rg_config {
 	char *alert_log;
 	int alert_interval;
 
+	/* reporting */
+	char *metrics_listen;           /* "" or inet:PORT@ADDR */
+	char *metrics_file;
+	int metrics_interval;
+
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */
 	char fingerprint[17];

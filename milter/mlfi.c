@@ -24,6 +24,7 @@
 #include "mlfi.h"
 #include "rg_escape.h"
 #include "rg_log.h"
+#include "rg_metrics.h"
 #include "rg_reply.h"
 
 #include <arpa/inet.h>
@@ -288,6 +289,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	struct rg_asker who = { c->client[0] ? c->client : NULL, c->authenticated, 0 };
 	rg_check(d->dir, rcpt, &who, &ans);
+	rg_metrics_decision(ans.verdict, ans.source, ans.ms);
 	struct rg_reply_facts facts = {
 		.mta = c->sendmail ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX,
 		.unknown_before = c->unknown,
