@@ -146,6 +146,10 @@ static const struct key keys[] = {
 	{ .name = "MetricsFile", .kind = K_STR, .off = OFF(metrics_file), .def = "" },
 	{ .name = "MetricsInterval", .kind = K_INT, .off = OFF(metrics_interval), .def = "15",
 	    .min = 1, .max = 3600 },
+	{ .name = "AlertMailTo", .kind = K_LIST, .off = OFF(alert_mail_to), .def = "" },
+	{ .name = "AlertMailFrom", .kind = K_STR, .off = OFF(alert_mail_from), .def = "" },
+	{ .name = "SendmailPath", .kind = K_STR, .off = OFF(sendmail_path),
+	    .def = "/usr/sbin/sendmail" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

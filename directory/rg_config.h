@@ -96,6 +96,9 @@ struct rg_config {
 	char *metrics_listen;           /* "" or inet:PORT@ADDR */
 	char *metrics_file;
 	int metrics_interval;
+	struct rg_strlist alert_mail_to;
+	char *alert_mail_from;
+	char *sendmail_path;
 
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */

@@ -21,6 +21,7 @@
  */
 #include "config.h"
 #include "mlfi.h"
+#include "rg_alertmail.h"
 #include "rg_ldap.h"
 #include "rg_metrics.h"
 #include "rg_log.h"
@@ -254,7 +255,8 @@ main(int argc, char **argv)
 	pthread_create(&rt, NULL, reload_thread, &usr1);
 	pthread_detach(rt);
 
-	if (rg_metrics_start(cf, err, sizeof(err)) < 0) {
+	if (rg_metrics_start(cf, err, sizeof(err)) < 0 ||
+	    rg_alertmail_start(cf, err, sizeof(err)) < 0) {
 		rg_log(LOG_ERR, "%s", err);
 		return EX_CONFIG;
 	}
@@ -273,6 +275,7 @@ main(int argc, char **argv)
 		rg_log(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
 	if (pid_file[0] != '\0')
 		unlink(pid_file);
+	rg_alertmail_stop();
 	rg_metrics_stop();
 	mlfi_shutdown();
 	free(pid_file);
