@@ -18,7 +18,8 @@
  *      rcptguard-audit command that shows more; it is handed to SendmailPath
  *      -t -oi on its standard input.  When the MTA refuses it (exit status
  *      not 0, or no answer within SEND_TIMEOUT), the marks are taken back
- *      and the next round tries again.
+ *      (and, without Redis, the alerts queued again) and the next round
+ *      tries again.
  * Text from the directory is cleaned of control characters before it goes
  * into the message, so that it cannot add a header or a line of its own.
  */
@@ -219,6 +220,18 @@ forget_sent(const struct batch *b)
 	}
 }
 
+/* Mailing failed, without Redis: back into the queue, for the next round. */
+static void
+requeue(const struct batch *b)
+{
+	if (am.redis != NULL)
+		return;
+	pthread_mutex_lock(&am.mu);
+	for (size_t i = 0; i < b->n && am.nqueue < QUEUE_MAX; i++)
+		am.queue[am.nqueue++] = b->v[i];
+	pthread_mutex_unlock(&am.mu);
+}
+
 /* ---- the message ---- */
 
 static int
@@ -378,6 +391,7 @@ round_once(struct batch *b, int interval)
 	qsort(b->v, b->n, sizeof(*b->v), cmp_item);
 	if (send_digest(b) < 0) {
 		forget_sent(b);
+		requeue(b);
 		return;
 	}
 	rg_log(LOG_INFO, "alert digest: %zu problem%s mailed to %zu address%s", b->n,
@@ -423,12 +437,16 @@ release(void)
 }
 
 int
-rg_alertmail_start(const struct rg_config *cf, char *err, size_t errlen)
+rg_alertmail_start(const struct rg_config *cf, const char *file, char *err, size_t errlen)
 {
 	if (cf->alert_mail_to.n == 0 || am.running)
 		return 0;
-	if ((am.cf = rg_config_load(cf->path, err, errlen)) == NULL)
+	if ((am.cf = rg_config_load(file, err, errlen)) == NULL)
 		return -1;
+	if (am.cf->alert_mail_to.n == 0) {
+		release();
+		return 0;
+	}
 	if (gethostname(am.host, sizeof(am.host) - 1) != 0)
 		snprintf(am.host, sizeof(am.host), "localhost");
 	am.redis = rg_redis_new(am.cf, 1);

@@ -17,11 +17,13 @@
 #include "rg_config.h"
 
 /*
- * Start the digest thread when CF sets AlertMailTo (else do nothing).  The
- * thread reads its own copy of CF's file (its settings hold until the next
- * start).  0, or -1 with the reason in ERR.
+ * When CF sets AlertMailTo (else do nothing), read a copy of CF, from FILE
+ * (its absolute path: a daemon has left its folder), for the digest thread,
+ * and start it; its settings hold until the next start.  0, or -1 with the
+ * reason in ERR.
  */
-int rg_alertmail_start(const struct rg_config *cf, char *err, size_t errlen);
+int rg_alertmail_start(const struct rg_config *cf, const char *file, char *err,
+    size_t errlen);
 
 /* Stop the thread (a digest being sent is finished first). */
 void rg_alertmail_stop(void);

@@ -256,7 +256,7 @@ main(int argc, char **argv)
 	pthread_detach(rt);
 
 	if (rg_metrics_start(cf, err, sizeof(err)) < 0 ||
-	    rg_alertmail_start(cf, err, sizeof(err)) < 0) {
+	    rg_alertmail_start(cf, conf_file, err, sizeof(err)) < 0) {
 		rg_log(LOG_ERR, "%s", err);
 		return EX_CONFIG;
 	}
