@@ -378,7 +378,9 @@ rg_cache_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
 
 	if (rg_metrics_cache(RG_ML_PROCESS, local_get(c, key, value, vlen, 0)))
 		return 1;
-	if (c->redis == NULL || !redis_get(c, key, &e))
+	if (c->redis == NULL)
+		return 0;
+	if (!redis_get(c, key, &e))
 		return rg_metrics_cache(RG_ML_REDIS, 0);
 	/* kept here too, even when it is no longer fresh: an outage may need it */
 	if (e.fresh > 0 || c->cf->stale_ttl > 0)
