@@ -6,7 +6,8 @@
  *   - a syslog warning:  alias problem: alias=<A> problem=P target=<T> dn="D"
  *   - a line in AlertLog: {"time":"RFC 3339","alias":..,"problem":..,
  *     "target":..,"dn":..,"host":..}
- *   - with Redis, an entry of the stream rcptguard:alerts (about 10000 kept)
+ *   - with Redis, an entry of the stream rcptguard:alerts (about 10000 kept;
+ *     RedisKeyPrefix stands for "rcptguard:" in it and in every key)
  *     carrying the same fields, so alerts of every MTA land in one place.
  * The same (alias, problem, target) is not repeated within AlertInterval:
  * remembered in process, and through Redis (SET NX EX) across MTAs.
@@ -108,14 +109,20 @@ seen_recently(struct rg_alerter *a, uint64_t key)
 	return seen;
 }
 
+void
+rg_alert_stream(const struct rg_config *cf, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%salerts", cf->redis_key_prefix);
+}
+
 /* Through Redis: 1 when another MTA (or this one) raised it already. */
 static int
 seen_in_redis(struct rg_alerter *a, uint64_t key)
 {
-	char rkey[64];
+	char rkey[128];
 
-	snprintf(rkey, sizeof(rkey), "rcptguard:alert:%s:%016llx", a->cf->fingerprint,
-	    (unsigned long long)key);
+	snprintf(rkey, sizeof(rkey), "%salert:%s:%016llx", a->cf->redis_key_prefix,
+	    a->cf->fingerprint, (unsigned long long)key);
 	return rg_redis_set_nx(rg_cache_redis(a->cache), rkey, "1", a->cf->alert_interval,
 	    NULL, 0) == RG_REDIS_MISS;
 }
@@ -136,39 +143,73 @@ to_stream(struct rg_alerter *a, const char *time, const char *alias, const char 
 	}
 	fields[n++] = "dn"; fields[n++] = dn;
 	fields[n++] = "host"; fields[n++] = a->host;
-	(void)rg_redis_xadd(rg_cache_redis(a->cache), RG_ALERT_STREAM, RG_ALERT_STREAM_MAX,
+	char stream[128];
+	rg_alert_stream(a->cf, stream, sizeof(stream));
+	(void)rg_redis_xadd(rg_cache_redis(a->cache), stream, RG_ALERT_STREAM_MAX,
 	    fields, n, NULL, 0);
+}
+
+/*
+ * The AlertLog line of an alert, in a buffer of its own size (free() it):
+ * fields of any length are written whole.  NULL when out of memory.
+ */
+static char *
+file_line(struct rg_alerter *a, const char *time, const char *alias, const char *problem,
+    const char *target, const char *dn, size_t *len)
+{
+	char *line = NULL;
+	FILE *m = open_memstream(&line, len);
+
+	if (m == NULL)
+		return NULL;
+	fprintf(m, "{\"time\":\"%s\",\"alias\":", time);
+	rg_escape_json_print(m, alias);
+	fputs(",\"problem\":", m);
+	rg_escape_json_print(m, problem);
+	if (*target) {
+		fputs(",\"target\":", m);
+		rg_escape_json_print(m, target);
+	}
+	fputs(",\"dn\":", m);
+	rg_escape_json_print(m, dn);
+	fputs(",\"host\":", m);
+	rg_escape_json_print(m, a->host);
+	fputs("}\n", m);
+	if (ferror(m) || fclose(m) != 0) {
+		free(line);
+		return NULL;
+	}
+	return line;
 }
 
 static void
 to_file(struct rg_alerter *a, const char *time, const char *alias, const char *problem,
     const char *target, const char *dn)
 {
-	char ja[1024], jp[64], jt[1024], jd[2048], jh[600], line[5000];
+	size_t n = 0;
+	char *line = file_line(a, time, alias, problem, target, dn, &n);
 
-	if (rg_escape_json(alias, ja, sizeof(ja)) < 0 || rg_escape_json(problem, jp, sizeof(jp)) < 0 ||
-	    rg_escape_json(target, jt, sizeof(jt)) < 0 || rg_escape_json(dn, jd, sizeof(jd)) < 0 ||
-	    rg_escape_json(a->host, jh, sizeof(jh)) < 0)
+	if (line == NULL) {
+		rg_log(LOG_ERR, "AlertLog %s: out of memory: alert for <%s> not written",
+		    a->cf->alert_log, alias);
 		return;
-	int n = snprintf(line, sizeof(line),
-	    "{\"time\":\"%s\",\"alias\":%s,\"problem\":%s%s%s,\"dn\":%s,\"host\":%s}\n",
-	    time, ja, jp, *target ? ",\"target\":" : "", *target ? jt : "", jd, jh);
-	if (n <= 0 || (size_t)n >= sizeof(line))
-		return;
+	}
 	char eb[128];
 	int fd = open(a->cf->alert_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, rg_strerror(errno, eb, sizeof(eb)));
+		free(line);
 		return;
 	}
 	/* one write of one line: appends of several threads do not interleave */
-	ssize_t w = write(fd, line, (size_t)n);
+	ssize_t w = write(fd, line, n);
 	if (w < 0)
 		rg_log(LOG_ERR, "AlertLog %s: %s", a->cf->alert_log, rg_strerror(errno, eb, sizeof(eb)));
-	else if (w != n)
+	else if ((size_t)w != n)
 		/* no errno for a short write: the disk is full or a file size limit met */
-		rg_log(LOG_ERR, "AlertLog %s: short write (%zd of %d bytes)", a->cf->alert_log, w, n);
+		rg_log(LOG_ERR, "AlertLog %s: short write (%zd of %zu bytes)", a->cf->alert_log, w, n);
 	close(fd);
+	free(line);
 }
 
 int

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_alert.h - tell the admin about a broken alias: a syslog warning, a
- * JSON line in AlertLog, an entry in the Redis stream rcptguard:alerts;
+ * JSON line in AlertLog, an entry in the Redis stream rcptguard:alerts
+ * (RedisKeyPrefix, then "alerts");
  * the same alert at most once per AlertInterval.
  */
 #ifndef RG_ALERT_H
@@ -11,8 +12,11 @@
 #include "rg_cache.h"
 #include "rg_config.h"
 
-#define RG_ALERT_STREAM "rcptguard:alerts"
+#define RG_ALERT_STREAM "rcptguard:alerts"     /* under the default RedisKeyPrefix */
 #define RG_ALERT_STREAM_MAX 10000
+
+/* The stream's name under CF's RedisKeyPrefix: PREFIX "alerts". */
+void rg_alert_stream(const struct rg_config *cf, char *out, size_t outlen);
 
 struct rg_alerter;
 

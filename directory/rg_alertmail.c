@@ -4,7 +4,8 @@
  *
  * A thread of the daemon wakes every AlertInterval seconds (3600 when it is
  * 0) and:
- *   1. with Redis, takes the lock rcptguard:alertmail:lock (SET NX EX
+ *   1. with Redis, takes the lock rcptguard:alertmail:lock (the names here
+ *      are under the default RedisKeyPrefix "rcptguard:"; SET NX EX
  *      AlertInterval); when another MTA holds it, that one sends this
  *      round's digest and this round ends here;
  *   2. gathers the alerts: with Redis, the newest DIGEST_MAX entries of the
@@ -48,7 +49,6 @@
 #define SENT_LOCAL_MAX 65536            /* without Redis: mailed alerts remembered */
 #define SEND_TIMEOUT 30.0               /* seconds the MTA gets to take the message */
 #define FIELD_MAX 1024
-#define LOCK_KEY "rcptguard:alertmail:lock"
 
 struct item {
 	char alias[FIELD_MAX], problem[32], target[FIELD_MAX], dn[FIELD_MAX];
@@ -68,6 +68,7 @@ static struct {
 	struct rg_config *cf;           /* the thread's own copy */
 	struct rg_redis *redis;
 	char host[256];
+	char stream[128], lock_key[128];        /* under RedisKeyPrefix */
 	struct item *queue;             /* without Redis: raised here, not mailed yet */
 	size_t nqueue;
 	uint64_t *sent;                 /* without Redis: keys mailed (open addressing) */
@@ -160,7 +161,8 @@ sent_local(uint64_t key, int add)
 static void
 sent_key(const struct item *it, char *rkey, size_t len)
 {
-	snprintf(rkey, len, "rcptguard:alertmail:sent:%016llx", (unsigned long long)it->key);
+	snprintf(rkey, len, "%salertmail:sent:%016llx", am.cf->redis_key_prefix,
+	    (unsigned long long)it->key);
 }
 
 /* Keep in B the alerts never mailed, marking them mailed; 0, or -1 when
@@ -169,7 +171,7 @@ static int
 keep_new(struct batch *b)
 {
 	size_t out = 0;
-	char rkey[64], why[256];
+	char rkey[128], why[256];
 
 	for (size_t i = 0; i < b->n; i++) {
 		int fresh;
@@ -200,7 +202,7 @@ keep_new(struct batch *b)
 static void
 forget_sent(const struct batch *b)
 {
-	char rkey[64];
+	char rkey[128];
 
 	for (size_t i = 0; i < b->n; i++) {
 		if (am.redis != NULL) {
@@ -366,17 +368,17 @@ round_once(struct batch *b, int interval)
 
 	b->n = 0;
 	if (am.redis != NULL) {
-		enum rg_redis_status st = rg_redis_set_nx(am.redis, LOCK_KEY, am.host, interval,
+		enum rg_redis_status st = rg_redis_set_nx(am.redis, am.lock_key, am.host, interval,
 		    why, sizeof(why));
 		if (st != RG_REDIS_OK) {
 			if (st == RG_REDIS_FAILED)
 				rg_log(LOG_WARNING, "alert digest: Redis: %s; trying next time", why);
 			return;         /* another MTA sends this round's digest */
 		}
-		if (rg_redis_xrevrange(am.redis, RG_ALERT_STREAM, DIGEST_MAX, from_stream, b, why,
+		if (rg_redis_xrevrange(am.redis, am.stream, DIGEST_MAX, from_stream, b, why,
 		    sizeof(why)) != RG_REDIS_OK) {
 			rg_log(LOG_WARNING, "alert digest: Redis: %s; trying next time", why);
-			(void)rg_redis_del(am.redis, LOCK_KEY, NULL, 0);
+			(void)rg_redis_del(am.redis, am.lock_key, NULL, 0);
 			return;
 		}
 	} else {
@@ -450,6 +452,8 @@ rg_alertmail_start(const struct rg_config *cf, const char *file, char *err, size
 	if (gethostname(am.host, sizeof(am.host) - 1) != 0)
 		snprintf(am.host, sizeof(am.host), "localhost");
 	am.redis = rg_redis_new(am.cf, 1);
+	snprintf(am.stream, sizeof(am.stream), "%salerts", am.cf->redis_key_prefix);
+	snprintf(am.lock_key, sizeof(am.lock_key), "%salertmail:lock", am.cf->redis_key_prefix);
 	struct batch *b = calloc(1, sizeof(*b));
 	if (b != NULL)
 		b->v = calloc(DIGEST_MAX > QUEUE_MAX ? DIGEST_MAX : QUEUE_MAX, sizeof(*b->v));

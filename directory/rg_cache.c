@@ -5,7 +5,8 @@
  * The in-process cache is a hash table with a least-recently-used list,
  * LocalCacheSize entries at most, behind one mutex that is never held
  * across I/O.  Redis, when RedisURI is set, is shared by every MTA that
- * points at it; its keys are "rcptguard:v1:FINGERPRINT:ADDRESS", the
+ * points at it; its keys are "rcptguard:v1:FINGERPRINT:ADDRESS" (RedisKeyPrefix
+ * in place of "rcptguard:"), the
  * fingerprint standing for the lookup settings, so a changed LDAPURI, base or
  * filter never reads an answer given under the old ones.
  *
@@ -238,7 +239,7 @@ rg_cache_adopt(struct rg_cache *to, struct rg_cache *from)
 static void
 redis_key(const struct rg_cache *c, const char *key, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "rcptguard:v1:%s:%s", c->cf->fingerprint, key);
+	snprintf(out, outlen, "%sv1:%s:%s", c->cf->redis_key_prefix, c->cf->fingerprint, key);
 }
 
 /* Seconds since the epoch: the times stored in Redis, which MTAs share. */

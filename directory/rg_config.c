@@ -3,7 +3,13 @@
  * rg_config.c - load and check the rcptguard configuration file.
  *
  * The file holds one "Key value" per line; keys are case-insensitive, "#"
- * starts a comment, blank lines are ignored.  Every key is described once in
+ * at the start of a line or after a blank starts a comment (a "#" right
+ * after another character belongs to the value), blank lines are ignored.
+ * "Include FILE" reads FILE in place (a relative name is taken in the
+ * folder of the file that names it), at most RG_INCLUDE_DEPTH files deep,
+ * and refuses a file that includes itself; a key is set once across all of
+ * them.  "LDAPConfig FILE" takes the LDAP keys the files leave unset from a
+ * Postfix ldap_table(5) file (rg_ldapcf.h).  Every key is described once in
  * the table below (designated initializers) with its type, default, bounds,
  * whether it can change a cached answer, and the check of its value, run
  * once the whole file is read; the password file is read last, when every
@@ -11,10 +17,14 @@
  * out of bounds, a repeated key or a missing required key is an error that
  * names the file and the line.  The result is read-only once returned.
  */
+#include "config.h"
 #include "rg_config.h"
 #include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
+#include "rg_reply.h"
+#include "rg_ldapcf.h"
+#include "rg_log.h"
 #include "rg_metrics.h"
 
 #include <arpa/inet.h>
@@ -28,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 enum kind { K_STR, K_BOOL, K_INT, K_DOUBLE, K_LIST, K_ENUM, K_NETS, K_FACILITY };
@@ -57,6 +69,7 @@ struct key {
 static const char *const on_failure_names[] = { "tempfail", "accept", NULL };
 static const char *const suggest_names[] = { "off", "trusted", "all", NULL };
 static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL };
+static const char *const tls_verify_names[] = { "demand", "allow", "never", NULL };
 
 #define OFF(f) offsetof(struct rg_config, f)
 
@@ -70,12 +83,21 @@ static int check_redis_uri(struct rg_config *, const struct key *, char *, size_
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
+static int check_key_prefix(struct rg_config *, const struct key *, char *, size_t);
+static int check_redis_tls(struct rg_config *, const struct key *, char *, size_t);
+static int check_harvest_limit(struct rg_config *, const struct key *, char *, size_t);
+static int check_reply_text(struct rg_config *, const struct key *, char *, size_t);
+static int check_socket_mode(struct rg_config *, const struct key *, char *, size_t);
+static int check_abs_path(struct rg_config *, const struct key *, char *, size_t);
+static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
 static int check_metrics_listen(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
 	    .def = "unix:/run/rcptguard/rcptguard.sock", .check = check_socket },
 	{ .name = "UserID", .kind = K_STR, .off = OFF(user_id), .def = "" },
+	{ .name = "SocketMode", .kind = K_STR, .off = OFF(socket_mode_text), .def = "0660",
+	    .check = check_socket_mode },
 	{ .name = "PidFile", .kind = K_STR, .off = OFF(pid_file), .def = "" },
 	{ .name = "Syslog", .kind = K_BOOL, .off = OFF(syslog), .def = "yes" },
 	{ .name = "SyslogFacility", .kind = K_FACILITY, .off = OFF(syslog_facility),
@@ -94,8 +116,20 @@ static const struct key keys[] = {
 	    .answer = 1, .check = check_filter },
 	{ .name = "LDAPBindDN", .kind = K_STR, .off = OFF(ldap_bind_dn), .def = "", .answer = 1 },
 	{ .name = "LDAPBindPasswordFile", .kind = K_STR, .off = OFF(ldap_bind_password_file),
-	    .def = "" },
+	    .def = "", .check = check_abs_path },
 	{ .name = "LDAPStartTLS", .kind = K_BOOL, .off = OFF(ldap_starttls), .def = "no" },
+	{ .name = "LDAPTLSCACertFile", .kind = K_STR, .off = OFF(ldap_tls_cacert_file),
+	    .def = "/etc/ssl/certs/ca-certificates.crt", .check = check_abs_path },
+	{ .name = "LDAPTLSCertFile", .kind = K_STR, .off = OFF(ldap_tls_cert_file), .def = "",
+	    .answer = 1, .check = check_abs_path },
+	{ .name = "LDAPTLSKeyFile", .kind = K_STR, .off = OFF(ldap_tls_key_file), .def = "",
+	    .check = check_abs_path },
+	{ .name = "LDAPTLSVerify", .kind = K_ENUM, .off = OFF(ldap_tls_verify), .def = "demand",
+	    .choices = tls_verify_names },
+	{ .name = "LDAPSASLMech", .kind = K_STR, .off = OFF(ldap_sasl_mech), .def = "",
+	    .answer = 1, .check = check_sasl_mech },
+	{ .name = "LDAPSASLAuthzID", .kind = K_STR, .off = OFF(ldap_sasl_authzid), .def = "",
+	    .answer = 1 },
 	{ .name = "LDAPTimeout", .kind = K_DOUBLE, .off = OFF(ldap_timeout), .def = "2",
 	    .min = 0.01, .max = 10 },
 	{ .name = "LDAPPoolSize", .kind = K_INT, .off = OFF(ldap_pool_size), .def = "4",
@@ -104,6 +138,13 @@ static const struct key keys[] = {
 	    .check = check_redis_uri },
 	{ .name = "RedisTimeout", .kind = K_DOUBLE, .off = OFF(redis_timeout), .def = "0.5",
 	    .min = 0.01, .max = 2 },
+	{ .name = "RedisPasswordFile", .kind = K_STR, .off = OFF(redis_password_file),
+	    .def = "" },
+	{ .name = "RedisTLSCACertFile", .kind = K_STR, .off = OFF(redis_tls_ca_file), .def = "",
+	    .check = check_redis_tls },
+	{ .name = "RedisUser", .kind = K_STR, .off = OFF(redis_user), .def = "" },
+	{ .name = "RedisKeyPrefix", .kind = K_STR, .off = OFF(redis_key_prefix),
+	    .def = "rcptguard:", .answer = 1, .check = check_key_prefix },
 	{ .name = "CacheTTL", .kind = K_INT, .off = OFF(cache_ttl), .def = "3600",
 	    .min = 0, .max = 604800 },
 	{ .name = "NegativeCacheTTL", .kind = K_INT, .off = OFF(negative_cache_ttl), .def = "300",
@@ -141,6 +182,20 @@ static const struct key keys[] = {
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
+	{ .name = "HarvestLimit", .kind = K_STR, .off = OFF(harvest_limit_text), .def = "30/600",
+	    .check = check_harvest_limit },
+	{ .name = "HarvestPrefix4", .kind = K_INT, .off = OFF(harvest_prefix4), .def = "32",
+	    .min = 8, .max = 32 },
+	{ .name = "HarvestPrefix6", .kind = K_INT, .off = OFF(harvest_prefix6), .def = "64",
+	    .min = 16, .max = 128 },
+	{ .name = "HarvestExemptNetworks", .kind = K_NETS, .def = "" },
+	{ .name = "LDAPConfig", .kind = K_STR, .off = OFF(ldap_config), .def = "" },
+	{ .name = "RejectText", .kind = K_STR, .off = OFF(reject_text),
+	    .def = RG_REPLY_REJECT_TEXT, .check = check_reply_text },
+	{ .name = "TempfailText", .kind = K_STR, .off = OFF(tempfail_text),
+	    .def = RG_REPLY_TEMPFAIL_TEXT, .check = check_reply_text },
+	{ .name = "SuggestText", .kind = K_STR, .off = OFF(suggest_text),
+	    .def = RG_REPLY_SUGGEST_TEXT, .check = check_reply_text },
 	{ .name = "MetricsListen", .kind = K_STR, .off = OFF(metrics_listen), .def = "",
 	    .check = check_metrics_listen },
 	{ .name = "MetricsFile", .kind = K_STR, .off = OFF(metrics_file), .def = "" },
@@ -334,8 +389,9 @@ net_match(const struct rg_net *net, int family, const unsigned char *addr)
 	return (net->addr[full] & mask) == (addr[full] & mask);
 }
 
-int
-rg_config_trusted(const struct rg_config *cf, const char *ip)
+/* Is the textual IP address in one of the N networks NETS? */
+static int
+nets_match(const struct rg_net *nets, size_t n, const char *ip)
 {
 	unsigned char addr[16];
 	int family;
@@ -355,38 +411,69 @@ rg_config_trusted(const struct rg_config *cf, const char *ip)
 	} else {
 		return 0;
 	}
-	for (size_t i = 0; i < cf->ntrusted; i++)
-		if (net_match(&cf->trusted[i], family, addr))
+	for (size_t i = 0; i < n; i++)
+		if (net_match(&nets[i], family, addr))
 			return 1;
 	return 0;
 }
 
+int
+rg_config_trusted(const struct rg_config *cf, const char *ip)
+{
+	return nets_match(cf->trusted, cf->ntrusted, ip);
+}
+
+int
+rg_config_harvest_exempt(const struct rg_config *cf, const char *ip)
+{
+	if (!cf->harvest_exempt_set)
+		return rg_config_trusted(cf, ip);
+	return nets_match(cf->harvest_exempt, cf->nharvest_exempt, ip);
+}
+
+/* VALUE, a list of networks, into *NETS and *NNETS (replacing them). */
 static int
-parse_nets(struct rg_config *cf, const char *value, char *why, size_t whylen)
+parse_netlist(struct rg_net **nets, size_t *nnets, const char *value, char *why,
+    size_t whylen)
 {
 	struct rg_strlist words = { NULL, 0 };
 
 	if (read_words(value, &words, why, whylen) < 0)
 		return -1;
-	free(cf->trusted);
-	cf->trusted = calloc(words.n ? words.n : 1, sizeof(*cf->trusted));
-	cf->ntrusted = 0;
-	if (cf->trusted == NULL) {
+	free(*nets);
+	*nets = calloc(words.n ? words.n : 1, sizeof(**nets));
+	*nnets = 0;
+	if (*nets == NULL) {
 		strlist_free(&words);
 		seterr(why, whylen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < words.n; i++) {
-		if (rg_net_parse(words.v[i], &cf->trusted[cf->ntrusted]) < 0) {
+		if (rg_net_parse(words.v[i], &(*nets)[*nnets]) < 0) {
 			seterr(why, whylen, "\"%s\" is not a network in CIDR form "
 			    "(address/bits, host bits zero)", words.v[i]);
 			strlist_free(&words);
 			return -1;
 		}
-		cf->ntrusted++;
+		(*nnets)++;
 	}
 	strlist_free(&words);
 	return 0;
+}
+
+/*
+ * TrustedNetworks, or HarvestExemptNetworks: "" (its default) leaves
+ * TrustedNetworks standing for it, "none" exempts no network.
+ */
+static int
+parse_nets(struct rg_config *cf, const struct key *k, const char *value, char *why,
+    size_t whylen)
+{
+	if (strcmp(k->name, "HarvestExemptNetworks") != 0)
+		return parse_netlist(&cf->trusted, &cf->ntrusted, value, why, whylen);
+	cf->harvest_exempt_set = value[0] != '\0';
+	return parse_netlist(&cf->harvest_exempt, &cf->nharvest_exempt,
+	    strcasecmp(value, "none") == 0 ? "" : value, why, whylen);
 }
 
 /* Store the index of VALUE among K's choices; on error write why and return -1. */
@@ -434,13 +521,14 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 	case K_BOOL: {
 		int *ip = (int *)(base + k->off);
 		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") ||
-		    !strcmp(value, "1"))
+		    !strcasecmp(value, "on") || !strcmp(value, "1"))
 			*ip = 1;
 		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") ||
-		    !strcmp(value, "0"))
+		    !strcasecmp(value, "off") || !strcmp(value, "0"))
 			*ip = 0;
 		else {
-			seterr(why, whylen, "%s wants yes or no, not \"%s\"", k->name, value);
+			seterr(why, whylen, "%s wants yes, no, true, false, on, off, 1 or 0, "
+			    "not \"%s\"", k->name, value);
 			return -1;
 		}
 		return 0;
@@ -478,7 +566,7 @@ set_value(struct rg_config *cf, const struct key *k, const char *value,
 	case K_ENUM:
 		return set_enum(cf, k, value, why, whylen);
 	case K_NETS:
-		return parse_nets(cf, value, why, whylen);
+		return parse_nets(cf, k, value, why, whylen);
 	case K_FACILITY:
 		for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++) {
 			if (strcasecmp(value, facilities[i].name) == 0) {
@@ -514,7 +602,12 @@ rg_config_free(struct rg_config *cf)
 		explicit_bzero(cf->ldap_bind_password, strlen(cf->ldap_bind_password));
 		free(cf->ldap_bind_password);
 	}
+	if (cf->redis_password != NULL) {
+		explicit_bzero(cf->redis_password, strlen(cf->redis_password));
+		free(cf->redis_password);
+	}
 	free(cf->trusted);
+	free(cf->harvest_exempt);
 	free(cf->path);
 	free(cf);
 }
@@ -530,6 +623,27 @@ trim(char *s)
 	return s;
 }
 
+/*
+ * Say so when the password file PATH can be read by the group or by
+ * others: the bind password is the key to the directory.
+ */
+static void
+warn_password_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+		rg_log(LOG_WARNING, "LDAPBindPasswordFile %s is readable by %s (mode %04o); "
+		    "make it 0600, owned by the user that starts rcptguard", path,
+		    (st.st_mode & S_IROTH) ? "others" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+}
+
+/*
+ * Read the first line of LDAPBindPasswordFile into cf->ldap_bind_password.
+ * From then on the process holds a secret: it is made non-dumpable (no core
+ * file, no ptrace by the same unprivileged user, /proc/PID/mem closed).
+ */
 static int
 read_password(struct rg_config *cf, char *why, size_t whylen)
 {
@@ -549,6 +663,37 @@ read_password(struct rg_config *cf, char *why, size_t whylen)
 	explicit_bzero(buf, sizeof(buf));
 	if (cf->ldap_bind_password == NULL) {
 		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return 0;
+}
+
+/*
+ * The first line of the file PATH (the value of key NAME) into *OUT, as the
+ * LDAP password file is read.  0, or -1 with why.
+ */
+static int
+read_secret(const char *name, const char *path, char **out, char *why, size_t whylen)
+{
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "%s: cannot read %s: %s", name, path, strerror(errno));
+		return -1;
+	}
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (*out == NULL) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	if (**out == '\0') {
+		seterr(why, whylen, "%s %s is empty", name, path);
 		return -1;
 	}
 	return 0;
@@ -847,6 +992,25 @@ check_uris(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 	return 0;
 }
 
+/* RejectText, TempfailText, SuggestText: templates rg_reply can expand. */
+static int
+check_reply_text(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = *(char *const *)((const char *)cf + k->off);
+	char problem[RG_ERRLEN];
+	int suggestion = k->off == OFF(suggest_text);
+
+	if (t[0] == '\0') {
+		seterr(why, whylen, "%s is empty", k->name);
+		return -1;
+	}
+	if (rg_reply_template_check(t, suggestion, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "%s %s", k->name, problem);
+		return -1;
+	}
+	return 0;
+}
+
 /* Domains: names, lower-cased, without a trailing dot. */
 static int
 check_domains(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
@@ -886,10 +1050,115 @@ check_socket(struct rg_config *cf, const struct key *k, char *why, size_t whylen
 	return 0;
 }
 
+/*
+ * Does the redis:// or rediss:// URI carry credentials ("user:password@"
+ * before the host)?  hiredis would take them for the host name, and a URI
+ * is shown by -n and in log lines, where a password has no place.
+ */
+static int
+uri_has_credentials(const char *uri)
+{
+	const char *h = strstr(uri, "://");
+
+	if (h == NULL || strncmp(uri, "unix:", 5) == 0)
+		return 0;
+	h += 3;
+	size_t authority = strcspn(h, "/?#");
+	return memchr(h, '@', authority) != NULL;
+}
+
+/* SocketMode: an octal mode such as 0660, with no bits beyond 0777. */
+static int
+check_socket_mode(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = cf->socket_mode_text;
+	char *end;
+
+	errno = 0;
+	long v = strtol(t, &end, 8);
+	if (*t == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 0777 ||
+	    strspn(t, "01234567") != strlen(t)) {
+		seterr(why, whylen, "%s wants an octal mode from 0000 to 0777, not \"%s\"",
+		    k->name, t);
+		return -1;
+	}
+	cf->socket_mode = (int)v;
+	return 0;
+}
+
+/* A file name, when set, must be absolute: a reload runs after chdir("/"). */
+static int
+check_abs_path(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *v = *(char *const *)((const char *)cf + k->off);
+
+	if (v[0] != '\0' && v[0] != '/') {
+		seterr(why, whylen, "%s \"%s\" is a relative path; give the full path", k->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* LDAPSASLMech: empty (a simple bind) or EXTERNAL, kept in upper case. */
+static int
+check_sasl_mech(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char *m = cf->ldap_sasl_mech;
+
+	if (m[0] != '\0' && strcasecmp(m, "EXTERNAL") != 0) {
+		seterr(why, whylen, "%s \"%s\": only EXTERNAL is supported", k->name, m);
+		return -1;
+	}
+	for (; *m != '\0'; m++)
+		*m = (char)toupper((unsigned char)*m);
+	return 0;
+}
+
+/* The keys that go together: SASL or a bind DN, a certificate with its key. */
+static int
+check_bind_keys(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	if (cf->ldap_sasl_mech[0] != '\0' && (cf->ldap_bind_dn[0] != '\0' ||
+	    cf->ldap_bind_password_file[0] != '\0')) {
+		seterr(why, whylen, "LDAPSASLMech %s takes the identity from the connection: "
+		    "leave LDAPBindDN and LDAPBindPasswordFile out", cf->ldap_sasl_mech);
+		BADKEY("LDAPSASLMech");
+		return -1;
+	}
+	if (cf->ldap_sasl_authzid[0] != '\0' && cf->ldap_sasl_mech[0] == '\0') {
+		seterr(why, whylen, "LDAPSASLAuthzID is set but LDAPSASLMech is not");
+		BADKEY("LDAPSASLAuthzID");
+		return -1;
+	}
+	if ((cf->ldap_tls_cert_file[0] == '\0') != (cf->ldap_tls_key_file[0] == '\0')) {
+		seterr(why, whylen, "LDAPTLSCertFile and LDAPTLSKeyFile go together: set both or neither");
+		BADKEY(cf->ldap_tls_cert_file[0] != '\0' ? "LDAPTLSCertFile" : "LDAPTLSKeyFile");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
 	(void)k;
+	if (uri_has_credentials(cf->redis_uri)) {
+		/* the URI is not repeated: it holds a password */
+		seterr(why, whylen, "RedisURI must not carry credentials (user:password@); "
+		    "put the password, alone on one line, in a file named by "
+		    "RedisPasswordFile, and an ACL user in RedisUser");
+		return -1;
+	}
+	if (strncmp(cf->redis_uri, "rediss://", 9) == 0) {
+#ifdef HAVE_HIREDIS_SSL
+		return 0;
+#else
+		seterr(why, whylen, "RedisURI: rediss:// (TLS) needs hiredis 1.0 or later with "
+		    "hiredis_ssl, and this rcptguard was built without it; reach a TLS Redis "
+		    "through a local stunnel or a unix socket (see README)");
+		return -1;
+#endif
+	}
 	if (strncmp(cf->redis_uri, "redis://", 8) != 0 && strncmp(cf->redis_uri, "unix:", 5) != 0 &&
 	    strcmp(cf->redis_uri, "none") != 0) {
 		seterr(why, whylen, "RedisURI \"%s\" is none, redis://HOST:PORT[/DB] "
@@ -897,6 +1166,84 @@ check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t why
 		return -1;
 	}
 	return 0;
+}
+
+/* RedisKeyPrefix: printable, no blank, at most 64 characters (it may be ""). */
+static int
+check_key_prefix(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *p = cf->redis_key_prefix;
+
+	(void)k;
+	if (strlen(p) > 64) {
+		seterr(why, whylen, "RedisKeyPrefix is longer than 64 characters");
+		return -1;
+	}
+	for (; *p; p++) {
+		if (*p <= ' ' || *p >= 0x7f || *p == '*' || *p == '?' || *p == '[') {
+			seterr(why, whylen, "RedisKeyPrefix \"%s\": only printable characters, "
+			    "no blank and no glob character (* ? [)", cf->redis_key_prefix);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* HarvestLimit: "0" (off) or N/SECONDS, N from 1 to 100000, SECONDS from 1
+ * to 86400. */
+static int
+check_harvest_limit(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *t = cf->harvest_limit_text;
+	char *end;
+	long n, secs = 0;
+
+	(void)k;
+	errno = 0;
+	n = strtol(t, &end, 10);
+	if (n == 0 && *end == '\0' && end != t && errno == 0) {
+		cf->harvest_limit = 0;
+		cf->harvest_window = 0;
+		return 0;
+	}
+	if (end != t && *end == '/' && isdigit((unsigned char)end[1]))
+		secs = strtol(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > 100000 || secs < 1 || secs > 86400) {
+		seterr(why, whylen, "HarvestLimit wants 0 (off) or N/SECONDS (N from 1 to 100000, "
+		    "SECONDS from 1 to 86400), not \"%s\"", t);
+		return -1;
+	}
+	cf->harvest_limit = (int)n;
+	cf->harvest_window = (int)secs;
+	return 0;
+}
+
+/* RedisTLSCACertFile: only with rediss://, which needs hiredis_ssl; readable. */
+static int
+check_redis_tls(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *f = cf->redis_tls_ca_file;
+
+	(void)k;
+	if (f[0] == '\0')
+		return 0;
+#ifndef HAVE_HIREDIS_SSL
+	seterr(why, whylen, "RedisTLSCACertFile is for rediss://, which needs hiredis 1.0 or "
+	    "later with hiredis_ssl; this rcptguard was built without it");
+	return -1;
+#else
+	if (strncmp(cf->redis_uri, "rediss://", 9) != 0) {
+		seterr(why, whylen, "RedisTLSCACertFile is set but RedisURI is not rediss://");
+		return -1;
+	}
+	FILE *fp = fopen(f, "r");
+	if (fp == NULL) {
+		seterr(why, whylen, "RedisTLSCACertFile: cannot read %s: %s", f, strerror(errno));
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+#endif
 }
 
 static int
@@ -922,6 +1269,25 @@ check_delimiter(struct rg_config *cf, const struct key *k, char *why, size_t why
 	return 0;
 }
 
+/* RedisUser needs RedisPasswordFile, which is read here. */
+static int
+check_redis_auth(struct rg_config *cf, char *why, size_t whylen, int *badkey)
+{
+	if (cf->redis_password_file[0] == '\0') {
+		if (cf->redis_user[0] == '\0')
+			return 0;
+		seterr(why, whylen, "RedisUser is set but RedisPasswordFile is not");
+		BADKEY("RedisUser");
+		return -1;
+	}
+	if (read_secret("RedisPasswordFile", cf->redis_password_file, &cf->redis_password, why,
+	    whylen) < 0) {
+		BADKEY("RedisPasswordFile");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Every value's own check, in table order, then what involves two keys (a
  * bind DN needs a password file).  The password file is read only when
@@ -936,8 +1302,13 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 			return -1;
 		}
 	}
+	if (check_redis_auth(cf, why, whylen, badkey) < 0)
+		return -1;
+	if (check_bind_keys(cf, why, whylen, badkey) < 0)
+		return -1;
 	if (cf->ldap_bind_password_file[0] == '\0') {
-		if (cf->ldap_bind_dn[0] != '\0') {
+		/* else bind_pw of LDAPConfig, checked as it was read */
+		if (cf->ldap_bind_dn[0] != '\0' && cf->ldap_bind_password == NULL) {
 			seterr(why, whylen, "LDAPBindDN is set but LDAPBindPasswordFile is not");
 			BADKEY("LDAPBindDN");
 			return -1;
@@ -955,6 +1326,7 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 		BADKEY("LDAPBindPasswordFile");
 		return -1;
 	}
+	warn_password_mode(cf->ldap_bind_password_file);
 	return 0;
 }
 
@@ -1009,46 +1381,131 @@ make_fingerprint(struct rg_config *cf)
 	snprintf(cf->fingerprint, sizeof(cf->fingerprint), "%016llx", (unsigned long long)h);
 }
 
+/* Where a key was set: the file (one of the loader's names) and the line. */
+struct place {
+	const char *file;
+	unsigned line;                  /* 0: not set */
+};
+
 /*
- * One line of FILE, LEN bytes as read (a NUL among them is refused, not
- * taken for the end of the line): a comment, a blank line, or "Key value",
- * stored into CF.  SEEN[k] is the line key k was set on.  Returns 0, or -1
- * with "FILE:LINE: problem" in err.
+ * The state of one load: the configuration being filled, where each key
+ * was set, the names of every file read (kept until the end, so that a
+ * message after the last line can still name one), and the files open now,
+ * outermost first, to refuse an Include that comes back to one of them.
+ */
+struct loader {
+	struct rg_config *cf;
+	struct place seen[NKEYS];
+	struct rg_strlist files;
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} open[RG_INCLUDE_DEPTH + 1];
+	unsigned depth;                 /* entries of open[] in use */
+};
+
+static int read_file(struct loader *, const char *file, const char *from, unsigned fromline,
+    char *err, size_t errlen);
+
+/*
+ * The path NAME of an Include on a line of FILE stands for: NAME itself
+ * when absolute, else NAME in the folder of FILE.  Returns 0, or -1 when
+ * it does not fit OUTLEN.
  */
 static int
-read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, size_t len,
-    unsigned *seen, char *err, size_t errlen)
+include_path(const char *file, const char *name, char *out, size_t outlen)
 {
-	char why[RG_ERRLEN];
+	const char *slash = strrchr(file, '/');
+	int n;
+
+	if (name[0] == '/' || slash == NULL)
+		n = snprintf(out, outlen, "%s", name);
+	else
+		n = snprintf(out, outlen, "%.*s/%s", (int)(slash - file), file, name);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* "Include NAME" on line LINENO of FILE: read that file in place. */
+static int
+include(struct loader *ld, const char *file, unsigned lineno, const char *name, char *err,
+    size_t errlen)
+{
+	char path[4096];
+
+	if (name[0] == '\0') {
+		seterr(err, errlen, "%s:%u: Include wants a file name", file, lineno);
+		return -1;
+	}
+	if (include_path(file, name, path, sizeof(path)) < 0) {
+		seterr(err, errlen, "%s:%u: Include: file name too long", file, lineno);
+		return -1;
+	}
+	if (ld->depth > RG_INCLUDE_DEPTH - 1) {
+		seterr(err, errlen, "%s:%u: Include %s: more than %d files deep", file, lineno,
+		    name, RG_INCLUDE_DEPTH);
+		return -1;
+	}
+	return read_file(ld, path, file, lineno, err, errlen);
+}
+
+/*
+ * Split LINE (without its newline) into a key name and its value: blanks
+ * around both are dropped, and a "#" at the start of the line or after a
+ * blank starts a comment; a "#" right after another character is part of
+ * the value (ldap://host/#x, a password file named pw#1).  *NAME is NULL
+ * for a blank or comment line.
+ */
+static void
+split_line(char *line, char **name, char **value)
+{
+	char *s = trim(line);
+
+	*name = NULL;
+	if (*s == '#' || *s == '\0')
+		return;
+	*name = s;
+	while (*s && !isspace((unsigned char)*s))
+		s++;
+	if (*s)
+		*s++ = '\0';
+	*value = trim(s);
+	for (char *h = *value; *h; h++) {
+		if (*h == '#' && (h == *value || isspace((unsigned char)h[-1]))) {
+			*h = '\0';
+			*value = trim(*value);
+			break;
+		}
+	}
+}
+
+/*
+ * One line of FILE, LEN bytes as read (a NUL among them is refused, not
+ * taken for the end of the line): a comment, a blank line, an Include, or
+ * "Key value", stored into the configuration.  Returns 0, or -1 with
+ * "FILE:LINE: problem" in err.
+ */
+static int
+read_line(struct loader *ld, const char *file, unsigned lineno, char *line, size_t len,
+    char *err, size_t errlen)
+{
+	char why[RG_ERRLEN], *name, *value;
 
 	if (memchr(line, '\0', len) != NULL) {
 		seterr(err, errlen, "%s:%u: NUL byte in line", file, lineno);
 		return -1;
 	}
 	if (len > 0 && line[len - 1] == '\n')
-		len--;
+		line[--len] = '\0';
 	if (len > LINE_MAX_LEN) {
 		seterr(err, errlen, "%s:%u: line longer than %d characters", file, lineno,
 		    LINE_MAX_LEN);
 		return -1;
 	}
-	char *s = trim(line);
-	if (*s == '#' || *s == '\0')
+	split_line(line, &name, &value);
+	if (name == NULL)
 		return 0;
-	char *name = s;
-	while (*s && !isspace((unsigned char)*s))
-		s++;
-	if (*s)
-		*s++ = '\0';
-	char *value = trim(s);
-	/* a "#" after blank space starts a comment, not inside a value */
-	for (char *h = value; *h; h++) {
-		if (*h == '#' && (h == value || isspace((unsigned char)h[-1]))) {
-			*h = '\0';
-			value = trim(value);
-			break;
-		}
-	}
+	if (strcasecmp(name, "Include") == 0)
+		return include(ld, file, lineno, value, err, errlen);
 	size_t k;
 	for (k = 0; k < NKEYS; k++)
 		if (strcasecmp(name, keys[k].name) == 0)
@@ -1057,13 +1514,199 @@ read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, s
 		seterr(err, errlen, "%s:%u: unknown key \"%s\"", file, lineno, name);
 		return -1;
 	}
-	if (seen[k]) {
-		seterr(err, errlen, "%s:%u: %s is set twice", file, lineno, keys[k].name);
+	if (ld->seen[k].line) {
+		seterr(err, errlen, "%s:%u: %s is set twice (first at %s:%u)", file, lineno,
+		    keys[k].name, ld->seen[k].file, ld->seen[k].line);
 		return -1;
 	}
-	seen[k] = lineno;
-	if (set_value(cf, &keys[k], value, why, sizeof(why)) < 0) {
+	ld->seen[k].file = file;
+	ld->seen[k].line = lineno;
+	if (set_value(ld->cf, &keys[k], value, why, sizeof(why)) < 0) {
 		seterr(err, errlen, "%s:%u: %s", file, lineno, why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Is the file open on FP a regular file, and not one of those being read
+ * already (an Include that comes back)?  If so, push it on ld->open.  0,
+ * or -1 with err set.
+ */
+static int
+push_open(struct loader *ld, FILE *fp, const char *file, const char *from, unsigned fromline,
+    char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fileno(fp), &st) < 0) {
+		seterr(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* a pipe, a device or a folder: no configuration, maybe no end */
+		if (from != NULL)
+			seterr(err, errlen, "%s:%u: Include %s: not a regular file", from, fromline,
+			    file);
+		else
+			seterr(err, errlen, "%s: not a regular file", file);
+		return -1;
+	}
+	for (unsigned i = 0; i < ld->depth; i++) {
+		if (ld->open[i].dev == st.st_dev && ld->open[i].ino == st.st_ino) {
+			seterr(err, errlen, "%s:%u: Include %s: the file includes itself",
+			    from, fromline, file);
+			return -1;
+		}
+	}
+	ld->open[ld->depth].dev = st.st_dev;
+	ld->open[ld->depth].ino = st.st_ino;
+	ld->depth++;
+	return 0;
+}
+
+/*
+ * Read every line of PATH into the configuration; FROM:FROMLINE is the
+ * Include that named it (FROM NULL for the main file).  Returns 0, or -1
+ * with "FILE:LINE: problem" in err.
+ */
+static int
+read_file(struct loader *ld, const char *path, const char *from, unsigned fromline, char *err,
+    size_t errlen)
+{
+	if (strlist_add(&ld->files, path, strlen(path)) < 0) {
+		seterr(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	const char *file = ld->files.v[ld->files.n - 1];
+	FILE *fp = fopen(file, "r");
+	if (fp == NULL) {
+		if (from != NULL)
+			seterr(err, errlen, "%s:%u: Include %s: cannot open: %s", from, fromline,
+			    file, strerror(errno));
+		else
+			seterr(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+		return -1;
+	}
+	if (push_open(ld, fp, file, from, fromline, err, errlen) < 0) {
+		fclose(fp);
+		return -1;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int rc = 0;
+	while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0)
+		rc = read_line(ld, file, ++lineno, line, (size_t)len, err, errlen);
+	free(line);
+	if (rc == 0 && ferror(fp)) {
+		seterr(err, errlen, "%s: read error: %s", file, strerror(errno));
+		rc = -1;
+	}
+	fclose(fp);
+	ld->depth--;
+	return rc;
+}
+
+/*
+ * The bind password of an LDAPConfig file, LC, read from its LINE of PATH:
+ * used when rcptguard.conf names no LDAPBindPasswordFile and there is a DN
+ * to bind as.  0, or -1 with err set.
+ */
+static int
+apply_bind_pw(struct loader *ld, const char *path, const struct rg_ldapcf *lc, char *err,
+    size_t errlen)
+{
+	struct rg_config *cf = ld->cf;
+
+	if (lc->bind_pw == NULL || ld->seen[key_index("LDAPBindPasswordFile")].line ||
+	    cf->ldap_bind_dn[0] == '\0')
+		return 0;
+	if (lc->bind_pw[0] == '\0') {
+		/* an unauthenticated bind (RFC 4513 5.1.2): never what was meant */
+		seterr(err, errlen, "%s:%u: bind_pw is empty", path, lc->bind_pw_line);
+		return -1;
+	}
+	if ((cf->ldap_bind_password = strdup(lc->bind_pw)) == NULL) {
+		seterr(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPConfig: the settings of a Postfix ldap_table(5) file (rg_ldapcf.h),
+ * each applied unless rcptguard.conf (or a file it includes) sets that key
+ * itself; a relative name is taken in the folder of the file that sets
+ * LDAPConfig.  A value refused names the ldap_table file, its line and
+ * parameter; later checks of the key name that line too.  0, or -1 with err.
+ */
+static int
+apply_ldap_config(struct loader *ld, char *err, size_t errlen)
+{
+	const struct place *at = &ld->seen[key_index("LDAPConfig")];
+	struct rg_ldapcf lc;
+	char path[4096], why[RG_ERRLEN];
+
+	if (ld->cf->ldap_config[0] == '\0')
+		return 0;
+	if (include_path(at->file, ld->cf->ldap_config, path, sizeof(path)) < 0 ||
+	    strlist_add(&ld->files, path, strlen(path)) < 0) {
+		seterr(err, errlen, "%s:%u: LDAPConfig: file name too long", at->file, at->line);
+		return -1;
+	}
+	const char *name = ld->files.v[ld->files.n - 1];
+	if (rg_ldapcf_read(name, &lc, why, sizeof(why)) < 0) {
+		/* a problem on a line of the file is named by that line alone */
+		size_t n = strlen(name);
+		if (strncmp(why, name, n) == 0 && why[n] == ':' && isdigit((unsigned char)why[n + 1]))
+			seterr(err, errlen, "%s", why);
+		else
+			seterr(err, errlen, "%s:%u: LDAPConfig: %s", at->file, at->line, why);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < lc.n; i++) {
+		int k = key_index(lc.v[i].key);
+		if (ld->seen[k].line)
+			continue;               /* rcptguard.conf says otherwise */
+		if (set_value(ld->cf, &keys[k], lc.v[i].value, why, sizeof(why)) < 0) {
+			seterr(err, errlen, "%s:%u: %s: %s", name, lc.v[i].line, lc.v[i].param, why);
+			rc = -1;
+		}
+		ld->seen[k].file = lc.v[i].line ? name : at->file;
+		ld->seen[k].line = lc.v[i].line ? lc.v[i].line : at->line;
+	}
+	if (rc == 0)
+		rc = apply_bind_pw(ld, name, &lc, err, errlen);
+	rg_ldapcf_free(&lc);
+	return rc;
+}
+
+/*
+ * What is checked once every file is read: the required keys, then each
+ * value and the keys together.  Messages name the line the key at fault was
+ * set on, or the main file when none.  Returns 0, or -1 with err set.
+ */
+static int
+check_loaded(struct loader *ld, const char *file, char *err, size_t errlen)
+{
+	char why[RG_ERRLEN];
+	int badkey = -1;
+
+	for (size_t k = 0; k < NKEYS; k++) {
+		if (keys[k].required && !ld->seen[k].line) {
+			seterr(err, errlen, "%s: %s is required", file, keys[k].name);
+			return -1;
+		}
+	}
+	if (check_whole(ld->cf, why, sizeof(why), &badkey) < 0) {
+		if (badkey >= 0 && ld->seen[badkey].line > 0)
+			seterr(err, errlen, "%s:%u: %s", ld->seen[badkey].file,
+			    ld->seen[badkey].line, why);
+		else
+			seterr(err, errlen, "%s: %s", file, why);
 		return -1;
 	}
 	return 0;
@@ -1072,65 +1715,31 @@ read_line(struct rg_config *cf, const char *file, unsigned lineno, char *line, s
 struct rg_config *
 rg_config_load(const char *file, char *err, size_t errlen)
 {
-	struct rg_config *cf = calloc(1, sizeof(*cf));
+	struct loader ld;
 	char why[RG_ERRLEN];
-	unsigned seen[NKEYS];           /* the line a key was set on */
-	FILE *fp = NULL;
 
-	if (cf == NULL) {
+	memset(&ld, 0, sizeof(ld));
+	ld.cf = calloc(1, sizeof(*ld.cf));
+	if (ld.cf == NULL || (ld.cf->path = strdup(file)) == NULL) {
 		seterr(err, errlen, "%s: out of memory", file);
-		return NULL;
+		goto fail;
 	}
-	memset(seen, 0, sizeof(seen));
-	cf->path = strdup(file);
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (set_value(cf, &keys[i], keys[i].def, why, sizeof(why)) < 0) {
+		if (set_value(ld.cf, &keys[i], keys[i].def, why, sizeof(why)) < 0) {
 			seterr(err, errlen, "%s: default of %s: %s", file, keys[i].name, why);
 			goto fail;
 		}
 	}
-	fp = fopen(file, "r");
-	if (fp == NULL) {
-		seterr(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+	if (read_file(&ld, file, NULL, 0, err, errlen) < 0 ||
+	    apply_ldap_config(&ld, err, errlen) < 0 ||
+	    check_loaded(&ld, file, err, errlen) < 0)
 		goto fail;
-	}
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	unsigned lineno = 0;
-	while ((len = getline(&line, &cap, fp)) >= 0) {
-		if (read_line(cf, file, ++lineno, line, (size_t)len, seen, err, errlen) < 0) {
-			free(line);
-			goto fail;
-		}
-	}
-	free(line);
-	if (ferror(fp)) {
-		seterr(err, errlen, "%s: read error: %s", file, strerror(errno));
-		goto fail;
-	}
-	fclose(fp);
-	fp = NULL;
-	for (size_t k = 0; k < NKEYS; k++) {
-		if (keys[k].required && !seen[k]) {
-			seterr(err, errlen, "%s: %s is required", file, keys[k].name);
-			goto fail;
-		}
-	}
-	int badkey = -1;
-	if (check_whole(cf, why, sizeof(why), &badkey) < 0) {
-		if (badkey >= 0 && seen[badkey] > 0)
-			seterr(err, errlen, "%s:%u: %s", file, seen[badkey], why);
-		else
-			seterr(err, errlen, "%s: %s", file, why);
-		goto fail;
-	}
-	make_fingerprint(cf);
-	return cf;
+	make_fingerprint(ld.cf);
+	strlist_free(&ld.files);
+	return ld.cf;
 fail:
-	if (fp != NULL)
-		fclose(fp);
-	rg_config_free(cf);
+	strlist_free(&ld.files);
+	rg_config_free(ld.cf);
 	return NULL;
 }
 

@@ -14,10 +14,12 @@
 
 #define RG_ERRLEN 512
 #define RG_FILTER_MAX 16384             /* an expanded LDAP filter, at most */
+#define RG_INCLUDE_DEPTH 8              /* files open at once through Include */
 
 enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
 enum rg_broken_action { RG_BROKEN_REJECT, RG_BROKEN_ACCEPT, RG_BROKEN_TEMPFAIL };
+enum rg_tls_verify { RG_TLS_DEMAND, RG_TLS_ALLOW, RG_TLS_NEVER };
 
 /*
  * A list of strings, owned by the configuration.  v[n] is always NULL, and
@@ -47,12 +49,15 @@ struct rg_config {
 	int syslog;
 	int syslog_facility;
 	int max_unknown;                /* MaxUnknownRecipients, 0: no limit */
+	char *socket_mode_text;         /* SocketMode as written */
+	int socket_mode;                /* SocketMode: permissions of a unix socket */
 
 	/* addresses */
 	struct rg_strlist domains;      /* lower case, no trailing dot */
 	char *recipient_delimiter;
 
 	/* LDAP */
+	char *ldap_config;              /* LDAPConfig: a Postfix ldap_table(5) file */
 	char *ldap_uri;                 /* space-separated, as libldap wants */
 	char *ldap_base;
 	char *ldap_filter;
@@ -60,6 +65,12 @@ struct rg_config {
 	char *ldap_bind_password_file;
 	char *ldap_bind_password;       /* read from the file; never logged */
 	int ldap_starttls;
+	char *ldap_tls_cacert_file;     /* LDAPTLSCACertFile: the CAs trusted for servers */
+	char *ldap_tls_cert_file;       /* LDAPTLSCertFile, "": no client certificate */
+	char *ldap_tls_key_file;        /* LDAPTLSKeyFile */
+	enum rg_tls_verify ldap_tls_verify;
+	char *ldap_sasl_mech;           /* LDAPSASLMech: "" (simple bind) or EXTERNAL */
+	char *ldap_sasl_authzid;        /* LDAPSASLAuthzID, "": none */
 	double ldap_timeout;
 	int ldap_pool_size;
 
@@ -72,6 +83,11 @@ struct rg_config {
 					 * outage this long after it was seen, 0: never */
 	int local_cache_size;
 	enum rg_on_failure on_lookup_failure;
+	char *redis_password_file;      /* RedisPasswordFile, "" for none */
+	char *redis_password;           /* read from the file; never logged */
+	char *redis_user;               /* RedisUser: an ACL user (Redis 6+), "" for none */
+	char *redis_key_prefix;         /* RedisKeyPrefix: every key starts with it */
+	char *redis_tls_ca_file;        /* RedisTLSCACertFile, for rediss:// */
 
 	/* suggestions */
 	enum rg_suggest_mode suggest;
@@ -92,6 +108,19 @@ struct rg_config {
 	char *alert_log;
 	int alert_interval;
 
+	/* harvest throttling, across connections (rg_harvest) */
+	char *harvest_limit_text;       /* HarvestLimit as written: N/SECONDS or 0 */
+	int harvest_limit;              /* unknown recipients per window, 0: off */
+	int harvest_window;             /* seconds */
+	int harvest_prefix4;            /* a client network is an IPv4 /N */
+	int harvest_prefix6;            /* and an IPv6 /N */
+	struct rg_net *harvest_exempt;  /* HarvestExemptNetworks */
+	size_t nharvest_exempt;
+	int harvest_exempt_set;         /* else TrustedNetworks stand for it */
+	/* reply texts (rg_reply.h): %a the recipient, %s the suggestion */
+	char *reject_text;
+	char *tempfail_text;
+	char *suggest_text;
 	/* reporting */
 	char *metrics_listen;           /* "" or inet:PORT@ADDR */
 	char *metrics_file;
@@ -118,6 +147,10 @@ int rg_config_domain_ours(const struct rg_config *, const char *domain);
 
 /* Is the textual IP address in TrustedNetworks? */
 int rg_config_trusted(const struct rg_config *, const char *ip);
+
+/* Is the textual IP address in HarvestExemptNetworks (by default
+ * TrustedNetworks)? */
+int rg_config_harvest_exempt(const struct rg_config *, const char *ip);
 
 /* Parse "a.b.c.d/n" or "x::y/n" into NET; 0 on success. */
 int rg_net_parse(const char *text, struct rg_net *net);

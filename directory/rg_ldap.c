@@ -15,8 +15,12 @@
  * within a second.  One that cost a timeout (accepted and silent, a TLS
  * handshake or bind that never ended) waits 0.5 s doubling to 5 s, so a
  * hung server costs one timeout per back-off, not one per lookup or per
- * slot.  When every server is in its back-off, lookups fail at once
- * instead of each waiting.
+ * slot.  LDAPURI order is preference: a handle on a later server goes back
+ * to an earlier one a few seconds after that one is out of its back-off.
+ * A server that binds but lets a search time out (its database
+ * stuck) is put in the same timeout back-off, which only an answered
+ * search, not a bind, brings back to its start.  When every server is in
+ * its back-off, lookups fail at once instead of each waiting.
  *
  * Name resolution (on a thread of its own, waited for until the deadline),
  * TCP connect, TLS handshake, bind and search of one lookup share one
@@ -33,6 +37,7 @@
  * time limit, lost connection) or that meets a search reference (part of the
  * tree on another server) is an error, never a silently short list.
  */
+#include "config.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 
@@ -43,6 +48,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +57,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef HAVE_GNUTLS
+#include <gnutls/gnutls.h>
+#endif
 
 /* ldap_init_fd(3) is documented, but libldap 2.5 declares it only in a
  * private header. */
@@ -63,13 +73,17 @@ int ldap_init_fd(ber_socket_t fd, int proto, const char *url, LDAP **ldp);
 #define BACKOFF_MAX 5.0
 #define BACKOFF_CHEAP 0.25      /* after a failure that cost nothing */
 #define CHEAP_COST 0.1          /* seconds: what "cost nothing" means */
+#define PREFER_AFTER 5.0        /* seconds on a later LDAPURI before an earlier one is tried again */
+#define PREFER_AFTER_SLOW 60.0  /* the same when the earlier one's last failure cost a timeout */
+
+struct server;
 
 struct slot {
 	LDAP *ld;
+	struct server *sv;      /* the server LD is connected to */
+	double since;           /* when it connected (rg_now) */
 	int busy;
 };
-
-struct server;
 
 struct rg_ldap_pool {
 	const struct rg_config *cf;
@@ -533,20 +547,225 @@ open_handle(const char *uri, double deadline, char *err, size_t errlen)
 	return ld;
 }
 
-/* Why the TLS step on LD failed with RC: libldap's words, or a timeout. */
-static void
-tls_error(LDAP *ld, int rc, const char *uri, double deadline, char *err, size_t errlen)
+/*
+ * The first of LDAPTLSCACertFile, LDAPTLSCertFile, LDAPTLSKeyFile that this
+ * process cannot read (after the drop to UserID), with the reason in err;
+ * 0 when all can be read.
+ */
+static int
+tls_files_unreadable(const struct rg_config *cf, char *err, size_t errlen)
 {
-	char *diag = NULL;
+	const char *names[] = { "LDAPTLSCACertFile", "LDAPTLSCertFile", "LDAPTLSKeyFile" };
+	const char *files[] = { cf->ldap_tls_cacert_file, cf->ldap_tls_cert_file,
+	    cf->ldap_tls_key_file };
+	char ebuf[128];
+
+	for (int i = 0; i < 3; i++) {
+		if (files[i][0] == '\0' || access(files[i], R_OK) == 0)
+			continue;
+		seterr(err, errlen, "%s %s: %s", names[i], files[i],
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		return -1;
+	}
+	return 0;
+}
+
+/* ldap_pvt.h: libldap 2.5 exports it without a public declaration. */
+void ldap_pvt_tls_ctx_free(void *ctx);
+
+/*
+ * The TLS context of the configuration in use, shared by its connections.
+ * libldap reads the files at every LDAP_OPT_X_TLS_NEWCTX, and with a client
+ * certificate it never frees the key and certificates it read (libldap 2.5,
+ * tls_g.c), so a context per connection would lose memory at every
+ * reconnect.  One slot: a reload (a new configuration) builds a new
+ * context, which also picks up files replaced in the meantime.
+ */
+static pthread_mutex_t tls_ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static const struct rg_config *tls_ctx_cf;     /* the configuration it was made for */
+static char tls_ctx_files[3 * 4096 + 4];        /* and its files, in case CF's address is reused */
+static void *tls_ctx;
+
+/*
+ * A new context on LD from LDAPTLSCACertFile, LDAPTLSCertFile and
+ * LDAPTLSKeyFile only; in *CTX a reference to it.  0, or -1.
+ */
+static int
+tls_newctx(const struct rg_config *cf, LDAP *ld, void **ctx)
+{
+	int is_server = 0;
+
+	/* an empty string clears a value: nothing is inherited */
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cf->ldap_tls_cacert_file) !=
+	    LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTDIR, "") != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, cf->ldap_tls_cert_file) !=
+	    LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, cf->ldap_tls_key_file) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS)
+		return -1;
+	*ctx = NULL;
+	return ldap_get_option(ld, LDAP_OPT_X_TLS_CTX, ctx) == LDAP_OPT_SUCCESS &&
+	    *ctx != NULL ? 0 : -1;
+}
+
+/*
+ * Give LD the TLS context of CF (made on the first connection of CF with
+ * LDAP_OPT_X_TLS_NEWCTX) and LDAPTLSVerify: built from the keys of CF
+ * only, never from libldap's process-wide defaults, so neither
+ * /etc/ldap/ldap.conf nor LDAPTLS_* variables change what is trusted.
+ * 0, or -1 with the reason in err.
+ */
+static int
+tls_setup(const struct rg_config *cf, LDAP *ld, const char *uri, char *err, size_t errlen)
+{
+	static const int verify[] = { [RG_TLS_DEMAND] = LDAP_OPT_X_TLS_DEMAND,
+	    [RG_TLS_ALLOW] = LDAP_OPT_X_TLS_ALLOW, [RG_TLS_NEVER] = LDAP_OPT_X_TLS_NEVER };
+	int req = verify[cf->ldap_tls_verify], rc = 0;
+	char files[sizeof(tls_ctx_files)];
+	void *ctx = NULL;
+
+	if (tls_files_unreadable(cf, err, errlen) < 0)
+		return -1;
+	snprintf(files, sizeof(files), "%s\n%s\n%s\n%d", cf->ldap_tls_cacert_file,
+	    cf->ldap_tls_cert_file, cf->ldap_tls_key_file, req);
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req) != LDAP_OPT_SUCCESS)
+		rc = -1;
+	pthread_mutex_lock(&tls_ctx_mu);
+	if (rc == 0 && tls_ctx != NULL && tls_ctx_cf == cf && strcmp(tls_ctx_files, files) == 0) {
+		rc = ldap_set_option(ld, LDAP_OPT_X_TLS_CTX, tls_ctx) == LDAP_OPT_SUCCESS ? 0 : -1;
+	} else if (rc == 0 && (rc = tls_newctx(cf, ld, &ctx)) == 0) {
+		if (tls_ctx != NULL)
+			ldap_pvt_tls_ctx_free(tls_ctx);
+		tls_ctx = ctx;
+		tls_ctx_cf = cf;
+		memcpy(tls_ctx_files, files, sizeof(files));
+	}
+	pthread_mutex_unlock(&tls_ctx_mu);
+	if (rc < 0)
+		seterr(err, errlen, "TLS set-up for %s failed: LDAPTLSCACertFile \"%s\", "
+		    "LDAPTLSCertFile \"%s\" and LDAPTLSKeyFile \"%s\" must be PEM files, the "
+		    "key matching the certificate", uri, cf->ldap_tls_cacert_file,
+		    cf->ldap_tls_cert_file, cf->ldap_tls_key_file);
+	return rc;
+}
+
+/* --- why a certificate was refused -------------------------------------------- */
+
+/*
+ * libldap refuses a server certificate without saying why (with GnuTLS its
+ * message is "(unknown error code)").  When libldap runs on GnuTLS, a verify
+ * function of ours is put on the session of the handshake: it asks GnuTLS
+ * what is wrong with the certificate (issuer unknown, expired, another
+ * name) and keeps the words for the log.  It decides nothing: libldap still
+ * accepts or refuses by LDAPTLSVerify.
+ */
+struct tls_diag {
+	const char *host;       /* the name the certificate must carry */
+	char why[256];          /* "" while nothing is wrong */
+};
+
+#ifdef HAVE_GNUTLS
+/* libldap's GnuTLS session object (tls_g.c) begins with the GnuTLS session. */
+static gnutls_session_t
+gnutls_of(void *ssl)
+{
+	return ssl != NULL ? *(gnutls_session_t *)ssl : NULL;
+}
+
+static int
+diag_verify(gnutls_session_t s)
+{
+	struct tls_diag *d = gnutls_session_get_ptr(s);
+	unsigned status = 0;
+	gnutls_datum_t out = { NULL, 0 };
+
+	if (d == NULL || gnutls_certificate_verify_peers3(s, d->host, &status) < 0 ||
+	    status == 0)
+		return 0;
+	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
+		snprintf(d->why, sizeof(d->why), "%s", (const char *)out.data);
+		gnutls_free(out.data);
+		for (size_t n = strlen(d->why); n > 0 && d->why[n - 1] == ' '; n--)
+			d->why[n - 1] = '\0';
+	}
+	return 0;
+}
+
+static int
+diag_connect_cb(LDAP *ld, void *ssl, void *ctx, void *arg)
+{
+	gnutls_session_t s = gnutls_of(ssl);
+
+	(void)ld;
+	(void)ctx;
+	if (s != NULL) {
+		gnutls_session_set_ptr(s, arg);
+		gnutls_session_set_verify_function(s, diag_verify);
+	}
+	return 0;
+}
+#endif
+
+/* Watch the coming handshake of LD into D, when libldap runs on GnuTLS. */
+static void
+diag_arm(LDAP *ld, struct tls_diag *d)
+{
+#ifdef HAVE_GNUTLS
+	char *pkg = NULL;
+
+	if (ldap_get_option(ld, LDAP_OPT_X_TLS_PACKAGE, &pkg) == LDAP_OPT_SUCCESS &&
+	    pkg != NULL && strcmp(pkg, "GnuTLS") == 0) {
+		ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_ARG, d);
+		ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_CB, (void *)diag_connect_cb);
+	}
+	ldap_memfree(pkg);
+#else
+	(void)ld;
+	(void)d;
+#endif
+}
+
+/* After the handshake: D, on the caller's stack, is no longer to be written. */
+static void
+diag_disarm(LDAP *ld)
+{
+#ifdef HAVE_GNUTLS
+	void *ssl = NULL;
+
+	ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_CB, NULL);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_CONNECT_ARG, NULL);
+	if (ldap_get_option(ld, LDAP_OPT_X_TLS_SSL_CTX, &ssl) == LDAP_OPT_SUCCESS &&
+	    gnutls_of(ssl) != NULL)
+		gnutls_session_set_ptr(gnutls_of(ssl), NULL);
+#else
+	(void)ld;
+#endif
+}
+
+/*
+ * Why the TLS step on LD failed with RC: what was wrong with the
+ * certificate (DIAG), or libldap's words, or a timeout.
+ */
+static void
+tls_error(LDAP *ld, int rc, const char *uri, double deadline, const struct tls_diag *diag,
+    char *err, size_t errlen)
+{
+	char *msg = NULL;
 
 	if (rg_now() >= deadline) {
 		seterr(err, errlen, "TLS handshake with %s timed out", uri);
 		return;
 	}
-	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	if (diag->why[0] != '\0') {
+		seterr(err, errlen, "TLS handshake with %s: certificate verify failed: %s", uri,
+		    diag->why);
+		return;
+	}
+	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
 	seterr(err, errlen, "TLS handshake with %s: %s%s%s", uri, ld_error(ld, rc),
-	    diag && *diag ? ": " : "", diag ? diag : "");
-	ldap_memfree(diag);
+	    msg && *msg ? ": " : "", msg ? msg : "");
+	ldap_memfree(msg);
 }
 
 /* StartTLS (LDAPStartTLS on ldap://) or the handshake of ldaps://, before DEADLINE. */
@@ -559,6 +778,8 @@ start_tls(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline
 
 	if (!ldaps && !cf->ldap_starttls)
 		return 0;
+	if (tls_setup(cf, ld, uri, err, errlen) < 0)
+		return -1;
 	if (!ldaps) {
 		rc = ldap_start_tls(ld, NULL, NULL, &msgid);
 		if (rc != LDAP_SUCCESS) {
@@ -577,28 +798,44 @@ start_tls(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline
 			return -1;
 		}
 	}
+	struct tls_diag diag = { .host = NULL, .why = "" };
+	LDAPURLDesc *lud = NULL;
+	if (ldap_url_parse(uri, &lud) == LDAP_URL_SUCCESS)
+		diag.host = lud->lud_host;
+	diag_arm(ld, &diag);
 	rc = ldap_install_tls(ld);
-	if (rc != LDAP_SUCCESS) {
-		tls_error(ld, rc, uri, deadline, err, errlen);
-		return -1;
-	}
-	return 0;
+	diag_disarm(ld);
+	if (rc != LDAP_SUCCESS)
+		tls_error(ld, rc, uri, deadline, &diag, err, errlen);
+	ldap_free_urldesc(lud);
+	return rc == LDAP_SUCCESS ? 0 : -1;
 }
 
-/* Bind LD as LDAPBindDN before DEADLINE. */
+/*
+ * Bind LD before DEADLINE: a simple bind as LDAPBindDN (anonymous when it
+ * is empty), or with LDAPSASLMech EXTERNAL a SASL bind whose identity is
+ * the connection's own (the peer credentials of ldapi://, the client
+ * certificate of TLS), asking for LDAPSASLAuthzID when set.  EXTERNAL needs
+ * one round trip and no SASL library.  Errors name the identity, never the
+ * password.
+ */
 static int
 bind_handle(const struct rg_config *cf, LDAP *ld, const char *uri, double deadline,
     char *err, size_t errlen)
 {
-	struct berval cred = { 0, NULL };
+	int sasl = cf->ldap_sasl_mech[0] != '\0';
+	/* the credentials: the password of a simple bind, the authzid of EXTERNAL */
+	const char *text = sasl ? cf->ldap_sasl_authzid : cf->ldap_bind_password;
+	struct berval cred = { 0, (char *)"" };
 	LDAPMessage *res = NULL;
 	int rc, msgid, code = LDAP_OTHER;
 
-	if (cf->ldap_bind_password != NULL) {
-		cred.bv_val = cf->ldap_bind_password;
-		cred.bv_len = strlen(cf->ldap_bind_password);
+	if (text != NULL) {
+		cred.bv_val = (char *)text;
+		cred.bv_len = strlen(text);
 	}
-	rc = ldap_sasl_bind(ld, cf->ldap_bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
+	rc = ldap_sasl_bind(ld, sasl ? NULL : cf->ldap_bind_dn,
+	    sasl ? cf->ldap_sasl_mech : LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		seterr(err, errlen, "cannot reach %s: %s", uri, ld_error(ld, rc));
 		return -1;
@@ -609,13 +846,17 @@ bind_handle(const struct rg_config *cf, LDAP *ld, const char *uri, double deadli
 		    ld_error(ld, rc));
 		return -1;
 	}
-	ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
-	if (code != LDAP_SUCCESS) {
+	char *diag = NULL;
+	ldap_parse_result(ld, res, &code, NULL, &diag, NULL, NULL, 1);
+	if (code != LDAP_SUCCESS && sasl)
+		seterr(err, errlen, "SASL %s bind%s%s to %s: %s%s%s", cf->ldap_sasl_mech,
+		    cf->ldap_sasl_authzid[0] ? " as authzid " : "", cf->ldap_sasl_authzid, uri,
+		    ldap_err2string(code), diag && *diag ? ": " : "", diag ? diag : "");
+	else if (code != LDAP_SUCCESS)
 		seterr(err, errlen, "bind as \"%s\" to %s: %s", cf->ldap_bind_dn, uri,
 		    ldap_err2string(code));
-		return -1;
-	}
-	return 0;
+	ldap_memfree(diag);
+	return code == LDAP_SUCCESS ? 0 : -1;
 }
 
 /* Open, configure, StartTLS or TLS, and bind one URI before DEADLINE. */
@@ -676,6 +917,9 @@ struct server {
 	int known;              /* a connect to it has ended, well or not */
 	int trying;             /* connects to it under way */
 	int down_logged;        /* "LDAP unreachable" said once per outage */
+	int slow_fail;          /* its last failure cost a timeout */
+	atomic_int stuck;       /* a search on it timed out: only an answered
+	                         * search, not a bind, ends its back-off doubling */
 	pthread_cond_t done;    /* signalled when a connect to it ends */
 };
 
@@ -826,15 +1070,22 @@ server_done(struct server *sv, int ok, int cheap, const char *why)
 	pthread_mutex_lock(&health_mu);
 	sv->trying--;
 	sv->known = 1;
-	if (ok) {
+	if (ok && atomic_load(&sv->stuck)) {
+		/* it binds, but whether it answers searches is still to be seen */
+		say = 0;
+		sv->up = 1;
+		sv->retry_at = 0;
+	} else if (ok) {
 		say = sv->down_logged;
 		sv->up = 1;
+		sv->slow_fail = 0;
 		sv->backoff = BACKOFF_MIN;
 		sv->retry_at = 0;
 		sv->down_logged = 0;
 	} else {
 		say = !sv->down_logged;
 		sv->up = 0;
+		sv->slow_fail = !cheap;
 		if (cheap) {
 			sv->retry_at = rg_now() + BACKOFF_CHEAP;
 		} else {
@@ -851,6 +1102,51 @@ server_done(struct server *sv, int ok, int cheap, const char *why)
 		rg_log(LOG_ERR, "LDAP unreachable: %s", why);
 }
 
+/*
+ * A search on SV timed out although it had most of LDAPTimeout: a server
+ * that takes connections and binds but does not answer (its database
+ * stuck, say).  New connections skip it for its back-off, which doubles
+ * with each such timeout until a search on it is answered.
+ */
+static void
+server_search_timeout(struct server *sv, const char *why)
+{
+	double wait;
+	int say;
+
+	pthread_mutex_lock(&health_mu);
+	atomic_store(&sv->stuck, 1);
+	sv->up = 0;
+	sv->slow_fail = 1;
+	wait = sv->backoff;
+	sv->retry_at = rg_now() + wait;
+	sv->backoff = sv->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : sv->backoff * 2;
+	say = !sv->down_logged;
+	sv->down_logged = 1;
+	pthread_mutex_unlock(&health_mu);
+	if (say)
+		rg_log(LOG_ERR, "LDAP server %s does not answer searches (%s): "
+		    "new connections go elsewhere for %.1f s, then try it again",
+		    sv->uri, why, wait);
+}
+
+/* A search on SV was answered: a server that was stuck is well again. */
+static void
+server_search_ok(struct server *sv)
+{
+	if (!atomic_load(&sv->stuck))
+		return;
+	pthread_mutex_lock(&health_mu);
+	int was = atomic_exchange(&sv->stuck, 0);
+	if (was) {
+		sv->backoff = BACKOFF_MIN;
+		sv->down_logged = 0;
+	}
+	pthread_mutex_unlock(&health_mu);
+	if (was)
+		rg_log(LOG_INFO, "LDAP server %s answers searches again", sv->uri);
+}
+
 /* Seconds until the first of the N servers of SV ends its back-off. */
 static double
 servers_wait(struct server **sv, int n)
@@ -865,10 +1161,13 @@ servers_wait(struct server **sv, int n)
 	return wait > 0 ? wait : 0;
 }
 
-/* A bound handle from the first of the N servers of SV that answers before DEADLINE. */
+/*
+ * A bound handle from the first of the N servers of SV that answers before
+ * DEADLINE; *WHICH (when not NULL) gets that server.
+ */
 static LDAP *
 servers_connect(const struct rg_config *cf, struct server **sv, int n, double deadline,
-    char *err, size_t errlen)
+    struct server **which, char *err, size_t errlen)
 {
 	int tried = 0, others = 0, busy = 0;
 
@@ -879,6 +1178,8 @@ servers_connect(const struct rg_config *cf, struct server **sv, int n, double de
 		LDAP *ld = connect_one(cf, sv[i]->uri, until, why, sizeof(why));
 		double t1 = rg_now();
 		server_done(sv[i], ld != NULL, t1 < until && t1 - t0 < CHEAP_COST, why);
+		if (ld != NULL && which != NULL)
+			*which = sv[i];
 		if (ld != NULL)
 			return ld;
 		seterr(err, errlen, "%s", why);
@@ -909,7 +1210,7 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 	else if (n == 0)
 		seterr(err, errlen, "LDAPURI is empty");
 	else
-		ld = servers_connect(cf, sv, n, deadline, err, errlen);
+		ld = servers_connect(cf, sv, n, deadline, NULL, err, errlen);
 	if (n >= 0)
 		servers_put(sv, n);
 	return ld;
@@ -917,11 +1218,12 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 
 /* --- the pool ------------------------------------------------------------------ */
 
-/* A bound handle from the first server that answers before DEADLINE. */
+/* A bound handle from the first server that answers before DEADLINE; *WHICH that server. */
 static LDAP *
-pool_connect(struct rg_ldap_pool *p, double deadline, char *err, size_t errlen)
+pool_connect(struct rg_ldap_pool *p, double deadline, struct server **which, char *err,
+    size_t errlen)
 {
-	return servers_connect(p->cf, p->servers, p->nservers, deadline, err, errlen);
+	return servers_connect(p->cf, p->servers, p->nservers, deadline, which, err, errlen);
 }
 
 struct rg_ldap_pool *
@@ -1001,14 +1303,44 @@ slot_drop(struct slot *s)
 	if (s->ld != NULL)
 		ldap_unbind_ext(s->ld, NULL, NULL);
 	s->ld = NULL;
+	s->sv = NULL;
 }
 
 /* Open the slot's handle on the first server that answers. */
 static int
 slot_open(struct rg_ldap_pool *p, struct slot *s, double deadline, char *err, size_t errlen)
 {
-	s->ld = pool_connect(p, deadline, err, errlen);
+	s->ld = pool_connect(p, deadline, &s->sv, err, errlen);
+	s->since = rg_now();
 	return s->ld != NULL ? 0 : -1;
+}
+
+/*
+ * LDAPURI order is preference: a handle on a later server is given up,
+ * PREFER_AFTER seconds after it connected, once an earlier server is out of
+ * its back-off and nobody is trying it, so that the next connect tries the
+ * earlier ones first (a replica on the mail host itself, back after a
+ * restart).  When that server's last failure cost a timeout (it hung),
+ * trying it again costs one lookup that much, so it waits PREFER_AFTER_SLOW.
+ * Is that so for S at NOW?
+ */
+static int
+slot_prefers_earlier(const struct rg_ldap_pool *p, const struct slot *s, double now)
+{
+	int earlier = 0;
+
+	if (s->ld == NULL || s->sv == NULL || s->sv == p->servers[0] ||
+	    now - s->since < PREFER_AFTER)
+		return 0;
+	pthread_mutex_lock(&health_mu);
+	for (int i = 0; i < p->nservers && p->servers[i] != s->sv; i++) {
+		const struct server *e = p->servers[i];
+		if (now >= e->retry_at && e->trying == 0 &&
+		    (!e->slow_fail || now - s->since >= PREFER_AFTER_SLOW))
+			earlier = 1;
+	}
+	pthread_mutex_unlock(&health_mu);
+	return earlier;
 }
 
 static void
@@ -1100,7 +1432,7 @@ collect(LDAP *ld, LDAPMessage *all, struct rg_ldap_result *res)
 
 /*
  * One search on one open handle.  *dead is set when the handle must not be
- * used again.
+ * used again: 2 when the search timed out, 1 for any other reason.
  */
 static enum rg_found
 search_once(LDAP *ld, const char *base, int scope, const char *filter, char *const *attrs,
@@ -1123,7 +1455,7 @@ search_once(LDAP *ld, const char *base, int scope, const char *filter, char *con
 	rc = wait_result(ld, msgid, LDAP_MSG_ALL, deadline, &all);
 	if (rc == 0) {
 		ldap_abandon_ext(ld, msgid, NULL, NULL);
-		*dead = 1;
+		*dead = 2;
 		seterr(err, errlen, "search timed out");
 		return RG_LOOKUP_FAIL;
 	}
@@ -1192,6 +1524,8 @@ pool_search(struct rg_ldap_pool *p, const char *base, int scope, const char *fil
 		seterr(err, errlen, "all %d LDAP connections busy", p->nslots);
 		return RG_LOOKUP_FAIL;
 	}
+	if (slot_prefers_earlier(p, s, rg_now()))
+		slot_drop(s);
 	/* A handle that sat in the pool may have been closed by the server
 	 * meanwhile: such a failure earns one retry on a fresh handle. */
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -1199,8 +1533,14 @@ pool_search(struct rg_ldap_pool *p, const char *base, int scope, const char *fil
 		if (!reused && slot_open(p, s, deadline, err, errlen) < 0)
 			break;
 		int dead = 0;
+		double t0 = rg_now();
 		found = search_once(s->ld, base, scope, filter, attrs, maxentries, deadline, res,
 		    &dead, err, errlen);
+		/* a timeout counts against the server when it had most of LDAPTimeout */
+		if (dead == 2 && s->sv != NULL && deadline - t0 >= 0.5 * p->cf->ldap_timeout)
+			server_search_timeout(s->sv, err);
+		else if (!dead && s->sv != NULL)
+			server_search_ok(s->sv);
 		if (dead)
 			slot_drop(s);
 		/* a retry needs time to be fair to a healthy server */

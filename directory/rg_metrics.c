@@ -10,8 +10,8 @@
  *   ldap_errors_total, redis_errors_total
  *   suggestions_total                    "Did you mean" suggestions found
  *   alerts_total{problem}                alias alerts raised (not repeats)
- *   harvest_throttles_total, mirror_entries, mirror_lag_seconds
- *                                        reserved; shown once a hook sets them
+ *   harvest_throttles_total              recipients refused (421) for HarvestLimit
+ *   mirror_entries, mirror_lag_seconds   reserved; shown once a hook sets them
  *
  * The counters are C11 atomics (relaxed: each is a tally on its own).  The
  * HTTP listener is libmicrohttpd's, with its own thread, answering GET
@@ -59,7 +59,7 @@ static const struct {
 	[RG_M_SUGGESTIONS] = { "rcptguard_suggestions_total",
 	    "Suggestions found for unknown recipients.", COUNTER, 0 },
 	[RG_M_HARVEST_THROTTLES] = { "rcptguard_harvest_throttles_total",
-	    "Clients throttled for trying too many unknown recipients.", COUNTER, 1 },
+	    "Recipients refused because their client network is over HarvestLimit.", COUNTER, 0 },
 	[RG_M_MIRROR_ENTRIES] = { "rcptguard_mirror_entries",
 	    "Entries in the in-memory mirror of the directory.", GAUGE, 1 },
 	[RG_M_MIRROR_LAG] = { "rcptguard_mirror_lag_seconds",

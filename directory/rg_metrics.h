@@ -13,8 +13,8 @@
  * value before RG_M_COUNT, a row in the table of rg_metrics.c (name, help,
  * type), and one hook line where it happens: rg_metrics_inc(RG_M_X) or
  * rg_metrics_add(RG_M_X, n) for a counter, rg_metrics_set(RG_M_X, v) for a
- * gauge.  The rows reserved below for harvest throttling and the directory
- * mirror are such metrics; they are not shown until a hook sets them.
+ * gauge.  The rows reserved below for the directory mirror are such
+ * metrics; they are not shown until a hook sets them.
  */
 #ifndef RG_METRICS_H
 #define RG_METRICS_H
@@ -28,7 +28,7 @@ enum rg_metric {
 	RG_M_LDAP_ERRORS,               /* LDAP searches that could not tell */
 	RG_M_REDIS_ERRORS,              /* Redis commands that failed */
 	RG_M_SUGGESTIONS,               /* "Did you mean" suggestions found */
-	RG_M_HARVEST_THROTTLES,         /* reserved: clients throttled for harvesting */
+	RG_M_HARVEST_THROTTLES,         /* recipients refused for HarvestLimit */
 	RG_M_MIRROR_ENTRIES,            /* reserved: gauge, entries in the mirror */
 	RG_M_MIRROR_LAG,                /* reserved: gauge, seconds the mirror is behind */
 	RG_M_COUNT

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rg_redis.c - the connection pool to Redis, and the few commands rcptguard
- * sends (GET with PTTL, SET EX, SET NX EX, DEL, XADD, XREVRANGE).
+ * sends (GET with PTTL, SET EX, SET NX EX, DEL, XADD, XREVRANGE, and a
+ * sliding window in a sorted set: ZCOUNT, or MULTI ZREMRANGEBYSCORE ZADD
+ * ZCOUNT EXPIRE EXEC).
  *
- * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]) and
- * RedisTimeout.  Reports: "Redis unreachable (WHY)" once when a connection
- * fails, "Redis reachable again" when one opens again, and an error reply
- * (OOM, READONLY...) as "Redis refused COMMAND: ERROR" at most every five
- * minutes.  Every command answers ok, miss or failed (rg_redis.h); the
- * callers decide what a failure means (for the cache, a miss).
+ * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]),
+ * RedisTimeout, RedisPasswordFile and RedisUser (AUTH on every connect).
+ * Reports: "Redis unreachable (WHY)" once when a connection fails (a
+ * refused AUTH too), "Redis reachable again" when one opens again, and an
+ * error reply (OOM, READONLY...) as "Redis refused COMMAND: ERROR" at most
+ * every five minutes.  Every command answers ok, miss or failed
+ * (rg_redis.h); the callers decide what a failure means (for the cache, a
+ * miss).
  *
  * Redis is a help, not a need: every connect and command has RedisTimeout;
  * a context that failed is dropped with every idle one (they reach the same
@@ -32,6 +36,9 @@
 #include "rg_metrics.h"
 
 #include <hiredis/hiredis.h>
+#ifdef HAVE_HIREDIS_SSL
+#include <hiredis/hiredis_ssl.h>
+#endif
 #ifdef HAVE_MALLOC_TRIM
 #include <malloc.h>
 #endif
@@ -66,6 +73,10 @@ struct pool {
 	int port;
 	char upath[256];
 	int db;
+	int tls;                        /* rediss:// */
+#ifdef HAVE_HIREDIS_SSL
+	redisSSLContext *ssl;
+#endif
 	pthread_mutex_t mu;
 	struct rslot slots[REDIS_SLOTS];
 	double retry_at, backoff;
@@ -94,7 +105,8 @@ setwhy(char *why, size_t whylen, const char *fmt, ...)
 
 /* ---- the connections ---- */
 
-/* redis://HOST:PORT[/DB] or unix:/PATH[?db=N] into P; -1 when malformed. */
+/* redis://HOST:PORT[/DB] (rediss:// with hiredis_ssl) or unix:/PATH[?db=N]
+ * into P; -1 when malformed. */
 static int
 parse_uri(struct pool *p, const char *uri)
 {
@@ -108,9 +120,16 @@ parse_uri(struct pool *p, const char *uri)
 		p->db = q ? atoi(q + 4) : 0;
 		return 0;
 	}
-	if (strncmp(uri, "redis://", 8) != 0)
+	const char *h;
+#ifdef HAVE_HIREDIS_SSL
+	p->tls = strncmp(uri, "rediss://", 9) == 0;
+#endif
+	if (p->tls)
+		h = uri + 9;
+	else if (strncmp(uri, "redis://", 8) == 0)
+		h = uri + 8;
+	else
 		return -1;
-	const char *h = uri + 8;
 	const char *colon = strrchr(h, ':');
 	const char *slash = strchr(h, '/');
 	if (slash != NULL && colon != NULL && colon > slash)
@@ -136,8 +155,100 @@ pool_tv(const struct pool *p)
 	return tv;
 }
 
+#ifdef HAVE_HIREDIS_SSL
 /*
- * Connect, set the timeout, select the database, and PING: a server that
+ * rediss://: the TLS handshake on the new context RC, bounded by
+ * RedisTimeout (set on RC before), the server's certificate checked against
+ * RedisTLSCACertFile (or the system's CAs).  0, or -1 with WHY.
+ */
+static int
+pool_tls(const struct pool *p, redisContext *rc, char *why, size_t whylen)
+{
+	if (!p->tls)
+		return 0;
+	if (redisInitiateSSLWithContext(rc, p->ssl) != REDIS_OK) {
+		setwhy(why, whylen, "TLS: %s", rc->errstr[0] ? rc->errstr : "handshake failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+tls_init_once(void)
+{
+	redisInitOpenSSL();
+}
+
+/* The TLS context of a rediss:// pool; 0, or -1 (logged). */
+static int
+pool_tls_context(struct pool *p)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	const char *ca = p->cf->redis_tls_ca_file;
+	redisSSLContextError err = REDIS_SSL_CTX_NONE;
+
+	if (!p->tls)
+		return 0;
+	pthread_once(&once, tls_init_once);
+	p->ssl = redisCreateSSLContext(ca[0] ? ca : NULL, NULL, NULL, NULL, p->host, &err);
+	if (p->ssl == NULL) {
+		rg_log(LOG_ERR, "RedisURI: cannot set up TLS (%s); not using Redis",
+		    redisSSLContextGetError(err));
+		return -1;
+	}
+	return 0;
+}
+#else
+static int
+pool_tls(const struct pool *p, redisContext *rc, char *why, size_t whylen)
+{
+	(void)p; (void)rc; (void)why; (void)whylen;
+	return 0;
+}
+
+static int
+pool_tls_context(struct pool *p)
+{
+	(void)p;
+	return 0;
+}
+#endif
+
+/*
+ * AUTH [RedisUser] PASSWORD on the new context RC, when RedisPasswordFile is
+ * set; within RedisTimeout, as every command.  0, or -1 with WHY: a refusal
+ * (WRONGPASS) makes the context useless, and it is dropped like a failed
+ * connect, so that it is logged once, not once per request.  The password
+ * never goes into WHY: Redis's error text does not repeat it.
+ */
+static int
+pool_auth(const struct pool *p, redisContext *rc, char *why, size_t whylen)
+{
+	const struct rg_config *cf = p->cf;
+	const char *argv[3];
+	int argc = 0;
+
+	if (cf->redis_password == NULL)
+		return 0;
+	argv[argc++] = "AUTH";
+	if (cf->redis_user[0] != '\0')
+		argv[argc++] = cf->redis_user;
+	argv[argc++] = cf->redis_password;
+	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+	int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
+	if (r == NULL)
+		setwhy(why, whylen, "AUTH: %s", rc->err ? rc->errstr : "no answer");
+	else if (bad)
+		setwhy(why, whylen, "AUTH%s%s refused: %s", argc == 3 ? " as " : "",
+		    argc == 3 ? cf->redis_user : "", r->str);
+	if (r != NULL)
+		freeReplyObject(r);
+	return bad ? -1 : 0;
+}
+
+/*
+ * Connect, set the timeout, authenticate (RedisPasswordFile), select the
+ * database, and PING: a server that
  * accepts the connection but does not answer (hung, stopped) fails here,
  * within RedisTimeout, and not later in the hands of an RCPT.  An error
  * reply to PING (NOAUTH, NOPERM) is a live server: the context is kept.
@@ -159,6 +270,10 @@ pool_open(struct pool *p, char *why, size_t whylen)
 		return NULL;
 	}
 	redisSetTimeout(rc, tv);
+	if (pool_tls(p, rc, why, whylen) < 0 || pool_auth(p, rc, why, whylen) < 0) {
+		redisFree(rc);
+		return NULL;
+	}
 	redisReply *r = redisCommand(rc, "PING");
 	if (r == NULL) {
 		setwhy(why, whylen, "PING: %s", rc->err ? rc->errstr : "no answer");
@@ -590,6 +705,64 @@ pool_xrevrange(void *arg, const char *stream, int count, rg_redis_entry_fn *fn, 
 	return RG_REDIS_OK;
 }
 
+/* The window's count when only counting: ZCOUNT KEY (NOW-WINDOW +inf. */
+static enum rg_redis_status
+zwindow_count(struct pool *p, const char *key, const char *from, long *count, char *why,
+    size_t whylen)
+{
+	const char *argv[] = { "ZCOUNT", key, from, "+inf" };
+	const struct cmd cmd = { 4, argv };
+	redisReply *r;
+	enum rg_redis_status st = RG_REDIS_FAILED;
+
+	if (pool_run(p, "ZCOUNT", &cmd, 1, &r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*count = (long)r->integer;
+		st = RG_REDIS_OK;
+	} else {
+		setwhy(why, whylen, "ZCOUNT: unexpected reply");
+	}
+	freeReplyObject(r);
+	return st;
+}
+
+static enum rg_redis_status
+pool_zwindow(void *arg, const char *key, double now, int window, const char *member,
+    long *count, char *why, size_t whylen)
+{
+	char from[40], at[40], old[40], ex[16];
+
+	snprintf(from, sizeof(from), "(%.6f", now - window);
+	if (member == NULL)
+		return zwindow_count(arg, key, from, count, why, whylen);
+	snprintf(old, sizeof(old), "%.6f", now - window);
+	snprintf(at, sizeof(at), "%.6f", now);
+	snprintf(ex, sizeof(ex), "%d", window);
+	const char *multi[] = { "MULTI" }, *exec[] = { "EXEC" };
+	const char *rem[] = { "ZREMRANGEBYSCORE", key, "-inf", old };
+	const char *add[] = { "ZADD", key, at, member };
+	const char *cnt[] = { "ZCOUNT", key, from, "+inf" };
+	const char *exp[] = { "EXPIRE", key, ex };
+	const struct cmd cmd[6] = { { 1, multi }, { 4, rem }, { 4, add }, { 4, cnt },
+	    { 3, exp }, { 1, exec } };
+	redisReply *r[6];
+	enum rg_redis_status st = RG_REDIS_FAILED;
+
+	if (pool_run(arg, "MULTI/EXEC (the harvest window)", cmd, 6, r, why, whylen) < 0)
+		return RG_REDIS_FAILED;
+	const redisReply *e = r[5];
+	if (e->type == REDIS_REPLY_ARRAY && e->elements == 4 &&
+	    e->element[2]->type == REDIS_REPLY_INTEGER) {
+		*count = (long)e->element[2]->integer;
+		st = RG_REDIS_OK;
+	} else {
+		setwhy(why, whylen, "EXEC: unexpected reply");
+	}
+	replies_free(r, 6);
+	return st;
+}
+
 static void
 pool_free(void *arg)
 {
@@ -607,6 +780,10 @@ pool_free(void *arg)
 			redisFree(p->slots[i].c);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+#ifdef HAVE_HIREDIS_SSL
+	if (p->ssl != NULL)
+		redisFreeSSLContext(p->ssl);
+#endif
 	free(p);
 }
 
@@ -616,6 +793,7 @@ static const struct rg_redis_backend pool_backend = {
 	.del = pool_del,
 	.xadd = pool_xadd,
 	.xrevrange = pool_xrevrange,
+	.zwindow = pool_zwindow,
 	.free = pool_free,
 };
 
@@ -644,6 +822,10 @@ rg_redis_new(const struct rg_config *cf, int background)
 	p->cf = cf;
 	if (parse_uri(p, cf->redis_uri) < 0) {
 		rg_log(LOG_ERR, "RedisURI %s: cannot parse; not using Redis", cf->redis_uri);
+		free(p);
+		return NULL;
+	}
+	if (pool_tls_context(p) < 0) {
 		free(p);
 		return NULL;
 	}
@@ -734,4 +916,13 @@ rg_redis_xrevrange(struct rg_redis *r, const char *stream, int count, rg_redis_e
 	if (r == NULL || r->be->xrevrange == NULL)
 		return unusable(r, why, whylen);
 	return r->be->xrevrange(r->arg, stream, count, fn, fnarg, why, whylen);
+}
+
+enum rg_redis_status
+rg_redis_zwindow(struct rg_redis *r, const char *key, double now, int window,
+    const char *member, long *count, char *why, size_t whylen)
+{
+	if (r == NULL || r->be->zwindow == NULL)
+		return unusable(r, why, whylen);
+	return r->be->zwindow(r->arg, key, now, window, member, count, why, whylen);
 }

@@ -40,6 +40,8 @@ struct rg_redis_backend {
 	    const char *const *fields, size_t nfields, char *why, size_t whylen);
 	enum rg_redis_status (*xrevrange)(void *arg, const char *stream, int count,
 	    rg_redis_entry_fn *fn, void *fnarg, char *why, size_t whylen);
+	enum rg_redis_status (*zwindow)(void *arg, const char *key, double now, int window,
+	    const char *member, long *count, char *why, size_t whylen);
 	void (*free)(void *arg);
 };
 
@@ -87,5 +89,16 @@ enum rg_redis_status rg_redis_xadd(struct rg_redis *, const char *stream, int ma
  * first.  OK when read (an empty or missing stream is OK, with no call). */
 enum rg_redis_status rg_redis_xrevrange(struct rg_redis *, const char *stream, int count,
     rg_redis_entry_fn *fn, void *fnarg, char *why, size_t whylen);
+
+/*
+ * A sliding window of events in the sorted set KEY, scored by time (NOW,
+ * seconds since the epoch).  With MEMBER (unique to the event): in one
+ * round trip and atomically (MULTI ... EXEC), drop the events older than
+ * WINDOW seconds, add MEMBER at NOW, and let the set expire WINDOW seconds
+ * after its last event.  *COUNT is then the number of events within WINDOW
+ * seconds of NOW (ZCOUNT alone when MEMBER is NULL).  OK when counted.
+ */
+enum rg_redis_status rg_redis_zwindow(struct rg_redis *, const char *key, double now,
+    int window, const char *member, long *count, char *why, size_t whylen);
 
 #endif

@@ -11,18 +11,33 @@
  *	could not tell          451 4.3.0 <ADDR>: Temporary lookup failure, or
  *	                        continue with OnLookupFailure accept
  *	one unknown too many    421 4.7.0 Error: too many unknown recipients
+ *	client over HarvestLimit 421 4.7.0 Too many unknown recipients from IP
+ *	                        (every recipient, known or not)
+ *
+ * The texts of the 550 5.1.1, of the "Did you mean" line and of the 451
+ * 4.3.0 come from RejectText, SuggestText and TempfailText ("%a" the
+ * recipient, "%s" the suggestion, "%%" a percent sign); the codes and the
+ * enhanced codes stay as they are.  Each address a template shows gets what
+ * the line leaves it, at most SHOWN_MAX characters.
  *
  * Through Sendmail the 550 text leaves the address out: Sendmail puts
- * "<ADDR>... " in front of the first line of a 550 itself, but not of a 451.
- * Parameters read: BrokenAliasAction, OnLookupFailure, MaxUnknownRecipients.
+ * "<ADDR>... " in front of the first line of a 550 itself, but not of a 451;
+ * so a RejectText that begins with "<%a>: " loses that beginning there.
+ * Parameters read: BrokenAliasAction, OnLookupFailure, MaxUnknownRecipients,
+ * RejectText, TempfailText, SuggestText.
  */
 #include "rg_reply.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Room for the address in a text line, beside the longest fixed wording. */
 #define SHOWN_MAX (RG_REPLY_TEXT_MAX - 60)
+/* Room a template leaves each address it shows, at least. */
+#define TEMPLATE_ROOM 40
+/* What Sendmail writes itself in front of a 550 (see above). */
+#define SENDMAIL_LEAD "<%a>: "
 
 /*
  * The address as the client wrote it, without angle brackets, made safe
@@ -61,30 +76,132 @@ set(struct rg_reply *r, enum rg_action action, const char *code, const char *xco
 }
 
 static void
-tempfail(struct rg_reply *r, const char *shown)
+seterr(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The fixed characters of template T and the number of addresses in it,
+ * into *FIXED and *SLOTS.  Returns 0, or -1 at the first "%" sequence that
+ * is not "%a", "%%" or (with SUGGESTION) "%s", with why saying so.
+ */
+static int
+template_measure(const char *t, int suggestion, size_t *fixed, size_t *slots, char *why,
+    size_t whylen)
+{
+	*fixed = *slots = 0;
+	for (const char *p = t; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch < 0x20 || ch >= 0x7f) {
+			seterr(why, whylen, "holds a %s (byte 0x%02x): reply texts are printable ASCII",
+			    ch < 0x20 || ch == 0x7f ? "control character" : "non-ASCII byte", ch);
+			return -1;
+		}
+		if (ch != '%') {
+			(*fixed)++;
+			continue;
+		}
+		if (p[1] == '%') {
+			(*fixed)++;
+		} else if (p[1] == 'a' || (p[1] == 's' && suggestion)) {
+			(*slots)++;
+		} else {
+			seterr(why, whylen, "\"%%%c\" is not one of %s%%%%", p[1] ? p[1] : ' ',
+			    suggestion ? "%a %s " : "%a ");
+			return -1;
+		}
+		p++;
+	}
+	return 0;
+}
+
+int
+rg_reply_template_check(const char *text, int suggestion, char *why, size_t whylen)
+{
+	size_t fixed, slots;
+
+	if (template_measure(text, suggestion, &fixed, &slots, why, whylen) < 0)
+		return -1;
+	if (fixed + slots * TEMPLATE_ROOM > RG_REPLY_TEXT_MAX) {
+		seterr(why, whylen, "is too long: its text and %d characters for each address in "
+		    "it must fit in %d", TEMPLATE_ROOM, RG_REPLY_TEXT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Expand template T (checked by rg_reply_template_check()) into OUT (one
+ * text line): "%a" is RCPT, "%s" SUGGESTION, each made safe by
+ * shown_address() and cut to its share of the line.
+ */
+static void
+expand(const char *t, const char *rcpt, const char *suggestion, char *out)
+{
+	size_t fixed = 0, slots = 0, o = 0;
+	char why[8];
+
+	if (template_measure(t, 1, &fixed, &slots, why, sizeof(why)) < 0 ||
+	    fixed + slots * TEMPLATE_ROOM > RG_REPLY_TEXT_MAX) {
+		out[0] = '\0';          /* not checked: never from a loaded configuration */
+		return;
+	}
+	size_t room = slots ? (RG_REPLY_TEXT_MAX - fixed) / slots : 0;
+	if (room > SHOWN_MAX)
+		room = SHOWN_MAX;
+	for (const char *p = t; *p; p++) {
+		if (*p != '%') {
+			out[o++] = *p;
+			continue;
+		}
+		p++;
+		if (*p == '%') {
+			out[o++] = '%';
+			continue;
+		}
+		char shown[SHOWN_MAX + 1];
+		shown_address(*p == 'a' ? rcpt : suggestion, shown, room + 1);
+		memcpy(out + o, shown, strlen(shown));
+		o += strlen(shown);
+	}
+	out[o] = '\0';
+}
+
+/* TEXT, or DEF when the configuration has none (a configuration made by hand). */
+static const char *
+text_or(const char *text, const char *def)
+{
+	return text != NULL ? text : def;
+}
+
+static void
+tempfail(struct rg_reply *r, const struct rg_config *cf, const char *rcpt)
 {
 	set(r, RG_ACT_TEMPFAIL, "451", "4.3.0");
-	snprintf(r->text[0], sizeof(r->text[0]), "<%s>: Temporary lookup failure", shown);
+	expand(text_or(cf->tempfail_text, RG_REPLY_TEMPFAIL_TEXT), rcpt, "", r->text[0]);
 	r->nlines = 1;
 }
 
 /* The 550 for an address that cannot receive mail, with "Did you mean". */
 static void
-unknown(struct rg_reply *r, const struct rg_answer *ans, const char *shown,
-    const struct rg_reply_facts *facts)
+unknown(struct rg_reply *r, const struct rg_config *cf, const struct rg_answer *ans,
+    const char *rcpt, const struct rg_reply_facts *facts)
 {
+	const char *t = text_or(cf->reject_text, RG_REPLY_REJECT_TEXT);
+
 	set(r, RG_ACT_REJECT, "550", "5.1.1");
-	if (facts->mta == RG_MTA_SENDMAIL)
-		snprintf(r->text[0], sizeof(r->text[0]),
-		    "Recipient address rejected: User unknown");
-	else
-		snprintf(r->text[0], sizeof(r->text[0]),
-		    "<%s>: Recipient address rejected: User unknown", shown);
+	if (facts->mta == RG_MTA_SENDMAIL && strncmp(t, SENDMAIL_LEAD, strlen(SENDMAIL_LEAD)) == 0)
+		t += strlen(SENDMAIL_LEAD);
+	expand(t, rcpt, "", r->text[0]);
 	r->nlines = 1;
 	if (ans->suggestion[0] != '\0' && facts->may_suggest) {
-		char sug[SHOWN_MAX + 1];
-		shown_address(ans->suggestion, sug, sizeof(sug));
-		snprintf(r->text[1], sizeof(r->text[1]), "Did you mean <%s>?", sug);
+		expand(text_or(cf->suggest_text, RG_REPLY_SUGGEST_TEXT), rcpt, ans->suggestion,
+		    r->text[1]);
 		r->nlines = 2;
 	}
 }
@@ -93,24 +210,29 @@ void
 rg_reply_build(const struct rg_config *cf, const struct rg_answer *ans,
     const char *rcpt, const struct rg_reply_facts *facts, struct rg_reply *r)
 {
-	char shown[SHOWN_MAX + 1];
-
 	memset(r, 0, sizeof(*r));
 	set(r, RG_ACT_CONTINUE, NULL, NULL);
-	shown_address(rcpt, shown, sizeof(shown));
+	if (facts->harvest_over != NULL) {
+		char ip[SHOWN_MAX + 1];
+		shown_address(facts->harvest_over, ip, sizeof(ip));
+		set(r, RG_ACT_TEMPFAIL, "421", "4.7.0");
+		snprintf(r->text[0], sizeof(r->text[0]), "Too many unknown recipients from %s", ip);
+		r->nlines = 1;
+		return;
+	}
 	switch (ans->verdict) {
 	case RG_V_OK:
 	case RG_V_NOT_OURS:
 		return;
 	case RG_V_TEMPFAIL:
 		if (cf->on_lookup_failure != RG_FAIL_ACCEPT)
-			tempfail(r, shown);
+			tempfail(r, cf, rcpt);
 		return;
 	case RG_V_ALIAS_BROKEN:
 		if (cf->broken_alias_action == RG_BROKEN_ACCEPT)
 			return;
 		if (cf->broken_alias_action == RG_BROKEN_TEMPFAIL) {
-			tempfail(r, shown);
+			tempfail(r, cf, rcpt);
 			return;
 		}
 		break;
@@ -129,7 +251,7 @@ rg_reply_build(const struct rg_config *cf, const struct rg_answer *ans,
 		    "Recipient address rejected: Bad address syntax");
 		r->nlines = 1;
 	} else {
-		unknown(r, ans, shown, facts);
+		unknown(r, cf, ans, rcpt, facts);
 	}
 }
 

@@ -30,14 +30,15 @@ struct rg_reply_facts {
 	enum rg_mta mta;
 	int unknown_before;             /* unknown recipients already in this session */
 	int may_suggest;                /* this client may see a suggestion */
+	const char *harvest_over;       /* the client's address when it is over
+					 * HarvestLimit (rg_harvest), else NULL */
 };
 
 #define RG_REPLY_LINES 2
 /*
  * The text of one line, at most.  With "550-5.1.1 " in front and CR LF
  * behind, a line stays within RFC 5321's 512 octets even when every "%" in
- * it is doubled for libmilter (the text holds no "%" but from the address,
- * which is cut to fit).
+ * it is doubled for libmilter (2 * 240 + 10 + 2 = 492).
  */
 #define RG_REPLY_TEXT_MAX 240
 
@@ -51,8 +52,25 @@ struct rg_reply {
 };
 
 /*
+ * The default texts of RejectText, TempfailText and SuggestText: "%a" is the
+ * recipient, "%s" the suggestion (SuggestText only), "%%" a percent sign.
+ */
+#define RG_REPLY_REJECT_TEXT "<%a>: Recipient address rejected: User unknown"
+#define RG_REPLY_TEMPFAIL_TEXT "<%a>: Temporary lookup failure"
+#define RG_REPLY_SUGGEST_TEXT "Did you mean <%s>?"
+
+/*
+ * Can TEXT be a reply template?  Printable ASCII only, "%" only in "%a",
+ * "%%" and, with SUGGESTION, "%s"; short enough that each address it shows
+ * keeps 40 characters within a line.  0, or -1 with the problem in why.
+ */
+int rg_reply_template_check(const char *text, int suggestion, char *why, size_t whylen);
+
+/*
  * Build the reply for ANS, the answer for RCPT (the recipient as the MTA
- * gave it), under CF and FACTS.  The texts are printable ASCII: a byte of the
+ * gave it), under CF and FACTS, with the texts of RejectText, TempfailText and
+ * SuggestText (the defaults above when CF leaves them NULL).  The texts are
+ * printable ASCII: a byte of the
  * address that is not (CR, LF, NUL, 8-bit) shows as "?", and a long address
  * is cut with "...".  "%" is left single: see rg_reply_percent().
  */

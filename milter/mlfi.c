@@ -23,9 +23,11 @@
 #include "config.h"
 #include "mlfi.h"
 #include "rg_escape.h"
+#include "rg_harvest.h"
 #include "rg_log.h"
 #include "rg_metrics.h"
 #include "rg_reply.h"
+#include "rg_cache.h"
 
 #include <arpa/inet.h>
 #ifdef HAVE_MALLOC_TRIM
@@ -48,6 +50,9 @@ struct dirref {
 };
 
 static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Unknown recipients per client network, kept across reloads (rg_harvest). */
+static pthread_once_t harvest_once = PTHREAD_ONCE_INIT;
+static struct rg_harvest *harvest;
 static struct dirref *dir_current;
 static atomic_uint_fast32_t conn_counter;
 
@@ -145,6 +150,12 @@ mlfi_reload(struct rg_config *cf, int flags, char *kept, size_t keptlen, char *e
 	return 0;
 }
 
+static void
+harvest_init(void)
+{
+	harvest = rg_harvest_new();
+}
+
 void
 mlfi_shutdown(void)
 {
@@ -155,6 +166,8 @@ mlfi_shutdown(void)
 	pthread_mutex_unlock(&dir_mu);
 	if (last)
 		dir_close_thread(old);
+	rg_harvest_free(harvest);
+	harvest = NULL;
 }
 
 static sfsistat
@@ -287,16 +300,29 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	struct dirref *d = dir_take();
 	if (d == NULL)
 		return SMFIS_TEMPFAIL;
+	const struct rg_config *cf = rg_directory_config(d->dir);
+	struct rg_redis *redis = rg_cache_redis(d->dir->cache);
+	int seen;
+	pthread_once(&harvest_once, harvest_init);
+	enum rg_harvest_state hs = rg_harvest_check(harvest, cf, redis, c->client,
+	    c->authenticated, &seen);
+	rg_metrics_add(RG_M_HARVEST_THROTTLES, hs == RG_HARVEST_OVER);
 	struct rg_asker who = { c->client[0] ? c->client : NULL, c->authenticated, 0 };
 	rg_check(d->dir, rcpt, &who, &ans);
 	rg_metrics_decision(ans.verdict, ans.source, ans.ms);
 	struct rg_reply_facts facts = {
 		.mta = c->sendmail ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX,
 		.unknown_before = c->unknown,
-		.may_suggest = 1,       /* rg_check() gave one only if it may */
+		/* rg_check() gave one only if it may; none past half of HarvestLimit */
+		.may_suggest = hs == RG_HARVEST_EXEMPT || 2 * seen <= cf->harvest_limit,
+		.harvest_over = hs == RG_HARVEST_OVER ? c->client : NULL,
 	};
-	rg_reply_build(rg_directory_config(d->dir), &ans, rcpt, &facts, &r);
+	if (!facts.may_suggest)
+		ans.suggestion[0] = '\0';
+	rg_reply_build(cf, &ans, rcpt, &facts, &r);
 	c->unknown += r.counts_unknown;
+	if (r.counts_unknown && hs == RG_HARVEST_UNDER)
+		rg_harvest_unknown(harvest, cf, redis, c->client);
 	if (r.action != RG_ACT_CONTINUE)
 		set_reply(ctx, &r);
 	log_decision(ctx, c, rcpt, &ans, &r);

@@ -2,16 +2,20 @@
 /*
  * rcptguard - the milter daemon: recipient checks against LDAP at RCPT TO.
  *
- * rcptguard [-f] [-n] [-V] [-c FILE] [-p SOCKET]
+ * rcptguard [-f] [-n] [-t] [-V] [-c FILE] [-p SOCKET]
  *
  *	-c FILE    configuration file (default SYSCONFDIR/rcptguard.conf)
- *	-f         stay in the foreground and log to standard error as well
+ *	-f         stay in the foreground and log to standard error (not syslog)
  *	-n         check the configuration and exit: 0 when good, 78 when not
+ *	-t         also try it against the servers (milter/selftest.c): 0 when
+ *	           every check passed, 75 when one did not, 78 for a bad file
  *	-p SOCKET  listen on SOCKET instead of the configuration's Socket
  *	-V         print the version and exit
  *
- * Start-up: read and check the configuration, open the socket (as root, so
- * that it may live where the MTA looks), drop to UserID, detach unless -f,
+ * Start-up: read and check the configuration (the bind password with it;
+ * from then on the process is not dumpable), open the socket (as root, so
+ * that it may live where the MTA looks) with SocketMode, drop to UserID and
+ * its groups before any LDAP or Redis connection, detach unless -f,
  * and serve until SIGTERM or SIGINT, which close the socket and remove its
  * file.  SIGUSR1 reads the configuration again and swaps it in whole when
  * every check passes; a bad file is logged and the running one kept.  The
@@ -21,6 +25,8 @@
  */
 #include "config.h"
 #include "mlfi.h"
+#include "selftest.h"
+#include "runcheck.h"
 #include "rg_alertmail.h"
 #include "rg_ldap.h"
 #include "rg_metrics.h"
@@ -45,7 +51,7 @@ static const char *conf_file = SYSCONFDIR "/rcptguard.conf";
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rcptguard [-f] [-n] [-V] [-c FILE] [-p SOCKET]\n");
+	fprintf(stderr, "usage: rcptguard [-f] [-n] [-t] [-V] [-c FILE] [-p SOCKET]\n");
 	exit(EX_USAGE);
 }
 
@@ -88,6 +94,28 @@ lookup_user(const char *spec, uid_t *uid, gid_t *gid, char *name, size_t namelen
 	return 0;
 }
 
+/*
+ * Become UserID: the user UNAME (UID), group GID and the user's
+ * supplementary groups.  Called before any LDAP or Redis connection, so
+ * that the directory sees that user (the peer credentials of ldapi://).
+ * Without UserID, a warning when running as root.  0, or -1 (logged).
+ */
+static int
+become_user(const struct rg_config *cf, const char *uname, uid_t uid, gid_t gid)
+{
+	if (uname[0] == '\0') {
+		if (geteuid() == 0)
+			rg_log(LOG_WARNING, "running as root: set UserID to the user rcptguard "
+			    "should run as (it keeps root for nothing)");
+		return 0;
+	}
+	if (initgroups(uname, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		rg_log(LOG_ERR, "cannot become %s: %s", cf->user_id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void *
 reload_thread(void *arg)
 {
@@ -115,17 +143,33 @@ reload_thread(void *arg)
 	return NULL;
 }
 
-static void
+/*
+ * Go to the background.  The parent waits until the child says it serves
+ * (detach_done()), so that whoever started it, a service manager reading
+ * PidFile among them, finds the pid file written; it exits 0 then, and 1
+ * when the child died first.  Returns the pipe's end for detach_done().
+ */
+static int
 detach(void)
 {
+	int ready[2];
+
+	if (pipe(ready) != 0) {
+		fprintf(stderr, "rcptguard: pipe: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
 	pid_t pid = fork();
 
 	if (pid < 0) {
 		fprintf(stderr, "rcptguard: fork: %s\n", strerror(errno));
 		exit(EX_OSERR);
 	}
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		char c;
+		close(ready[1]);
+		_exit(read(ready[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(ready[0]);
 	setsid();
 	if (chdir("/") != 0)
 		exit(EX_OSERR);
@@ -137,21 +181,77 @@ detach(void)
 		if (fd > 2)
 			close(fd);
 	}
+	return ready[1];
+}
+
+/* Tell the parent of detach() that the daemon serves. */
+static void
+detach_done(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		rg_log(LOG_WARNING, "cannot tell the parent process that start-up is done");
+	close(fd);
+}
+
+/* A problem found by rc_check() at start-up: logged, not fatal. */
+static void
+warn_problem(const char *msg)
+{
+	rg_log(LOG_WARNING, "%s", msg);
+}
+
+/* A problem found by rc_check() for -n. */
+static void
+print_problem(const char *msg)
+{
+	fprintf(stderr, "rcptguard: %s\n", msg);
+}
+
+/*
+ * Write the pid file.  When the daemon is to become another user, a missing
+ * folder is made for that user, so that the file can be removed at the stop
+ * after privileges are gone.
+ */
+static void
+write_pid_file(const char *file, const char *uname, uid_t uid, gid_t gid)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (uname[0] != '\0' && slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == 0 && chown(dir, uid, gid) != 0)
+			rg_log(LOG_WARNING, "chown %s: %s", dir, strerror(errno));
+	}
+	FILE *fp = fopen(file, "w");
+	if (fp == NULL) {
+		rg_log(LOG_ERR, "PidFile %s: %s", file, strerror(errno));
+		return;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+	if (uname[0] != '\0' && chown(file, uid, gid) != 0)
+		rg_log(LOG_WARNING, "chown %s: %s", file, strerror(errno));
 }
 
 int
 main(int argc, char **argv)
 {
 	const char *sock_override = NULL;
-	int foreground = 0, check_only = 0, opt;
+	int foreground = 0, check_only = 0, self_test = 0, opt;
 	char err[RG_ERRLEN];
 
-	while ((opt = getopt(argc, argv, "c:fnp:Vh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:fnp:tVh")) != -1) {
 		switch (opt) {
 		case 'c': conf_file = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'n': check_only = 1; break;
 		case 'p': sock_override = optarg; break;
+		case 't': self_test = 1; break;
 		case 'V':
 			printf("rcptguard %s\n", PACKAGE_VERSION);
 			return 0;
@@ -184,19 +284,33 @@ main(int argc, char **argv)
 	char uname[256] = "";
 	if (cf->user_id[0] != '\0' &&
 	    lookup_user(cf->user_id, &uid, &gid, uname, sizeof(uname)) < 0) {
-		fprintf(stderr, "rcptguard: %s: UserID \"%s\": no such user or group\n",
-		    conf_file, cf->user_id);
+		fprintf(stderr, "rcptguard: %s:%u: UserID \"%s\": no such user or group\n",
+		    conf_file, rc_key_line(conf_file, "UserID"), cf->user_id);
 		rg_config_free(cf);
 		return EX_CONFIG;
 	}
+	if (self_test) {
+		int rc = selftest_run(cf, cf->socket, stdout);
+		rg_config_free(cf);
+		return rc;
+	}
 	if (check_only) {
+		if (rc_check(cf, print_problem) > 0) {
+			rg_config_free(cf);
+			return EX_CONFIG;
+		}
 		printf("%s: configuration OK\n", conf_file);
 		rg_config_free(cf);
 		return 0;
 	}
 
+	/* started as UserID already (a service manager's User= and Group=) */
+	if (uname[0] != '\0' && getuid() == uid && geteuid() == uid && getgid() == gid)
+		uname[0] = '\0';
 	signal(SIGPIPE, SIG_IGN);
-	rg_log_open("rcptguard", cf->syslog, cf->syslog_facility, foreground);
+	/* -f: standard error only, so that a line is never written twice */
+	rg_log_open("rcptguard", foreground ? 0 : cf->syslog, cf->syslog_facility, foreground);
+	(void)rc_check(cf, warn_problem);
 
 	char *sock = strdup(cf->socket);
 	const char *path = socket_path(sock);
@@ -204,36 +318,25 @@ main(int argc, char **argv)
 		fprintf(stderr, "rcptguard: cannot set up socket %s\n", sock);
 		return EX_SOFTWARE;
 	}
-	/* the MTA must be able to connect: group read/write, nothing for others */
-	mode_t old_umask = umask(007);
+	/* the MTA must be able to connect: SocketMode, by default group
+	 * read/write and nothing for others; no moment with more */
+	mode_t old_umask = umask(0777 & ~(mode_t)cf->socket_mode);
 	if (smfi_opensocket(1) != MI_SUCCESS) {
 		fprintf(stderr, "rcptguard: cannot listen on %s (in use? no such folder? "
 		    "no permission?)\n", sock);
 		return EX_OSERR;
 	}
 	umask(old_umask);
+	if (path != NULL && chmod(path, (mode_t)cf->socket_mode) != 0)
+		rg_log(LOG_WARNING, "chmod %s: %s", path, strerror(errno));
 	if (path != NULL && uname[0] != '\0' && chown(path, uid, gid) != 0)
 		rg_log(LOG_WARNING, "chown %s: %s", path, strerror(errno));
 
-	if (!foreground)
-		detach();
-	if (cf->pid_file[0] != '\0') {
-		FILE *fp = fopen(cf->pid_file, "w");
-		if (fp == NULL) {
-			rg_log(LOG_ERR, "PidFile %s: %s", cf->pid_file, strerror(errno));
-		} else {
-			fprintf(fp, "%ld\n", (long)getpid());
-			fclose(fp);
-			if (uname[0] != '\0' && chown(cf->pid_file, uid, gid) != 0)
-				rg_log(LOG_WARNING, "chown %s: %s", cf->pid_file, strerror(errno));
-		}
-	}
-	if (uname[0] != '\0') {
-		if (setgid(gid) != 0 || initgroups(uname, gid) != 0 || setuid(uid) != 0) {
-			rg_log(LOG_ERR, "cannot become %s: %s", cf->user_id, strerror(errno));
-			return EX_OSERR;
-		}
-	}
+	int ready = foreground ? -1 : detach();
+	if (cf->pid_file[0] != '\0')
+		write_pid_file(cf->pid_file, uname, uid, gid);
+	if (become_user(cf, uname, uid, gid) < 0)
+		return EX_OSERR;
 	char *pid_file = strdup(cf->pid_file);
 
 	/*
@@ -267,6 +370,7 @@ main(int argc, char **argv)
 	}
 	mlfi_set_directory(d);
 	rg_log(LOG_INFO, "rcptguard %s listening on %s", PACKAGE_VERSION, sock);
+	detach_done(ready);
 
 	int rc = smfi_main();
 

@@ -356,16 +356,17 @@ static int
 alerts_from_redis(const struct rg_config *cf)
 {
 	struct rg_redis *r = rg_redis_new(cf, 0);
-	char why[256];
+	char why[256], stream[128];
 	int ret = 0;
 
 	if (r == NULL) {
 		fprintf(stderr, "rcptguard-audit: Redis %s: not reachable\n", cf->redis_uri);
 		return EX_TEMPFAIL;
 	}
-	if (rg_redis_xrevrange(r, RG_ALERT_STREAM, ALERTS_MAX, print_alert, NULL, why,
+	rg_alert_stream(cf, stream, sizeof(stream));
+	if (rg_redis_xrevrange(r, stream, ALERTS_MAX, print_alert, NULL, why,
 	    sizeof(why)) != RG_REDIS_OK) {
-		fprintf(stderr, "rcptguard-audit: Redis XREVRANGE %s: %s\n", RG_ALERT_STREAM, why);
+		fprintf(stderr, "rcptguard-audit: Redis XREVRANGE %s: %s\n", stream, why);
 		ret = EX_TEMPFAIL;
 	}
 	rg_redis_free(r);

@@ -16,7 +16,8 @@
  * than StaleTTL ago).  Exit status follows the
  * reply: 0 when every recipient would be let through, 1 when any would get
  * a 5xx, 75 when any would get a 4xx; 64 on a usage error, 78 on a bad
- * configuration.
+ * configuration.  --no-cache asks the directory for every address (Redis is
+ * neither read nor written), so that an alias always shows its expansion.
  */
 #include "config.h"
 #include "rg_check.h"
@@ -56,7 +57,7 @@ reply_of(const struct rg_directory *d, const char *addr, const struct rg_answer 
     char *out, size_t outlen)
 {
 	const struct rg_config *cf = rg_directory_config(d);
-	struct rg_reply_facts facts = { mta, 0, rg_check_may_suggest(cf, &client) };
+	struct rg_reply_facts facts = { mta, 0, rg_check_may_suggest(cf, &client), NULL };
 	struct rg_reply r;
 
 	rg_reply_build(cf, ans, addr, &facts, &r);
@@ -155,7 +156,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: rcptguard-query [-c FILE] [--json] [--reply] "
-	    "[--mta postfix|sendmail] [--client IP] [--auth] [ADDRESS...]\n"
+	    "[--mta postfix|sendmail] [--client IP] [--auth] [--no-cache] [ADDRESS...]\n"
 	    "       (addresses one a line on standard input when none are given)\n");
 	exit(EX_USAGE);
 }
@@ -165,7 +166,7 @@ main(int argc, char **argv)
 {
 	const char *file = SYSCONFDIR "/rcptguard.conf";
 	char err[RG_ERRLEN];
-	int i;
+	int i, no_cache = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	rg_log_open("rcptguard-query", 0, 0, 1);
@@ -179,6 +180,8 @@ main(int argc, char **argv)
 			show_reply = 1;
 		else if (strcmp(argv[i], "--auth") == 0)
 			client.authenticated = 1;
+		else if (strcmp(argv[i], "--no-cache") == 0)
+			no_cache = 1;
 		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
 			client.client_ip = argv[++i];
 		else if (strcmp(argv[i], "--mta") == 0 && i + 1 < argc) {
@@ -210,6 +213,14 @@ main(int argc, char **argv)
 	if (cf == NULL) {
 		fprintf(stderr, "rcptguard-query: %s\n", err);
 		return EX_CONFIG;
+	}
+	if (no_cache) {
+		char *none = strdup("none");
+		if (none == NULL)
+			return EX_OSERR;
+		free(cf->redis_uri);
+		cf->redis_uri = none;
+		cf->local_cache_size = 0;
 	}
 	struct rg_directory *d = rg_directory_open(cf, RG_DIR_SUGGEST_SYNC, err, sizeof(err));
 	if (d == NULL) {

@@ -188,11 +188,11 @@ elif ! start_tls_slapd; then
 		tail -n 5)"
 else
 	export LDAPTLS_CACERT=$T/ca.crt
-	write_conf "$T/real-ldaps.conf" "Suggest off"
+	write_conf "$T/real-ldaps.conf" "Suggest off" "LDAPTLSCACertFile $T/ca.crt"
 	sed -i "s|^LDAPURI .*|LDAPURI ldaps://127.0.0.1:$LDAPS_PORT|" "$T/real-ldaps.conf"
 	expect_query 0 "ldaps:// to slapd: a known user" "john.doe@example.com ok ldap" \
 		"$T/real-ldaps.conf" john.doe@example.com
-	write_conf "$T/real-starttls.conf" "Suggest off" "LDAPStartTLS yes"
+	write_conf "$T/real-starttls.conf" "Suggest off" "LDAPStartTLS yes" "LDAPTLSCACertFile $T/ca.crt"
 	expect_query 1 "StartTLS to slapd: an unknown user" "nobody@example.com unknown ldap" \
 		"$T/real-starttls.conf" nobody@example.com
 	write_conf "$T/byname.conf" "Suggest off"
@@ -393,6 +393,51 @@ if start_rcptguard "$T/back.conf"; then
 		"$(logged nobody.back@example.com)"
 else
 	not_ok "rcptguard starts for the refused-then-back case"
+fi
+
+# --- two URIs, the first binds and then hangs on every search --------------------
+# Its connects and binds succeed, so a back-off kept only for failed
+# connects let every lookup reconnect to it and wait LDAPTimeout on its
+# search: every recipient got 451 after a second.  A search that timed out
+# must put the server in its back-off, and a bind alone must not end it.
+start_silent bindonly stuck
+write_conf "$T/stuck.conf" "Suggest off" "LocalCacheSize 0" "LDAPPoolSize 2"
+sed -i "s|^LDAPURI .*|LDAPURI ldap://127.0.0.1:$stuck_PORT $SLAPD_URI|;
+	s|^LDAPTimeout .*|LDAPTimeout 1|" "$T/stuck.conf"
+if start_rcptguard "$T/stuck.conf"; then
+	list=
+	for i in $(seq 1 12); do
+		case $((i % 3)) in
+		0) list+=" nobody.stuck$i@example.com" ;;
+		*) list+=" john.doe+stuck$i@example.com" ;;
+		esac
+	done
+	t0=$(date +%s.%N)
+	for a in $list; do
+		rcpts "$a" >/dev/null
+	done
+	secs=$(elapsed "$t0" "$(date +%s.%N)")
+	stop_rcptguard
+	tempfails=$(grep -c 'rcpt=<[^>]*stuck[^>]*> verdict=tempfail' "$RCPTGUARD_LOG")
+	wrong=$(grep 'rcpt=<[^>]*stuck' "$RCPTGUARD_LOG" | grep -v ' verdict=tempfail ' | grep -vE \
+		'rcpt=<john\.doe\+stuck[0-9]*@example\.com> verdict=ok source=ldap |rcpt=<nobody\.stuck[0-9]*@example\.com> verdict=unknown source=ldap ')
+	searches=$(grep -c search "$T/stuck.log")
+	if ((tempfails <= 2)) && [[ -z $wrong ]]; then
+		ok "first URI hangs on searches: $tempfails of 12 recipients got 451 (at most 2), the rest the second server's answer"
+	else
+		not_ok "first URI hangs on searches: $tempfails of 12 recipients got 451 (at most 2), the rest the second server's answer"
+		grep 'rcpt=<' "$RCPTGUARD_LOG" | sed 's/^/#   /' >&2
+	fi
+	if ((searches <= 3)); then
+		ok "first URI hangs on searches: it got $searches searches in ${secs} s, not one per recipient"
+	else
+		not_ok "first URI hangs on searches: it got $searches searches in ${secs} s, not one per recipient"
+	fi
+	expect_match "first URI hangs on searches: the log says so" \
+		"LDAP server ldap://127\.0\.0\.1:$stuck_PORT does not answer searches" "$(cat "$RCPTGUARD_LOG")"
+	mv "$RCPTGUARD_LOG" "$T/rcptguard-stuck.log"
+else
+	not_ok "rcptguard starts with a first URI that hangs on searches"
 fi
 
 # --- a referral under LDAPBase: the audit must not pass a partial walk as whole ----

@@ -52,6 +52,8 @@ RG_SLAPD_BIN=${RG_SLAPD_BIN:-/usr/sbin/slapd}
 
 # shellcheck source=tap.sh
 . "$RG_LIB/tap.sh"
+# shellcheck source=secrets.sh
+. "$RG_LIB/secrets.sh"
 
 RG_EXIT_HOOKS=()
 
@@ -65,6 +67,8 @@ _rg_cleanup() {
     done
     RG_EXIT_HOOKS=()
     if [[ -n ${T:-} && -d $T ]]; then
+        # tests/run-all: no test password in what this test leaves behind
+        [[ -n ${RG_SECRET_HITS:-} ]] && rg_secret_scan "$T" >>"$RG_SECRET_HITS"
         if [[ ${RG_KEEP:-0} == 1 || ${RG_NO_EXIT_HOOK:-0} == 1 ]]; then
             echo "# kept $T" >&2
         else

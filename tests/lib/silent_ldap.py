@@ -13,8 +13,11 @@
 #             a server hung after accept)
 #   starttls  answer the StartTLS extended operation with success, then
 #             never answer again (the TLS handshake never completes)
+#   bindonly  answer every bind with success and nothing else: a server
+#             that takes connections and binds but hangs on every search
+#             (its database stuck), logging "search" for each one
 #
-# LOGFILE gets one line per event ("accept", "starttls"), so that a test
+# LOGFILE gets one line per event ("accept", "starttls", "bind", "search"), so that a test
 # can count how often a client tried.  Python 3 standard library only.
 import os
 import socket
@@ -43,6 +46,11 @@ def starttls_response(msgid):
     """LDAPMessage { msgid, ExtendedResponse { success, "", "", OID } }."""
     result = ber(0x0A, b"\x00") + ber(0x04, b"") + ber(0x04, b"") + ber(0x8A, STARTTLS_OID)
     return ber(0x30, ber_int(msgid) + ber(0x78, result))
+
+
+def bind_response(msgid):
+    """LDAPMessage { msgid, BindResponse { success, "", "" } }."""
+    return ber(0x30, ber_int(msgid) + ber(0x61, ber(0x0A, b"\x00") + ber(0x04, b"") + ber(0x04, b"")))
 
 
 def read_exact(conn, n):
@@ -92,6 +100,17 @@ def serve(conn, mode, logfile, lock):
                     conn.sendall(starttls_response(msgid))
                     log(logfile, lock, "starttls")
                     break
+        if mode == "bindonly":
+            while True:
+                tag, body = read_element(conn)
+                msgid, op = parse_request(body)
+                if op == 0x60:                          # BindRequest
+                    conn.sendall(bind_response(msgid))
+                    log(logfile, lock, "bind")
+                elif op == 0x63:                        # SearchRequest
+                    log(logfile, lock, "search")
+                elif op == 0x42:                        # UnbindRequest
+                    break
         while conn.recv(65536):
             pass
     except (EOFError, OSError, ValueError, IndexError):
@@ -101,8 +120,8 @@ def serve(conn, mode, logfile, lock):
 
 
 def main():
-    if len(sys.argv) not in (3, 4) or sys.argv[1] not in ("silent", "starttls"):
-        sys.stderr.write("usage: silent_ldap.py silent|starttls PORTFILE [LOGFILE]\n")
+    if len(sys.argv) not in (3, 4) or sys.argv[1] not in ("silent", "starttls", "bindonly"):
+        sys.stderr.write("usage: silent_ldap.py silent|starttls|bindonly PORTFILE [LOGFILE]\n")
         return 64
     mode, portfile = sys.argv[1], sys.argv[2]
     logfile = sys.argv[3] if len(sys.argv) == 4 else None

@@ -7,6 +7,10 @@
  * held before.  A failed open names the system's reason.  The messages go to
  * standard error (rg_log), which the test reads back through a pipe.
  *
+ * An alert whose fields are long (a DN of 3,000 bytes, an alias of 1,000
+ * bytes of control characters, each six bytes once escaped) still gets its
+ * one line, whole.
+ *
  * Over a fake Redis (rg_redis_with()) shared by two alerters, as by two
  * MTAs: the first raises an alert, with one stream entry carrying its
  * fields; the second does not repeat it (SET NX found the key); with Redis
@@ -121,6 +125,39 @@ test_short_write(void **state)
 	if (strstr(out, want) == NULL)
 		fail_msg("expected \"%s\" in: %s", want, out);
 	assert_null(strstr(out, strerror(EACCES)));
+	rg_alert_free(a);
+	rg_config_free(cf);
+}
+
+static void
+test_long_fields(void **state)
+{
+	(void)state;
+	char path[128], dn[3001], alias[1001 + 16];
+	static char line[64 * 1024];
+
+	snprintf(path, sizeof(path), "%s/long.log", dir);
+	struct rg_config *cf = config_with_alert_log(path);
+	struct rg_alerter *a = rg_alert_new(cf, NULL);
+	assert_non_null(a);
+	memset(dn, 'd', sizeof(dn) - 1);
+	memcpy(dn, "cn=", 3);
+	dn[sizeof(dn) - 1] = '\0';
+	memset(alias, '\001', 1000);
+	strcpy(alias + 1000, "@example.com");
+	assert_int_equal(rg_alert(a, alias, RG_AP_DANGLING, "gone@example.com", dn), 1);
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	size_t n = fread(line, 1, sizeof(line) - 1, fp);
+	fclose(fp);
+	line[n] = '\0';
+	/* one line, ending in a newline, holding the whole DN and every escape */
+	assert_true(n > 9000);
+	assert_int_equal(line[n - 1], '\n');
+	assert_ptr_equal(strchr(line, '\n'), line + n - 1);
+	assert_non_null(strstr(line, dn));
+	assert_non_null(strstr(line, "\\u0001\\u0001"));
+	assert_non_null(strstr(line, "\"problem\":\"dangling-target\""));
 	rg_alert_free(a);
 	rg_config_free(cf);
 }
@@ -256,6 +293,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_short_write),
 		cmocka_unit_test(test_open_fails),
+		cmocka_unit_test(test_long_fields),
 		cmocka_unit_test(test_shared_through_redis),
 	};
 

@@ -13,8 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "rg_config.h"
 
 static char dir[64];
@@ -352,7 +355,8 @@ test_bad_value(void **state)
 	expect_error(REQUIRED "CacheTTL 1e3\n", 4, "CacheTTL");
 	expect_error(REQUIRED "NegativeCacheTTL 99999999999999999999\n", 4, "NegativeCacheTTL");
 	expect_error(REQUIRED "Syslog maybe\n", 4, "Syslog");
-	expect_error(REQUIRED "LDAPStartTLS on\n", 4, "LDAPStartTLS");
+	expect_error(REQUIRED "LDAPStartTLS enabled\n", 4, "LDAPStartTLS");
+	expect_error(REQUIRED "LDAPStartTLS 2\n", 4, "yes, no, true, false, on, off, 1 or 0");
 	expect_error(REQUIRED "OnLookupFailure reject\n", 4, "OnLookupFailure");
 	expect_error(REQUIRED "SyslogFacility kern9\n", 4, "kern9");
 	expect_error(REQUIRED "TrustedNetworks 10.0.0.0/33\n", 4, "10.0.0.0/33");
@@ -622,6 +626,384 @@ test_bad_whole_values(void **state)
 	expect_error(REQUIRED "RecipientDelimiter a\n", 0, "RecipientDelimiter");
 }
 
+/* HarvestLimit, HarvestExemptNetworks, the Redis keys and RedisURI's credentials. */
+static void
+test_redis_and_harvest(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED);
+
+	assert_int_equal(cf->harvest_limit, 30);
+	assert_int_equal(cf->harvest_window, 600);
+	assert_int_equal(cf->harvest_prefix4, 32);
+	assert_int_equal(cf->harvest_prefix6, 64);
+	assert_string_equal(cf->redis_key_prefix, "rcptguard:");
+	assert_null(cf->redis_password);
+	/* HarvestExemptNetworks unset: TrustedNetworks */
+	assert_true(rg_config_harvest_exempt(cf, "127.0.0.2"));
+	assert_false(rg_config_harvest_exempt(cf, "192.0.2.1"));
+	rg_config_free(cf);
+
+	cf = load_ok(REQUIRED "HarvestLimit 0\nHarvestExemptNetworks none\n");
+	assert_int_equal(cf->harvest_limit, 0);
+	assert_false(rg_config_harvest_exempt(cf, "127.0.0.1"));
+	rg_config_free(cf);
+	cf = load_ok(REQUIRED "HarvestLimit 5/60\nHarvestExemptNetworks 192.0.2.0/24\n");
+	assert_int_equal(cf->harvest_limit, 5);
+	assert_int_equal(cf->harvest_window, 60);
+	assert_true(rg_config_harvest_exempt(cf, "192.0.2.9"));
+	assert_false(rg_config_harvest_exempt(cf, "127.0.0.1"));
+	rg_config_free(cf);
+
+	char text[512];
+	write_file("redis.pw", "s3cret\n");
+	snprintf(text, sizeof(text), REQUIRED "RedisPasswordFile %s/redis.pw\nRedisUser rg\n", dir);
+	cf = load_ok(text);
+	assert_string_equal(cf->redis_password, "s3cret");
+	assert_string_equal(cf->redis_user, "rg");
+	rg_config_free(cf);
+
+	expect_error(REQUIRED "HarvestLimit 30\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 30/0\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 0/600\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestLimit 30/600s\n", 0, "HarvestLimit");
+	expect_error(REQUIRED "HarvestPrefix4 33\n", 0, "HarvestPrefix4");
+	expect_error(REQUIRED "RedisUser rg\n", 0, "RedisPasswordFile is not");
+	expect_error(REQUIRED "RedisKeyPrefix a b\n", 0, "RedisKeyPrefix");
+	expect_error(REQUIRED "RedisURI redis://:s3cret@127.0.0.1:6379/0\n", 0,
+	    "must not carry credentials");
+	expect_error(REQUIRED "RedisURI redis://rg:pw@127.0.0.1\n", 0, "RedisPasswordFile");
+#ifndef HAVE_HIREDIS_SSL
+	expect_error(REQUIRED "RedisURI rediss://127.0.0.1:6380\n", 0, "stunnel");
+	expect_error(REQUIRED "RedisTLSCACertFile /etc/ssl/certs/ca-certificates.crt\n", 0,
+	    "hiredis_ssl");
+#else
+	expect_error(REQUIRED "RedisTLSCACertFile /etc/ssl/certs/ca-certificates.crt\n", 0,
+	    "not rediss://");
+#endif
+}
+
+/* RejectText, TempfailText, SuggestText: defaults, and what is refused. */
+static void
+test_reply_texts(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED);
+	assert_string_equal(cf->reject_text, "<%a>: Recipient address rejected: User unknown");
+	assert_string_equal(cf->tempfail_text, "<%a>: Temporary lookup failure");
+	assert_string_equal(cf->suggest_text, "Did you mean <%s>?");
+	rg_config_free(cf);
+	cf = load_ok(REQUIRED "RejectText <%a>: unknown; write to postmaster@example.com\n"
+	    "TempfailText 100%% busy   # later\nSuggestText <%a>? Try <%s>\n");
+	assert_string_equal(cf->reject_text, "<%a>: unknown; write to postmaster@example.com");
+	assert_string_equal(cf->tempfail_text, "100%% busy");
+	rg_config_free(cf);
+	expect_error(REQUIRED "RejectText <%a>: did you mean %s?\n", 4, "RejectText \"%s\"");
+	expect_error(REQUIRED "SuggestText try %u\n", 4, "SuggestText \"%u\"");
+	expect_error(REQUIRED "TempfailText 50% busy\n", 4, "TempfailText");
+	expect_error(REQUIRED "TempfailText busy\x01\n", 4, "control character");
+	expect_error(REQUIRED "RejectText j\xc3\xb6rg\n", 4, "non-ASCII");
+	expect_error(REQUIRED "RejectText\n", 4, "RejectText is empty");
+}
+
+/* Booleans take the words opendkim's files use: yes/no, true/false, on/off, 1/0. */
+static void
+test_booleans(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *word;
+		int value;
+	} words[] = {
+		{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 },
+		{ "off", 0 }, { "1", 1 }, { "0", 0 }, { "ON", 1 }, { "False", 0 }, { "Yes", 1 },
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		snprintf(text, sizeof(text), REQUIRED "LDAPStartTLS %s\nSyslog %s\n",
+		    words[i].word, words[i].word);
+		struct rg_config *cf = load_ok(text);
+		assert_int_equal(cf->ldap_starttls, words[i].value);
+		assert_int_equal(cf->syslog, words[i].value);
+		rg_config_free(cf);
+	}
+	expect_error(REQUIRED "Syslog y\n", 4, "Syslog");
+	expect_error(REQUIRED "Syslog 01\n", 4, "Syslog");
+}
+
+/* "#" starts a comment at the start of a line or after a blank, not inside a value. */
+static void
+test_comments(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok("# a comment\n   # an indented comment\n"
+	    "\t#\tafter a tab\n" REQUIRED
+	    "AlertLog /var/log/rcptguard/alerts#1   # the # in the name stays\n"
+	    "PidFile /run/x.pid\t# after a tab\n"
+	    "UserID rcptguard#\n"
+	    "RecipientDelimiter #\n");
+	assert_string_equal(cf->alert_log, "/var/log/rcptguard/alerts#1");
+	assert_string_equal(cf->pid_file, "/run/x.pid");
+	assert_string_equal(cf->user_id, "rcptguard#");
+	/* a value that is only a comment is an empty value */
+	assert_string_equal(cf->recipient_delimiter, "");
+	rg_config_free(cf);
+	cf = load_ok("Domains example.com # and no other\n"
+	    "LDAPURI ldap://127.0.0.1:389/#x ldap://127.0.0.2 # two servers\n"
+	    "LDAPBase dc=example,dc=com#\n");
+	assert_int_equal(cf->domains.n, 1);
+	assert_string_equal(cf->ldap_uri, "ldap://127.0.0.1:389/#x ldap://127.0.0.2");
+	assert_string_equal(cf->ldap_base, "dc=example,dc=com#");
+	rg_config_free(cf);
+	/* a key right after "#" is no key: the whole line is a comment */
+	cf = load_ok(REQUIRED "#CacheTTL 5\n");
+	assert_int_equal(cf->cache_ttl, 3600);
+	rg_config_free(cf);
+}
+
+/* Make DIR/NAME a folder. */
+static void
+make_dir(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+}
+
+/* Load DIR/NAME, expecting an error that begins with DIR/WHERE: and has WORD. */
+static void
+expect_include_error(const char *name, const char *where, const char *word)
+{
+	char err[RG_ERRLEN] = "", path[256], prefix[300];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf != NULL) {
+		rg_config_free(cf);
+		fail_msg("%s accepted", name);
+	}
+	snprintf(prefix, sizeof(prefix), "%s/%s: ", dir, where);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("message \"%s\" does not begin with \"%s\"", err, prefix);
+	if (strstr(err, word) == NULL)
+		fail_msg("message \"%s\" does not mention \"%s\"", err, word);
+}
+
+static void
+test_include(void **state)
+{
+	(void)state;
+	char err[RG_ERRLEN] = "", path[256];
+
+	/* relative names are taken in the folder of the file that names them */
+	make_dir("inc");
+	write_file("inc/site.conf", "LDAPURI ldap://127.0.0.1:389\nInclude base.conf\n"
+	    "LDAPStartTLS on\n");
+	write_file("inc/base.conf", "LDAPBase dc=example,dc=com\n");
+	write_file("main.conf", "Domains example.com\n  include   inc/site.conf  # shared\n"
+	    "CacheTTL 60\n");
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("refused: %s", err);
+	assert_string_equal(cf->ldap_base, "dc=example,dc=com");
+	assert_int_equal(cf->ldap_starttls, 1);
+	assert_int_equal(cf->cache_ttl, 60);
+	assert_string_equal(cf->path, path);
+	rg_config_free(cf);
+	/* an absolute name */
+	snprintf(path, sizeof(path), "Domains example.com\nInclude %s/inc/site.conf\n", dir);
+	write_file("abs.conf", path);
+	snprintf(path, sizeof(path), "%s/abs.conf", dir);
+	cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("refused: %s", err);
+	rg_config_free(cf);
+
+	/* errors inside an included file name that file and its line */
+	write_file("inc/bad.conf", "LDAPBase dc=x\nCacheTTL soon\n");
+	write_file("m1.conf", "Domains example.com\nLDAPURI ldap://127.0.0.1\nInclude inc/bad.conf\n");
+	expect_include_error("m1.conf", "inc/bad.conf:2", "CacheTTL");
+	/* and so do the checks run once every file is read */
+	write_file("inc/baddom.conf", "Domains exa_mple.com\n");
+	write_file("m2.conf", "LDAPURI ldap://127.0.0.1\nLDAPBase dc=x\nInclude inc/baddom.conf\n");
+	expect_include_error("m2.conf", "inc/baddom.conf:1", "exa_mple.com");
+	/* a missing file is named by the Include line */
+	write_file("m3.conf", REQUIRED "Include inc/nonexistent.conf\n");
+	expect_include_error("m3.conf", "m3.conf:4", "inc/nonexistent.conf");
+	write_file("m4.conf", REQUIRED "Include\n");
+	expect_include_error("m4.conf", "m4.conf:4", "Include");
+	/* a key set twice across files names both places */
+	write_file("m5.conf", REQUIRED "Include inc/base.conf\n");
+	expect_include_error("m5.conf", "inc/base.conf:1", "m5.conf:3");
+	/* only regular files: a folder, a device, a pipe could hold anything, or never end */
+	write_file("m7.conf", REQUIRED "Include /dev/zero\n");
+	expect_include_error("m7.conf", "m7.conf:4", "not a regular file");
+	write_file("m8.conf", REQUIRED "Include inc\n");
+	expect_include_error("m8.conf", "m8.conf:4", "not a regular file");
+	/* cycles are refused */
+	write_file("self.conf", REQUIRED "Include self.conf\n");
+	expect_include_error("self.conf", "self.conf:4", "includes itself");
+	write_file("inc/a.conf", "Include b.conf\n");
+	write_file("inc/b.conf", "CacheTTL 5\nInclude ../inc/a.conf\n");
+	write_file("m6.conf", REQUIRED "Include inc/a.conf\n");
+	expect_include_error("m6.conf", "inc/b.conf:2", "includes itself");
+	/* depth: a chain of RG_INCLUDE_DEPTH files loads, one more does not */
+	char name[32], text[64];
+	for (int i = 1; i < RG_INCLUDE_DEPTH + 1; i++) {
+		snprintf(name, sizeof(name), "inc/d%d.conf", i);
+		snprintf(text, sizeof(text), "Include d%d.conf\n", i + 1);
+		write_file(name, text);
+	}
+	snprintf(name, sizeof(name), "inc/d%d.conf", RG_INCLUDE_DEPTH);
+	write_file(name, "# the last\n");
+	write_file("deep.conf", REQUIRED "Include inc/d2.conf\n");
+	cf = load_ok(REQUIRED "Include inc/d2.conf\n");     /* good.conf, d2 .. d8: 8 files */
+	rg_config_free(cf);
+	write_file("deeper.conf", REQUIRED "Include inc/d1.conf\n");
+	snprintf(name, sizeof(name), "inc/d%d.conf:1", RG_INCLUDE_DEPTH - 1);
+	expect_include_error("deeper.conf", name, "deep");
+}
+
+/* Write TEXT as DIR/lc.conf and load it, expecting an error that begins
+ * with DIR/WHERE: and mentions WORD. */
+static void
+expect_ldapcf_error(const char *text, const char *where, const char *word)
+{
+	write_file("lc.conf", text);
+	expect_include_error("lc.conf", where, word);
+}
+
+/* A Postfix ldap_table(5) file read through LDAPConfig. */
+static void
+test_ldap_config(void **state)
+{
+	(void)state;
+	char err[RG_ERRLEN] = "", path[256];
+
+	write_file("ldap.cf", "# relay_recipient_maps = proxy:ldap:ldap.cf\n"
+	    "server_host = ldap1.example.com, ldap2.example.com:1389\n"
+	    "    ldaps://ldap3.example.com:636\n"
+	    "\tldapi://%2Frun%2Fslapd%2Fldapi\n"
+	    "server_port = 3389\n"
+	    "search_base = ou=people, dc=example, dc=com\n"
+	    "query_filter = (&(objectClass=inetOrgPerson)(|(mail=%s)(uid=%U)))\n"
+	    "domain = example.com, example.org\n"
+	    "result_attribute = mail, mailAlternateAddress\n"
+	    "bind = yes\nbind_dn = cn=reader,dc=example,dc=com\nbind_pw = se cret#1\n"
+	    "start_tls = no\nversion = 3\ntimeout = 5\nscope = sub\ndereference = 0\n"
+	    "result_format = %s\nchase_referrals = 0\ndebuglevel = 0\n");
+	snprintf(path, sizeof(path), "%s/lc.conf", dir);
+	write_file("lc.conf", "LDAPConfig ldap.cf\n");
+	struct rg_config *cf = rg_config_load(path, err, sizeof(err));
+	if (cf == NULL)
+		fail_msg("refused: %s", err);
+	assert_string_equal(cf->ldap_uri, "ldap://ldap1.example.com:3389 "
+	    "ldap://ldap2.example.com:1389 ldaps://ldap3.example.com:636 "
+	    "ldapi://%2Frun%2Fslapd%2Fldapi");
+	assert_string_equal(cf->ldap_base, "ou=people, dc=example, dc=com");
+	assert_string_equal(cf->ldap_filter,
+	    "(&(objectClass=inetOrgPerson)(|(mail=%s)(uid=%u)))");
+	assert_int_equal(cf->domains.n, 2);
+	assert_string_equal(cf->domains.v[1], "example.org");
+	assert_int_equal(cf->address_attrs.n, 2);
+	assert_string_equal(cf->address_attrs.v[1], "mailAlternateAddress");
+	assert_string_equal(cf->ldap_bind_dn, "cn=reader,dc=example,dc=com");
+	assert_string_equal(cf->ldap_bind_password, "se cret#1");
+	assert_int_equal(cf->ldap_starttls, 0);
+	assert_true(cf->ldap_timeout == 5);
+	rg_config_free(cf);
+
+	/* rcptguard.conf wins over the file, key by key */
+	char text[512];
+	snprintf(text, sizeof(text), "LDAPBase dc=example,dc=com\nLDAPTimeout 1\n"
+	    "LDAPBindPasswordFile %s\nLDAPConfig ldap.cf\nDomains example.net\n", pwfile);
+	cf = load_ok(text);
+	assert_string_equal(cf->ldap_base, "dc=example,dc=com");
+	assert_true(cf->ldap_timeout == 1);
+	assert_string_equal(cf->ldap_bind_password, "readerpw");
+	assert_int_equal(cf->domains.n, 1);
+	assert_string_equal(cf->ldap_uri + strlen(cf->ldap_uri) - 5, "ldapi");
+	rg_config_free(cf);
+
+	/* ldap_table(5)'s defaults; a filter without parentheses gets them */
+	write_file("min.cf", "search_base = dc=example,dc=com\ndomain = example.com\n");
+	cf = load_ok("LDAPConfig min.cf\n");
+	assert_string_equal(cf->ldap_uri, "ldap://localhost:389");
+	assert_string_equal(cf->ldap_filter, "(mailacceptinggeneralid=%s)");
+	assert_string_equal(cf->ldap_bind_dn, "");
+	assert_null(cf->ldap_bind_password);
+	rg_config_free(cf);
+	write_file("nobind.cf", "search_base = dc=x\ndomain = example.com\nquery_filter = mail=%s\n"
+	    "bind = no\nbind_dn = cn=reader,dc=x\nbind_pw = pw\n");
+	cf = load_ok("LDAPConfig nobind.cf\n");
+	assert_string_equal(cf->ldap_filter, "(mail=%s)");
+	assert_string_equal(cf->ldap_bind_dn, "");
+	assert_null(cf->ldap_bind_password);
+	rg_config_free(cf);
+
+	/* a relative name is taken in the folder of the file that sets LDAPConfig */
+	make_dir("pf");
+	write_file("pf/ldap.cf", "search_base = dc=x\ndomain = example.com\n");
+	write_file("pf/rg.conf", "LDAPConfig ldap.cf\n");
+	cf = load_ok("Include pf/rg.conf\n");
+	assert_string_equal(cf->ldap_base, "dc=x");
+	rg_config_free(cf);
+}
+
+/* What rcptguard cannot honour names the ldap_table file, its line and parameter. */
+static void
+test_ldap_config_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *line;
+		const char *word;
+	} bad[] = {
+		{ "scope = one", "scope" },
+		{ "bind = sasl", "SASL" },
+		{ "version = 2", "version 3" },
+		{ "query_filter = (&(mail=%s)(dc=%2))", "\"%2\"" },
+		{ "search_base = ou=%d,dc=x", "search_base" },
+		{ "domain = example.com, hash:/etc/postfix/domains", "hash:/etc/postfix/domains" },
+		{ "domain = /etc/postfix/domains", "not files" },
+		{ "special_result_attribute = member", "special_result_attribute" },
+		{ "size_limit = 1", "size_limit: rcptguard cannot honour" },
+		{ "server_port = ldap", "server_port" },
+		{ "server_host = http://ldap.example.com", "http://ldap.example.com" },
+		{ "timeout = 30", "timeout: LDAPTimeout wants" },
+		{ "dereference = 3", "dereference" },
+		{ "tls_require_cert = maybe", "tls_require_cert" },
+		{ "tls_ca_cert_file = /nonexistent/ca.pem", "TLS_CACERT" },
+		{ "start_tls = perhaps", "start_tls: LDAPStartTLS" },
+		{ "result_format = smtp:[%s]", "result_format" },
+		{ "chase_referrals = 1", "referrals" },
+		{ "bind_pw =\nbind_dn = cn=reader,dc=x", "bind_pw is empty" },
+		{ "search_base dc=x", "name = value" },
+		{ "search_base = dc=y", "set twice (first on line 1)" },
+		{ "query_filter = (mail=%s)(uid=%u)", "LDAPFilter" },
+	};
+	char text[512];
+
+	write_file("lc.conf", "");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "search_base = dc=x\n# a comment\n%s\n",
+		    bad[i].line);
+		write_file("bad.cf", text);
+		expect_ldapcf_error("Domains example.com\nLDAPConfig bad.cf\n", "bad.cf:3",
+		    bad[i].word);
+	}
+	write_file("bad.cf", "  server_host = ldap1\nsearch_base = dc=x\n");
+	expect_ldapcf_error("LDAPConfig bad.cf\n", "bad.cf:1", "continuation");
+	expect_ldapcf_error("# x\nLDAPConfig nonexistent.cf\n", "lc.conf:2", "cannot open");
+	expect_ldapcf_error("LDAPConfig /dev/zero\n", "lc.conf:1", "not a regular file");
+	/* still required: what neither file gives */
+	write_file("bad.cf", "domain = example.com\n");
+	expect_ldapcf_error("LDAPConfig bad.cf\n", "lc.conf", "LDAPBase is required");
+}
+
 int
 main(void)
 {
@@ -644,6 +1026,13 @@ main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_redis_and_harvest),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_reply_texts),
+		cmocka_unit_test(test_comments),
+		cmocka_unit_test(test_include),
+		cmocka_unit_test(test_ldap_config),
+		cmocka_unit_test(test_ldap_config_errors),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);

@@ -64,10 +64,35 @@ verdict_of(const char *s)
 	return RG_V_OK;
 }
 
-/* "broken=accept,fail=accept,max=3,nosuggest" into CF and FACTS. */
+/*
+ * The template after NAME= in the settings S (up to the next ",", with the
+ * escapes of unescape()) into BUF; NULL when S has none.
+ */
+static char *
+template_of(const char *s, const char *name, char *buf, size_t buflen)
+{
+	char key[32], raw[512];
+	const char *p;
+
+	snprintf(key, sizeof(key), "%s=", name);
+	if ((p = strstr(s, key)) == NULL)
+		return NULL;
+	p += strlen(key);
+	snprintf(raw, sizeof(raw), "%.*s", (int)strcspn(p, ","), p);
+	unescape(raw, buf, buflen);
+	return buf;
+}
+
+/* "broken=accept,fail=accept,max=3,nosuggest,reject=T,tempfail=T,suggest=T"
+ * into CF and FACTS. */
 static void
 settings(const char *s, struct rg_config *cf, struct rg_reply_facts *facts)
 {
+	static char rt[512], tt[512], st[512];
+
+	cf->reject_text = template_of(s, "reject", rt, sizeof(rt));
+	cf->tempfail_text = template_of(s, "tempfail", tt, sizeof(tt));
+	cf->suggest_text = template_of(s, "suggest", st, sizeof(st));
 	cf->broken_alias_action = RG_BROKEN_REJECT;
 	cf->on_lookup_failure = RG_FAIL_TEMPFAIL;
 	cf->max_unknown = 20;
@@ -109,10 +134,10 @@ check_safe(const struct rg_reply *r, const char *client)
 static void
 run_case(const char *line, FILE *out)
 {
-	char v[32], mta[16], set[128], sug[512], rcpt_in[2048], rcpt[2048];
+	char v[32], mta[16], set[512], sug[512], rcpt_in[2048], rcpt[2048];
 	int before;
 
-	if (sscanf(line, "%31s %15s %127s %d %511s %2047s", v, mta, set, &before, sug,
+	if (sscanf(line, "%31s %15s %511s %d %511s %2047s", v, mta, set, &before, sug,
 	    rcpt_in) != 6)
 		fail_msg("bad case line: %s", line);
 	struct rg_config cf;
@@ -224,6 +249,51 @@ test_percent_bounds(void **state)
 	assert_string_equal(out, "");
 }
 
+/* What a reply template may hold, and what it may not. */
+static void
+test_template_check(void **state)
+{
+	char why[RG_ERRLEN], long_text[300];
+
+	(void)state;
+	assert_int_equal(rg_reply_template_check(RG_REPLY_REJECT_TEXT, 0, why, sizeof(why)), 0);
+	assert_int_equal(rg_reply_template_check(RG_REPLY_TEMPFAIL_TEXT, 0, why, sizeof(why)), 0);
+	assert_int_equal(rg_reply_template_check(RG_REPLY_SUGGEST_TEXT, 1, why, sizeof(why)), 0);
+	assert_int_equal(rg_reply_template_check("100%% sure: <%a> <%a>", 0, why,
+	    sizeof(why)), 0);
+	assert_int_equal(rg_reply_template_check("no address at all", 0, why, sizeof(why)), 0);
+	static const struct {
+		const char *text;
+		int suggestion;
+		const char *word;
+	} bad[] = {
+		{ "<%a>: unknown, ask %u", 0, "\"%u\"" },
+		{ "<%a>: did you mean %s", 0, "\"%s\"" },
+		{ "50%", 0, "\"% \"" },
+		{ "%A", 1, "\"%A\"" },
+		{ "tab\there", 0, "control character" },
+		{ "line\r\n550 5.0.0 injected", 0, "control character" },
+		{ "del\x7f", 0, "control character" },
+		{ "j\xc3\xb6rg", 0, "non-ASCII" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		if (rg_reply_template_check(bad[i].text, bad[i].suggestion, why, sizeof(why)) == 0)
+			fail_msg("accepted \"%s\"", bad[i].text);
+		if (strstr(why, bad[i].word) == NULL)
+			fail_msg("\"%s\": message \"%s\" does not mention %s", bad[i].text, why,
+			    bad[i].word);
+	}
+	/* each address keeps 40 characters of the 240 of a line */
+	memset(long_text, 'x', sizeof(long_text));
+	snprintf(long_text + 200, sizeof(long_text) - 200, "%%a");
+	assert_int_equal(rg_reply_template_check(long_text, 0, why, sizeof(why)), 0);
+	long_text[200] = 'x';
+	snprintf(long_text + 201, sizeof(long_text) - 201, "%%a");
+	assert_int_equal(rg_reply_template_check(long_text, 0, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "too long"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -236,6 +306,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden_table),
 		cmocka_unit_test(test_percent_bounds),
+		cmocka_unit_test(test_template_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
