@@ -8,8 +8,8 @@
 # unknown recipients, and each scrape of /metrics (curl) must show the
 # counters moved by exactly what was sent: decisions by verdict and source,
 # the cache layers, the latency histogram, LDAP errors once slapd is
-# stopped, Redis errors once redis-server is.  MetricsFile holds the same
-# exposition, renamed into place whole.  promtool (package prometheus)
+# stopped, Redis errors once redis-server is, and a harvest throttle.
+# MetricsFile holds the same exposition, renamed into place whole.  promtool (package prometheus)
 # checks the exposition and contrib/prometheus-rules.yml when installed;
 # contrib/grafana-dashboard.json must parse and use only metrics that exist.
 set -u
@@ -41,7 +41,8 @@ start_slapd "$TOP/tests/data/directory.ldif" || { not_ok "metrics: slapd starts"
 start_redis || { not_ok "metrics: redis-server starts"; tap_done; }
 METRICS_PORT=$(free_port)
 write_conf "$T/rcptguard.conf" "MetricsListen inet:$METRICS_PORT@127.0.0.1" \
-    "MetricsFile $T/metrics.prom" "MetricsInterval 1" "Suggest off"
+    "MetricsFile $T/metrics.prom" "MetricsInterval 1" "Suggest off" \
+    "HarvestLimit 2/600" "HarvestExemptNetworks 127.0.0.1/32"
 start_rcptguard "$T/rcptguard.conf" || { not_ok "metrics: rcptguard starts"; tap_done; }
 start_postfix "inet:$MILTER_PORT@127.0.0.1" || { not_ok "metrics: postfix starts"; tap_done; }
 
@@ -113,6 +114,16 @@ fi
 expect_eq "metrics: MetricsFile ends with the histogram's and counters' last line" \
     "$(tail -n 1 "$T/scrape")" "$(tail -n 1 "$T/metrics.prom")"
 expect_eq "metrics: no temporary file left beside it" "" "$(ls "$T" | grep 'metrics.prom.tmp')"
+
+# --- harvest throttling: a client network over HarvestLimit ------------------------------
+expect_eq "metrics: no harvest throttle yet" 0 "$(metric rcptguard_harvest_throttles_total)"
+for a in guess1 guess2 guess3; do
+    swaks_rcpt "$POSTFIX_PORT" "$a@example.com" --local-interface 127.0.0.2 >"$T/harvest.$a"
+done
+expect_match "metrics: the third guess from 127.0.0.2 is refused with 421" "^421 " \
+    "$(cat "$T/harvest.guess3")"
+scrape >/dev/null
+expect_eq "metrics: 1 harvest throttle" 1 "$(metric rcptguard_harvest_throttles_total)"
 
 # --- promtool, dashboard ------------------------------------------------------------
 if command -v promtool >/dev/null 2>&1; then
