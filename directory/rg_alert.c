@@ -16,6 +16,8 @@
  * stream entry is lost (the log line and AlertLog still have it).
  */
 #include "rg_alert.h"
+#include "rg_alertmail.h"
+#include "rg_metrics.h"
 #include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_escape.h"
@@ -239,5 +241,7 @@ rg_alert(struct rg_alerter *a, const char *alias, enum rg_alias_problem kind,
 	if (a->cf->alert_log[0] != '\0')
 		to_file(a, time_s, alias, problem, target, dn);
 	to_stream(a, time_s, alias, problem, target, dn);
+	rg_metrics_alert(kind);
+	rg_alertmail_note(alias, problem, target, dn);
 	return 1;
 }

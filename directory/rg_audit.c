@@ -54,6 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 struct strv {
 	char **v;
@@ -922,6 +924,337 @@ rg_audit_dot(const struct rg_audit *a, FILE *f)
 		fprintf(f, ";\n");
 	}
 	fprintf(f, "}\n");
+}
+
+/* --- HTML --------------------------------------------------------------------------- */
+
+#define CHAIN_NODES_MAX 60      /* a chain larger than this is shown as a table only */
+#define CHAINS_MAX 500          /* chains drawn in one page, at most */
+
+static void
+html_text(FILE *f, const char *s)
+{
+	for (; s != NULL && *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&#39;", f); break;
+		default:
+			if ((unsigned char)*s < 0x20)
+				fputc(' ', f);
+			else
+				fputc(*s, f);
+		}
+	}
+}
+
+/* The edges by source: edges of entry I are by_src[start[I] .. start[I+1]). */
+static int
+edges_by_src(const struct rg_audit *a, size_t **startp, size_t **by_srcp)
+{
+	size_t *start = calloc(a->n + 1, sizeof(*start));
+	size_t *by_src = malloc((a->nedges ? a->nedges : 1) * sizeof(*by_src));
+
+	if (start == NULL || by_src == NULL) {
+		free(start);
+		free(by_src);
+		return -1;
+	}
+	for (size_t k = 0; k < a->nedges; k++)
+		start[a->edges[k].src + 1]++;
+	for (size_t i = 0; i < a->n; i++)
+		start[i + 1] += start[i];
+	size_t *fill = calloc(a->n + 1, sizeof(*fill));
+	if (fill == NULL) {
+		free(start);
+		free(by_src);
+		return -1;
+	}
+	for (size_t k = 0; k < a->nedges; k++) {
+		size_t src = a->edges[k].src;
+		by_src[start[src] + fill[src]++] = k;
+	}
+	free(fill);
+	*startp = start;
+	*by_srcp = by_src;
+	return 0;
+}
+
+/*
+ * The chain of alias ROOT as a DOT digraph into F: every alias reachable
+ * from it and their edges, styled as rg_audit_dot() does.  0, or -1 when
+ * the chain has more than CHAIN_NODES_MAX aliases (nothing useful to draw).
+ */
+static int
+chain_dot(const struct rg_audit *a, size_t root, const size_t *start, const size_t *by_src,
+    FILE *f)
+{
+	size_t q[CHAIN_NODES_MAX], nq = 0;
+
+	q[nq++] = root;
+	for (size_t h = 0; h < nq; h++) {
+		for (size_t j = start[q[h]]; j < start[q[h] + 1]; j++) {
+			const struct edge *ed = &a->edges[by_src[j]];
+			for (size_t d = ed->first; d < ed->first + ed->n; d++) {
+				size_t t = a->dst[d], seen = 0;
+				if (!a->e[t].alias || a->e[t].disabled)
+					continue;
+				for (size_t x = 0; x < nq && !seen; x++)
+					seen = q[x] == t;
+				if (!seen && nq == CHAIN_NODES_MAX)
+					return -1;
+				if (!seen)
+					q[nq++] = t;
+			}
+		}
+	}
+	fprintf(f, "digraph chain {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n"
+	    "  edge [fontsize=9];\n");
+	for (size_t h = 0; h < nq; h++) {
+		const struct ent *e = &a->e[q[h]];
+		fprintf(f, "  ");
+		dot_id(f, ent_name(e));
+		fprintf(f, " [style=\"rounded%s%s\"%s", h == 0 ? ",bold" : "",
+		    e->problems ? ",dashed" : "", e->problems ? ", color=red, xlabel=" : "");
+		if (e->problems)
+			dot_label(f, e->problems);
+		fprintf(f, "];\n");
+		for (size_t j = start[q[h]]; j < start[q[h] + 1]; j++) {
+			const struct edge *ed = &a->edges[by_src[j]];
+			fprintf(f, "  ");
+			dot_id(f, ent_name(e));
+			fprintf(f, " -> ");
+			dot_id(f, ed->shown);
+			if (ed->problems != 0) {
+				fprintf(f, " [color=red, style=dashed, fontcolor=red, label=");
+				dot_label(f, ed->problems);
+				fprintf(f, "]");
+			} else if (ed->external) {
+				fprintf(f, " [color=gray]");
+			}
+			fprintf(f, ";\n");
+		}
+	}
+	fprintf(f, "}\n");
+	return 0;
+}
+
+static void svg_copy(const char *s, FILE *f);
+
+/*
+ * Run DOT -Tsvg on the text of IN and copy its <svg> element into F,
+ * without the XML prologue and the namespace attributes (inline SVG in
+ * HTML needs neither, and the page must name no other resource).  0, or
+ * -1 when DOT could not be run or gave no SVG.
+ */
+static int
+svg_of(const char *dot, FILE *in, FILE *f)
+{
+	int out[2];
+
+	fflush(in);
+	rewind(in);
+	if (pipe(out) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(out[0]);
+		close(out[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(fileno(in), 0);
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		execlp(dot, dot, "-Tsvg", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	char *svg = NULL;
+	size_t len = 0;
+	FILE *r = fdopen(out[0], "r");
+	FILE *mem = open_memstream(&svg, &len);
+	int c;
+	while (r != NULL && mem != NULL && (c = fgetc(r)) != EOF)
+		fputc(c, mem);
+	if (r != NULL)
+		fclose(r);
+	else
+		close(out[0]);
+	if (mem != NULL)
+		fclose(mem);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	char *s = svg != NULL ? strstr(svg, "<svg") : NULL;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || s == NULL) {
+		free(svg);
+		return -1;
+	}
+	svg_copy(s, f);
+	free(svg);
+	return 0;
+}
+
+/* Copy the <svg> element S into F, without its xmlns attributes. */
+static void
+svg_copy(const char *s, FILE *f)
+{
+	const char *end = strstr(s, "</svg>");
+	const char *tag_end = strchr(s, '>');
+
+	if (end == NULL || tag_end == NULL)
+		return;
+	end += 6;
+	for (const char *p = s; p < end; p++) {
+		if (p < tag_end && strncmp(p, " xmlns", 6) == 0) {
+			const char *q = strchr(p, '"');
+			q = q != NULL ? strchr(q + 1, '"') : NULL;
+			if (q != NULL && q < tag_end) {
+				p = q;
+				continue;
+			}
+		}
+		fputc(*p, f);
+	}
+	fputc('\n', f);
+}
+
+/* The entry a problem is about, or SIZE_MAX (duplicate-address, or none). */
+static size_t
+problem_entry(const struct rg_audit *a, const struct rg_audit_problem *p)
+{
+	if (strstr(p->dn, "; ") != NULL)
+		return SIZE_MAX;
+	char *ndn = dn_norm(p->dn);
+	size_t k = ndn != NULL ? smap_get(&a->by_dn, ndn) : SIZE_MAX;
+	free(ndn);
+	return k != SIZE_MAX && a->e[k].alias ? k : SIZE_MAX;
+}
+
+static const char html_style[] =
+    "body{font-family:sans-serif;margin:2em;color:#222;background:#fff}"
+    "h1{font-size:1.6em}h2{border-bottom:2px solid #c33;padding-bottom:.2em;margin-top:1.6em}"
+    "table{border-collapse:collapse;margin:.5em 0}"
+    "th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left;font-size:.9em}"
+    "th{background:#eee}td.n{text-align:right}"
+    ".kind{color:#c33;font-weight:bold}.chain{border:1px solid #ddd;margin:1em 0;padding:.5em}"
+    ".chain svg{max-width:100%;height:auto}.note{color:#666}";
+
+static void
+html_head(FILE *f, const struct rg_audit *a, size_t n)
+{
+	struct rg_audit_stats st;
+
+	rg_audit_stats(a, &st);
+	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	    "<title>rcptguard-audit: %zu problem%s</title>\n<style>%s</style>\n</head>\n<body>\n",
+	    n, n == 1 ? "" : "s", html_style);
+	fprintf(f, "<h1>rcptguard-audit: %zu alias problem%s</h1>\n", n, n == 1 ? "" : "s");
+	fprintf(f, "<p>Base <code>");
+	html_text(f, a->cf->ldap_base);
+	fprintf(f, "</code>: %zu entries, %zu aliases, %zu disabled, %zu targets.</p>\n",
+	    st.entries, st.aliases, st.disabled, st.edges);
+}
+
+/* The count of each kind, linked to its table. */
+static void
+html_summary(FILE *f, const struct rg_audit_problem *p, size_t n)
+{
+	fprintf(f, "<h2>Problems by kind</h2>\n<table>\n<tr><th>problem</th><th>count</th></tr>\n");
+	for (size_t i = 0; i < n;) {
+		size_t k = i;
+		while (k < n && strcmp(p[k].problem, p[i].problem) == 0)
+			k++;
+		fprintf(f, "<tr><td><a href=\"#%s\" class=\"kind\">%s</a></td><td class=\"n\">%zu"
+		    "</td></tr>\n", p[i].problem, p[i].problem, k - i);
+		i = k;
+	}
+	fprintf(f, "</table>\n");
+	if (n == 0)
+		fprintf(f, "<p>No problem found.</p>\n");
+}
+
+/* A table per kind; an alias with a chain drawn links to it. */
+static void
+html_tables(FILE *f, const struct rg_audit *a, const struct rg_audit_problem *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || strcmp(p[i].problem, p[i - 1].problem) != 0)
+			fprintf(f, "<h2 id=\"%s\">%s</h2>\n<table>\n<tr><th>alias</th><th>target</th>"
+			    "<th>DN</th></tr>\n", p[i].problem, p[i].problem);
+		size_t k = problem_entry(a, &p[i]);
+		fprintf(f, "<tr><td>");
+		if (k != SIZE_MAX)
+			fprintf(f, "<a href=\"#chain-%zu\">", k);
+		html_text(f, p[i].alias);
+		fprintf(f, "%s</td><td>", k != SIZE_MAX ? "</a>" : "");
+		html_text(f, p[i].target != NULL ? p[i].target : "-");
+		fprintf(f, "</td><td>");
+		html_text(f, p[i].dn);
+		fprintf(f, "</td></tr>\n");
+		if (i + 1 == n || strcmp(p[i].problem, p[i + 1].problem) != 0)
+			fprintf(f, "</table>\n");
+	}
+}
+
+/* One chain: its DOT through DOT (NULL or failing: a note instead).
+ * Returns 0, or -1 when DOT could not be run (not to be tried again). */
+static int
+html_chain(FILE *f, const struct rg_audit *a, size_t k, const size_t *start,
+    const size_t *by_src, const char *dot)
+{
+	int ret = 0;
+
+	fprintf(f, "<div class=\"chain\" id=\"chain-%zu\">\n<h3>", k);
+	html_text(f, ent_name(&a->e[k]));
+	fprintf(f, "</h3>\n");
+	FILE *tmp = dot != NULL ? tmpfile() : NULL;
+	if (tmp != NULL && chain_dot(a, k, start, by_src, tmp) < 0)
+		fprintf(f, "<p class=\"note\">A chain of more than %d aliases: see the tables.</p>\n",
+		    CHAIN_NODES_MAX);
+	else if (tmp != NULL && svg_of(dot, tmp, f) < 0)
+		ret = -1;
+	if (tmp != NULL)
+		fclose(tmp);
+	if (dot == NULL || ret < 0)
+		fprintf(f, "<p class=\"note\">Graphviz (dot) is not installed: the tables only.</p>\n");
+	fprintf(f, "</div>\n");
+	return ret;
+}
+
+int
+rg_audit_html(const struct rg_audit *a, FILE *f, const char *dot)
+{
+	const struct rg_audit_problem *p;
+	size_t n = rg_audit_problems(a, &p), *start, *by_src, nchains = 0;
+	unsigned char *drawn = calloc(a->n ? a->n : 1, 1);
+
+	if (drawn == NULL || edges_by_src(a, &start, &by_src) < 0) {
+		free(drawn);
+		return -1;
+	}
+	html_head(f, a, n);
+	html_summary(f, p, n);
+	html_tables(f, a, p, n);
+	if (n > 0)
+		fprintf(f, "<h2 id=\"chains\">Chains of the broken aliases</h2>\n");
+	for (size_t i = 0; i < n && nchains < CHAINS_MAX; i++) {
+		size_t k = problem_entry(a, &p[i]);
+		if (k == SIZE_MAX || drawn[k])
+			continue;
+		drawn[k] = 1;
+		nchains++;
+		if (html_chain(f, a, k, start, by_src, dot) < 0)
+			dot = NULL;
+	}
+	fprintf(f, "</body>\n</html>\n");
+	free(drawn);
+	free(start);
+	free(by_src);
+	return ferror(f) ? -1 : 0;
 }
 
 void

@@ -51,4 +51,12 @@ void rg_audit_stats(const struct rg_audit *, struct rg_audit_stats *);
 /* A Graphviz digraph of every alias and its targets, broken edges in red. */
 void rg_audit_dot(const struct rg_audit *, FILE *);
 
+/*
+ * One self-contained HTML page into F: the problems by kind with counts, a
+ * table per kind, and the chain of each broken alias as inline SVG made by
+ * the Graphviz program DOT (e.g. "dot"; NULL, or one that cannot be run:
+ * the tables alone).  0, or -1 when out of memory or F failed.
+ */
+int rg_audit_html(const struct rg_audit *, FILE *f, const char *dot);
+
 #endif

@@ -29,6 +29,7 @@
  * mutex is held.
  */
 #include "rg_cache.h"
+#include "rg_metrics.h"
 #include "rg_hash.h"
 #include "rg_clock.h"
 #include "rg_log.h"
@@ -376,14 +377,16 @@ rg_cache_get(struct rg_cache *c, const char *key, char *value, size_t vlen)
 {
 	struct rentry e;
 
-	if (local_get(c, key, value, vlen, 0))
+	if (rg_metrics_cache(RG_ML_PROCESS, local_get(c, key, value, vlen, 0)))
 		return 1;
-	if (c->redis == NULL || !redis_get(c, key, &e))
+	if (c->redis == NULL)
 		return 0;
+	if (!redis_get(c, key, &e))
+		return rg_metrics_cache(RG_ML_REDIS, 0);
 	/* kept here too, even when it is no longer fresh: an outage may need it */
 	if (e.fresh > 0 || c->cf->stale_ttl > 0)
 		local_put(c, key, e.value, e.fresh, e.keep, e.age);
-	if (e.fresh <= 0)
+	if (!rg_metrics_cache(RG_ML_REDIS, e.fresh > 0))
 		return 0;
 	snprintf(value, vlen, "%s", e.value);
 	return 1;

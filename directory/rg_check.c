@@ -36,6 +36,7 @@
 #include "rg_ldap.h"
 #include "rg_log.h"
 #include "rg_mirror.h"
+#include "rg_metrics.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -354,6 +355,7 @@ resolve_member(struct resolve *r, const char *alias, const struct rg_alias_entry
 	}
 	enum rg_found f = find_dn(r, mdn, 0, &res);
 	if (f == RG_LOOKUP_FAIL) {
+		rg_metrics_inc(RG_M_LDAP_ERRORS);
 		/* a result cut short (out of memory) may hold what was copied */
 		rg_ldap_result_free(&res);
 		report_at(r, r->depth + 1, mdn, "tempfail", NULL);
@@ -593,6 +595,7 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	enum rg_found f = find_address(r, local, domain, 0, want ? &res : NULL, r->why,
 	    r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
+		rg_metrics_inc(RG_M_LDAP_ERRORS);
 		/* a result cut short (out of memory) may hold what was copied */
 		if (want)
 			rg_ldap_result_free(&res);
@@ -789,6 +792,7 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		}
 		rg_index_suggest(d->index, a.base[0] ? a.base_local : a.local, a.domain,
 		    ans->suggestion, sizeof(ans->suggestion));
+		rg_metrics_add(RG_M_SUGGESTIONS, ans->suggestion[0] != '\0');
 	}
 done:
 	ans->ms = (rg_now() - t0) * 1000.0;

@@ -26,6 +26,7 @@
 #include "rg_ldapcf.h"
 #include "rg_log.h"
 #include "rg_mirror.h"
+#include "rg_metrics.h"
 
 #include <arpa/inet.h>
 #include <lber.h>
@@ -92,6 +93,7 @@ static int check_socket_mode(struct rg_config *, const struct key *, char *, siz
 static int check_abs_path(struct rg_config *, const struct key *, char *, size_t);
 static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
 static int check_mirror(struct rg_config *, const struct key *, char *, size_t);
+static int check_metrics_listen(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -202,6 +204,15 @@ static const struct key keys[] = {
 	    .choices = mirror_names, .check = check_mirror },
 	{ .name = "MirrorRefresh", .kind = K_INT, .off = OFF(mirror_refresh), .def = "300",
 	    .min = 10, .max = 86400 },
+	{ .name = "MetricsListen", .kind = K_STR, .off = OFF(metrics_listen), .def = "",
+	    .check = check_metrics_listen },
+	{ .name = "MetricsFile", .kind = K_STR, .off = OFF(metrics_file), .def = "" },
+	{ .name = "MetricsInterval", .kind = K_INT, .off = OFF(metrics_interval), .def = "15",
+	    .min = 1, .max = 3600 },
+	{ .name = "AlertMailTo", .kind = K_LIST, .off = OFF(alert_mail_to), .def = "" },
+	{ .name = "AlertMailFrom", .kind = K_STR, .off = OFF(alert_mail_from), .def = "" },
+	{ .name = "SendmailPath", .kind = K_STR, .off = OFF(sendmail_path),
+	    .def = "/usr/sbin/sendmail" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -1258,6 +1269,15 @@ check_redis_tls(struct rg_config *cf, const struct key *k, char *why, size_t why
 	fclose(fp);
 	return 0;
 #endif
+}
+
+static int
+check_metrics_listen(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	(void)k;
+	if (cf->metrics_listen[0] == '\0')
+		return 0;
+	return rg_metrics_listen_check(cf->metrics_listen, why, whylen);
 }
 
 static int

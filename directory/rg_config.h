@@ -126,6 +126,13 @@ struct rg_config {
 	enum rg_mirror_mode mirror;
 	int mirror_refresh;             /* MirrorRefresh: seconds between walks
 					 * when the server has no RFC 4533 */
+	/* reporting */
+	char *metrics_listen;           /* "" or inet:PORT@ADDR */
+	char *metrics_file;
+	int metrics_interval;
+	struct rg_strlist alert_mail_to;
+	char *alert_mail_from;
+	char *sendmail_path;
 
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */

@@ -33,6 +33,7 @@
 #include "rg_redis.h"
 #include "rg_clock.h"
 #include "rg_log.h"
+#include "rg_metrics.h"
 
 #include <hiredis/hiredis.h>
 #ifdef HAVE_HIREDIS_SSL
@@ -534,6 +535,7 @@ pool_run(struct pool *p, const char *name, const struct cmd *cmd, size_t n, redi
 	redisContext *rc = pool_take(p, why, whylen);
 	int failed = 0;
 
+	rg_metrics_add(RG_M_REDIS_ERRORS, rc == NULL);
 	for (size_t i = 0; i < n; i++)
 		out[i] = NULL;
 	if (rc == NULL)
@@ -544,6 +546,7 @@ pool_run(struct pool *p, const char *name, const struct cmd *cmd, size_t n, redi
 		failed = redisGetReply(rc, (void **)&out[i]) != REDIS_OK || out[i] == NULL;
 	if (failed)
 		setwhy(why, whylen, "%s", rc->err ? rc->errstr : "no reply");
+	rg_metrics_add(RG_M_REDIS_ERRORS, failed);
 	pool_give(p, rc, failed);
 	if (failed) {
 		replies_free(out, n);

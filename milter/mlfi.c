@@ -25,6 +25,7 @@
 #include "rg_escape.h"
 #include "rg_harvest.h"
 #include "rg_log.h"
+#include "rg_metrics.h"
 #include "rg_reply.h"
 #include "rg_cache.h"
 
@@ -337,8 +338,10 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	pthread_once(&harvest_once, harvest_init);
 	enum rg_harvest_state hs = rg_harvest_check(harvest, cf, redis, c->client,
 	    c->authenticated, &seen);
+	rg_metrics_add(RG_M_HARVEST_THROTTLES, hs == RG_HARVEST_OVER);
 	struct rg_asker who = { c->client[0] ? c->client : NULL, c->authenticated, 0 };
 	rg_check(d->dir, rcpt, &who, &ans);
+	rg_metrics_decision(ans.verdict, ans.source, ans.ms);
 	struct rg_reply_facts facts = {
 		.mta = c->sendmail ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX,
 		.unknown_before = c->unknown,

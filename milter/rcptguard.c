@@ -27,7 +27,9 @@
 #include "mlfi.h"
 #include "selftest.h"
 #include "runcheck.h"
+#include "rg_alertmail.h"
 #include "rg_ldap.h"
+#include "rg_metrics.h"
 #include "rg_log.h"
 
 #include <errno.h>
@@ -356,6 +358,11 @@ main(int argc, char **argv)
 	pthread_create(&rt, NULL, reload_thread, &usr1);
 	pthread_detach(rt);
 
+	if (rg_metrics_start(cf, err, sizeof(err)) < 0 ||
+	    rg_alertmail_start(cf, conf_file, err, sizeof(err)) < 0) {
+		rg_log(LOG_ERR, "%s", err);
+		return EX_CONFIG;
+	}
 	struct rg_directory *d = rg_directory_open(cf, RG_DIR_BACKGROUND | RG_DIR_ALERTS, err, sizeof(err));
 	if (d == NULL) {
 		rg_log(LOG_ERR, "%s", err);
@@ -372,6 +379,8 @@ main(int argc, char **argv)
 		rg_log(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
 	if (pid_file[0] != '\0')
 		unlink(pid_file);
+	rg_alertmail_stop();
+	rg_metrics_stop();
 	mlfi_shutdown();
 	free(pid_file);
 	free(sock);

@@ -2,7 +2,7 @@
 /*
  * rcptguard-audit - every broken alias of the directory, offline.
  *
- * rcptguard-audit [-c FILE] [-v] [--json | --dot | --alerts]
+ * rcptguard-audit [-c FILE] [-v] [--json | --dot | --html FILE | --alerts]
  *
  * Reads every entry under LDAPBase with a paged search, bound as LDAPBindDN
  * (the addresses, alias targets, members and object classes), then the
@@ -12,6 +12,9 @@
  *   --json     one object a line: problem, alias, target, dn, host, time
  *   --dot      a Graphviz digraph of the aliases and their targets, broken
  *              edges red and dashed, labelled with the problem
+ *   --html FILE  one self-contained page in FILE: the problems by kind with
+ *              counts, a table per kind, and each broken alias's chain as
+ *              inline SVG drawn by Graphviz's dot when it is in PATH
  *   --alerts   instead of an audit, the last 100 runtime alerts, oldest
  *              first, one JSON object a line: from the Redis stream
  *              rcptguard:alerts when RedisURI is set, else from AlertLog
@@ -43,14 +46,16 @@
 #define PAGE_TIMEOUT_MIN 10.0   /* seconds a page may take, at least */
 #define ALERTS_MAX 100
 
-enum mode { M_TABLE, M_JSON, M_DOT, M_ALERTS };
+enum mode { M_TABLE, M_JSON, M_DOT, M_ALERTS, M_HTML };
 
 static int verbose;
+static const char *html_file;            /* --html FILE */
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rcptguard-audit [-c FILE] [-v] [--json | --dot | --alerts]\n");
+	fprintf(stderr, "usage: rcptguard-audit [-c FILE] [-v] [--json | --dot | --html FILE | "
+	    "--alerts]\n");
 	exit(EX_USAGE);
 }
 
@@ -175,6 +180,25 @@ print_json(const struct rg_audit_problem *p, size_t n)
 	}
 }
 
+/* The page of --html into html_file.  0, or -1 (said on standard error). */
+static int
+write_html(const struct rg_audit *a)
+{
+	FILE *f = fopen(html_file, "w");
+
+	if (f == NULL) {
+		fprintf(stderr, "rcptguard-audit: %s: %s\n", html_file, strerror(errno));
+		return -1;
+	}
+	int bad = rg_audit_html(a, f, "dot") < 0;
+	if (fclose(f) != 0 || bad) {
+		fprintf(stderr, "rcptguard-audit: %s: %s\n", html_file,
+		    errno ? strerror(errno) : "cannot write");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 audit(const struct rg_config *cf, enum mode mode)
 {
@@ -224,6 +248,12 @@ audit(const struct rg_config *cf, enum mode mode)
 		break;
 	case M_DOT:
 		rg_audit_dot(w.audit, stdout);
+		break;
+	case M_HTML:
+		if (write_html(w.audit) < 0) {
+			ret = EX_IOERR;
+			goto out;
+		}
 		break;
 	default:
 		print_table(p, n);
@@ -381,6 +411,8 @@ main(int argc, char **argv)
 			mode = M_JSON, nmodes++;
 		else if (strcmp(argv[i], "--dot") == 0)
 			mode = M_DOT, nmodes++;
+		else if (strcmp(argv[i], "--html") == 0 && i + 1 < argc)
+			mode = M_HTML, nmodes++, html_file = argv[++i];
 		else if (strcmp(argv[i], "--alerts") == 0)
 			mode = M_ALERTS, nmodes++;
 		else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
