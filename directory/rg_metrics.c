@@ -11,7 +11,7 @@
  *   suggestions_total                    "Did you mean" suggestions found
  *   alerts_total{problem}                alias alerts raised (not repeats)
  *   harvest_throttles_total              recipients refused (421) for HarvestLimit
- *   mirror_entries, mirror_lag_seconds   reserved; shown once a hook sets them
+ *   mirror_entries, mirror_lag_seconds   shown once the mirror is ready
  *
  * The counters are C11 atomics (relaxed: each is a tally on its own).  The
  * HTTP listener is libmicrohttpd's, with its own thread, answering GET

@@ -34,6 +34,7 @@
 #include "rg_clock.h"
 #include "rg_filter.h"
 #include "rg_log.h"
+#include "rg_metrics.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -792,6 +793,7 @@ publish(struct rg_mirror *m, struct set *fresh)
 	m->loaded_at = rg_now();
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
+	rg_metrics_set(RG_M_MIRROR_ENTRIES, (double)fresh->live);
 	if (first)
 		rg_log(LOG_INFO, "mirror ready: %zu entries, %zu MiB, %.0f s", fresh->live,
 		    set_mib(fresh), rg_now() - m->t0);
@@ -1029,6 +1031,12 @@ sync_session(struct rg_mirror *m, int *said_down)
 		    cf->mirror_refresh);
 	while (rc == LDAP_SUCCESS && !pause_unless_stopped(m, 0)) {
 		rc = ldap_sync_poll(&ls);
+		if (m->changed) {
+			pthread_rwlock_rdlock(&m->lock);
+			if (m->set != NULL)
+				rg_metrics_set(RG_M_MIRROR_ENTRIES, (double)m->set->live);
+			pthread_rwlock_unlock(&m->lock);
+		}
 		if (m->changed && m->on_load != NULL && rg_now() - m->on_load_at >= ON_CHANGE_MIN) {
 			/* what is built from the mirror follows changes too, gathered */
 			m->changed = 0;
@@ -1187,6 +1195,9 @@ rg_mirror_trust(struct rg_mirror *m)
 		t = RG_MIRROR_POSITIVE;
 	else if (!m->sync && (!m->load_failed || age < cf->stale_ttl))
 		t = RG_MIRROR_POSITIVE;
+	/* how far behind the directory it may be: 0 while a session is in step */
+	if (m->said_ready)
+		rg_metrics_set(RG_M_MIRROR_LAG, m->sync && m->live ? 0 : m->sync ? lost : age);
 	pthread_mutex_unlock(&m->mu);
 	return t;
 }

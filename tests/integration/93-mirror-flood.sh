@@ -28,7 +28,8 @@ searches() {
 flood() { awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "zz%dq%d@example.%s\n", i, i * 7, i % 2 ? "org" : "com" }'; }
 
 # the daemon says when it is ready
-RG_TEST_MIRROR=yes write_conf "$T/daemon.conf" "${MIRROR_CONF[@]}"
+RG_TEST_MIRROR=yes write_conf "$T/daemon.conf" "${MIRROR_CONF[@]}" "MetricsFile $T/metrics.prom" \
+    "MetricsInterval 1"
 start_rcptguard "$T/daemon.conf" || not_ok "rcptguard starts"
 for ((i = 0; i < 100; i++)); do
     grep -q "mirror ready" "$RCPTGUARD_LOG" && break
@@ -36,6 +37,27 @@ for ((i = 0; i < 100; i++)); do
 done
 expect_match "the daemon logs when the mirror is ready" \
     'mirror ready: 42[0-9] entries, [0-9]+ MiB, [0-9]+ s' "$(grep "mirror ready" "$RCPTGUARD_LOG")"
+# its metrics say how many entries it holds, and that it is in step
+n=$(grep "mirror ready" "$RCPTGUARD_LOG" | sed -n 's/.*mirror ready: \([0-9]*\) entries.*/\1/p')
+cat >"$T/one.lua" <<'LUA'
+local conn = mt.connect(sock, 50, 0.1)
+if conn == nil then error("cannot connect to " .. sock) end
+mt.set_timeout(30)
+mt.conninfo(conn, "client.example", "127.0.0.1")
+mt.mailfrom(conn, "<sender@example.net>")
+mt.rcptto(conn, "<nobody@example.com>")
+mt.disconnect(conn)
+LUA
+# a recipient through the daemon sets the lag gauge; the file is rewritten every second
+timeout -k 5 30 miltertest -D "sock=$RCPTGUARD_SOCKET" -s "$T/one.lua" </dev/null >/dev/null 2>&1
+for ((i = 0; i < 30; i++)); do
+    grep -q '^rcptguard_mirror_lag_seconds' "$T/metrics.prom" 2>/dev/null && break
+    sleep 0.2
+done
+expect_eq "metrics: rcptguard_mirror_entries is the count of the ready line" \
+    "rcptguard_mirror_entries $n" "$(grep '^rcptguard_mirror_entries ' "$T/metrics.prom" 2>/dev/null)"
+expect_eq "metrics: rcptguard_mirror_lag_seconds is 0 while the session is in step" \
+    "rcptguard_mirror_lag_seconds 0" "$(grep '^rcptguard_mirror_lag_seconds ' "$T/metrics.prom" 2>/dev/null)"
 stop_rcptguard
 
 [[ -n $(searches) ]] || { not_ok "cn=Monitor counts searches"; tap_done; }
