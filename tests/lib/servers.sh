@@ -394,7 +394,9 @@ write_conf() {
     printf '%s\n' "$RG_READER_PW" >"$T/ldap.pw"
     chmod 600 "$T/ldap.pw"
     {
-        echo "# written by tests/lib/servers.sh"
+        # one line, so that the lines after it keep their numbers: the
+        # directory mirror only where a test asks for it (RG_TEST_MIRROR)
+        echo "Mirror ${RG_TEST_MIRROR:-no}    # written by tests/lib/servers.sh"
         echo "Socket inet:$MILTER_PORT@127.0.0.1"
         echo "Domains example.com example.org"
         echo "LDAPURI ${SLAPD_URI:-ldap://127.0.0.1:1}"
@@ -404,8 +406,6 @@ write_conf() {
         echo "LDAPTimeout 2"
         echo "RedisURI ${REDIS_URI:-none}"
         echo "Syslog no"
-        # the directory mirror only where a test asks for it (RG_TEST_MIRROR)
-        echo "Mirror ${RG_TEST_MIRROR:-no}"
         for line in "$@"; do
             printf '%s\n' "$line"
         done
