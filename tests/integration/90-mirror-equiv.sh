@@ -3,7 +3,7 @@
 # tests/integration/90-mirror-equiv.sh - the directory mirror answers as the
 # directory does.
 #
-# slapd with syncprov and the directory of mirror-lib.sh (users, disabled
+# slapd with syncprov and the directory of tests/lib/mirror.sh (users, disabled
 # users, aliases healthy and broken, loops, groups with member DNs, both
 # domains); rcptguard-query asks about 22,099 addresses (case, subaddresses,
 # typos, brackets) once with Mirror no (every answer from LDAP and the
@@ -15,7 +15,7 @@
 # exits 78 and names the assertion); Mirror auto with it stays live.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
-. "$(dirname "$0")/mirror-lib.sh"
+. "$(dirname "$0")/../lib/mirror.sh"
 rg_setup
 rg_require "mirror equivalence" jq
 

@@ -18,7 +18,7 @@
 # mirror, positives and negatives.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
-. "$(dirname "$0")/mirror-lib.sh"
+. "$(dirname "$0")/../lib/mirror.sh"
 rg_setup
 rg_require "mirror persist" ldapmodify
 

@@ -12,7 +12,7 @@
 # background job and is asked one address at a time.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
-. "$(dirname "$0")/mirror-lib.sh"
+. "$(dirname "$0")/../lib/mirror.sh"
 rg_setup
 rg_require "mirror outage" ldapadd
 

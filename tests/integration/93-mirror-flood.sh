@@ -12,7 +12,7 @@
 # at least 1,000 searches, so that the counter is seen to count.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
-. "$(dirname "$0")/mirror-lib.sh"
+. "$(dirname "$0")/../lib/mirror.sh"
 rg_setup
 rg_require "mirror flood" ldapsearch
 

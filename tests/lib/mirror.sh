@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause
-# tests/integration/mirror-lib.sh - what the 9x-mirror-*.sh tests share: a
+# tests/lib/mirror.sh - what the 9x-mirror-*.sh tests share: a
 # directory of users, aliases and groups in both domains, the addresses to
 # ask about it, and the configuration (sourced, not run).
 #
