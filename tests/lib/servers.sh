@@ -218,11 +218,13 @@ olcRootDN: $RG_ADMIN_DN
 olcRootPW: $RG_ADMIN_PW
 olcDbIndex: objectClass eq
 olcDbIndex: mail eq
-olcLimits: {0}dn.exact="$RG_READER_DN" size.soft=500 size.hard=500 size.prtotal=unlimited
+olcLimits: {0}dn.exact="$RG_READER_DN" size.soft=${RG_SLAPD_READER_SIZE:-500} size.hard=${RG_SLAPD_READER_SIZE:-500} size.prtotal=unlimited
 olcAccess: {0}to attrs=userPassword by dn.exact="$RG_READER_DN" read by anonymous auth by self read by * none
 olcAccess: {1}to * by dn.exact="$RG_READER_DN" read by * read
 EOF
-    # RG_SLAPD_MONITOR=1: cn=Monitor (built into slapd), readable by all
+    # RG_SLAPD_READER_SIZE (default 500): the reader's size limit on plain
+    # searches, unlimited for a mirror of more entries (its sync refresh is one
+    # search).  RG_SLAPD_MONITOR=1: cn=Monitor (built into slapd), readable by all
     if [[ -n ${RG_SLAPD_MONITOR:-} ]]; then
         cat <<EOF
 
