@@ -340,8 +340,16 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	    c->authenticated, &seen);
 	rg_metrics_add(RG_M_HARVEST_THROTTLES, hs == RG_HARVEST_OVER);
 	struct rg_asker who = { c->client[0] ? c->client : NULL, c->authenticated, 0 };
-	rg_check(d->dir, rcpt, &who, &ans);
-	rg_metrics_decision(ans.verdict, ans.source, ans.ms);
+	if (hs == RG_HARVEST_OVER) {
+		/* the reply is 421 whatever the answer: spare the lookup */
+		memset(&ans, 0, sizeof(ans));
+		ans.verdict = RG_V_TEMPFAIL;
+		ans.source = RG_SRC_NONE;
+		ans.why = "client over HarvestLimit";
+	} else {
+		rg_check(d->dir, rcpt, &who, &ans);
+		rg_metrics_decision(ans.verdict, ans.source, ans.ms);
+	}
 	struct rg_reply_facts facts = {
 		.mta = c->sendmail ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX,
 		.unknown_before = c->unknown,

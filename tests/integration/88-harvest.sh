@@ -129,6 +129,10 @@ if grep -q 'verdict=.* reply="421 4.7.0"' "$T/rcptguard-b.log"; then
 else
     not_ok "harvest: ... and it was the second instance that answered" "$(tail -n 3 "$T/rcptguard-b.log")"
 fi
+# a client over the limit gets 421 whatever the answer: no lookup is made for it
+expect_match "harvest: the 421 cost no lookup (source=none)" \
+    'rcpt=<john\.doe@example\.com> verdict=tempfail source=none ms=0 reply="421 4\.7\.0" reason="client over HarvestLimit"' \
+    "$(grep 'reply="421 4.7.0"' "$T/rcptguard-b.log" | tail -n 1)"
 use_milter "$PORT_A"
 expect_eq "harvest: the first instance says 421 to 127.0.0.5 too" \
     "$(over 127.0.0.5)" "$(rcpt 127.0.0.5 jane.smith@example.com)"
