@@ -594,10 +594,18 @@ fnv1a(uint64_t *h, const char *s)
 	*h = rg_fnv1a(rg_fnv1a(*h, s), "\xff");   /* a separator no value contains */
 }
 
+struct rg_config *
+rg_config_hold(struct rg_config *cf)
+{
+	__atomic_add_fetch(&cf->holds, 1, __ATOMIC_RELAXED);
+	return cf;
+}
+
 void
 rg_config_free(struct rg_config *cf)
 {
-	if (cf == NULL)
+	/* an owner other than the last one lets go */
+	if (cf == NULL || __atomic_fetch_sub(&cf->holds, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (size_t i = 0; i < NKEYS; i++) {
 		char *base = (char *)cf;

@@ -137,6 +137,8 @@ struct rg_config {
 	/* FNV-1a of every setting that can change a cached answer, in hex;
 	 * part of every cache key */
 	char fingerprint[17];
+
+	int holds;                      /* rg_config_hold() calls not yet freed */
 };
 
 /*
@@ -145,6 +147,12 @@ struct rg_config {
  * into err.
  */
 struct rg_config *rg_config_load(const char *file, char *err, size_t errlen);
+
+/*
+ * One more owner for CF (any thread): it is released by the last of the
+ * rg_config_free() calls, one for the load and one for each hold.  CF.
+ */
+struct rg_config *rg_config_hold(struct rg_config *cf);
 void rg_config_free(struct rg_config *);
 
 /* Is DOMAIN (lower case, no trailing dot) one of Domains? */

@@ -92,6 +92,33 @@ cache_change(const struct rg_config *a, const struct rg_config *b)
 	return NULL;
 }
 
+/* The first setting the mirror depends on that differs between A and B,
+ * or NULL when none does: then B's directory can share A's mirror. */
+static const char *
+mirror_change(const struct rg_config *a, const struct rg_config *b)
+{
+	if (strcmp(a->fingerprint, b->fingerprint) != 0)
+		return "lookup settings";       /* server, base, filters, attributes, ... */
+	if (!same_str(a->ldap_bind_password, b->ldap_bind_password))
+		return "the bind password";
+	if (a->ldap_starttls != b->ldap_starttls)
+		return "LDAPStartTLS";
+	if (strcmp(a->ldap_tls_cacert_file, b->ldap_tls_cacert_file) != 0 ||
+	    strcmp(a->ldap_tls_cert_file, b->ldap_tls_cert_file) != 0 ||
+	    strcmp(a->ldap_tls_key_file, b->ldap_tls_key_file) != 0 ||
+	    a->ldap_tls_verify != b->ldap_tls_verify)
+		return "the LDAPTLS settings";
+	if (a->ldap_timeout != b->ldap_timeout)
+		return "LDAPTimeout";
+	if (a->mirror_refresh != b->mirror_refresh)
+		return "MirrorRefresh";
+	if (a->negative_cache_ttl != b->negative_cache_ttl)
+		return "NegativeCacheTTL";
+	if (a->stale_ttl != b->stale_ttl)
+		return "StaleTTL";
+	return NULL;
+}
+
 /* Will a directory of CF opened with FLAGS have a mirror? */
 static int
 mirror_wanted(const struct rg_config *cf, int flags)
@@ -172,11 +199,39 @@ index_from_mirror(void *arg, struct rg_mirror *m)
 		rg_log(LOG_ERR, "suggestion index not built from the mirror: %s", err);
 }
 
-/* Start D's mirror when CF asks for one and it can be held; 0, or -1 out of memory. */
+/*
+ * Share PREV's mirror with D when nothing it depends on changed and D's
+ * suggestion index needs no load of its own (it was kept); what became of
+ * it goes into KEPT.  1 when shared, 0 when D needs a mirror of its own.
+ */
 static int
-open_mirror(struct rg_directory *d, int flags)
+adopt_mirror(struct rg_directory *d, const struct rg_directory *prev, char *kept,
+    size_t keptlen)
 {
-	const struct rg_config *cf = d->cf;
+	const char *why = mirror_change(prev->cf, d->cf);
+	size_t o = strlen(kept);
+	const char *sep = o > 0 ? ", " : "";
+
+	if (why == NULL && (d->index == NULL || rg_index_seeded(d->index))) {
+		d->mirror = rg_mirror_hold(prev->mirror, d->index ? index_from_mirror : NULL, d);
+		snprintf(kept + o, keptlen - o, "%smirror kept", sep);
+		return 1;
+	}
+	if (why != NULL)
+		snprintf(kept + o, keptlen - o, "%smirror reloading (%s changed)", sep, why);
+	else
+		snprintf(kept + o, keptlen - o, "%smirror reloading (for the suggestion index)",
+		    sep);
+	return 0;
+}
+
+/* Start D's mirror, or share PREV's, when CF asks for one and it can be
+ * held; 0, or -1 out of memory. */
+static int
+open_mirror(struct rg_directory *d, int flags, const struct rg_directory *prev, char *kept,
+    size_t keptlen)
+{
+	struct rg_config *cf = d->cf;
 	char why[RG_ERRLEN];
 
 	if (cf->mirror == RG_MIRROR_NO || !(flags & (RG_DIR_BACKGROUND | RG_DIR_MIRROR_WAIT)))
@@ -186,6 +241,8 @@ open_mirror(struct rg_directory *d, int flags)
 		rg_log(LOG_NOTICE, "no directory mirror, lookups stay live: %s", why);
 		return 0;
 	}
+	if (prev != NULL && prev->mirror != NULL && adopt_mirror(d, prev, kept, keptlen))
+		return 0;
 	d->mirror = rg_mirror_new(cf);
 	if (d->mirror == NULL || rg_mirror_start(d->mirror, d->index ? index_from_mirror : NULL,
 	    d) < 0)
@@ -236,11 +293,12 @@ rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, 
 	if (((flags & RG_DIR_SUGGEST_SYNC) || cf->suggest != RG_SUGGEST_OFF) &&
 	    open_index(d, flags, prev, kept, keptlen) < 0)
 		goto nomem;
-	if (open_mirror(d, flags) < 0)
-		goto nomem;
 	/* last, so that the old directory's RCPTs fill its cache until now */
 	if (prev != NULL)
 		adopt_cache(d, prev, kept, keptlen);
+	/* after everything that can fail: a shared mirror feeds D's index from now on */
+	if (open_mirror(d, flags, prev, kept, keptlen) < 0)
+		goto nomem;
 	return d;
 nomem:
 	snprintf(err, errlen, "out of memory");

@@ -27,9 +27,15 @@
  *     the old directory, still answering RCPTs that hold it, goes on with
  *     an empty cache of its own until it is closed.
  *   Redis needs no handover: its keys carry the fingerprint.
- *   mirror (Mirror yes or auto): started by each directory with background
+ *   mirror (Mirror yes or auto): started by a directory with background
  *     threads (RG_DIR_BACKGROUND) or RG_DIR_MIRROR_WAIT; lookups are live
- *     until its first load ends.
+ *     until its first load ends.  Shared, not started again, when the
+ *     fingerprint, the bind password, LDAPStartTLS, the LDAPTLS keys,
+ *     LDAPTimeout, MirrorRefresh, NegativeCacheTTL and StaleTTL are
+ *     unchanged and the suggestion index was kept: both directories
+ *     answer from the one set and its session with the server goes on;
+ *     its changes feed the new directory's index from then on.  The last
+ *     directory holding it stops it.
  *
  * Background threads (index refresh and watch, Redis reconnect) belong to
  * the directory that started them and end when it is closed.
@@ -74,8 +80,9 @@ struct rg_directory *rg_directory_open(struct rg_config *cf, int flags,
  * As rg_directory_open(), taking over from PREV (the running directory, or
  * NULL) what the rules above allow.  PREV stays usable, and must not be
  * closed during the call.  KEPT receives what was kept or why not, for the
- * log: "suggestion index and cache kept", "suggestion index reloading
- * (LDAPBase changed), cache kept", ...
+ * log: "suggestion index and cache kept, mirror kept", "suggestion index
+ * reloading (LDAPBase changed), cache kept, mirror reloading (lookup
+ * settings changed)", ...
  */
 struct rg_directory *rg_directory_reopen(struct rg_config *cf, int flags,
     struct rg_directory *prev, char *kept, size_t keptlen, char *err, size_t errlen);

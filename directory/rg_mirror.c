@@ -85,7 +85,8 @@ struct set {
 };
 
 struct rg_mirror {
-	const struct rg_config *cf;
+	struct rg_config *cf;           /* held: the mirror may outlive its directory */
+	int holds;                      /* rg_mirror_hold() calls not yet freed */
 	struct rg_filter *f, *dis;      /* dis NULL without LDAPDisabledFilter */
 	char **fetch;                   /* the attributes loaded */
 	size_t nfetch;
@@ -102,6 +103,8 @@ struct rg_mirror {
 	double lost_at, loaded_at;
 	LDAP *sync_ld;                  /* the session's handle, to shut down */
 	pthread_t thread;
+	pthread_mutex_t cb_mu;          /* guards on_load and its argument, and is
+					 * held while the callback runs */
 	rg_mirror_loaded_fn on_load;
 	void *on_load_arg;
 	struct set *building;           /* the sync thread's set being refreshed */
@@ -773,6 +776,16 @@ walk_entry(void *arg, const struct rg_ldap_entry *e)
 	return set_put(w->m, w->s, e, NULL);
 }
 
+/* Tell M's owner that the set changed (from the mirror's thread only). */
+static void
+call_on_load(struct rg_mirror *m)
+{
+	pthread_mutex_lock(&m->cb_mu);
+	if (m->on_load != NULL)
+		m->on_load(m->on_load_arg, m);
+	pthread_mutex_unlock(&m->cb_mu);
+}
+
 /* Replace M's set with FRESH; log the first time. */
 static void
 publish(struct rg_mirror *m, struct set *fresh)
@@ -785,8 +798,7 @@ publish(struct rg_mirror *m, struct set *fresh)
 	/* what is built from the mirror is there before it says it is ready */
 	m->changed = 0;
 	m->on_load_at = rg_now();
-	if (m->on_load != NULL)
-		m->on_load(m->on_load_arg, m);
+	call_on_load(m);
 	pthread_mutex_lock(&m->mu);
 	int first = !m->said_ready;
 	m->said_ready = 1;
@@ -1037,11 +1049,11 @@ sync_session(struct rg_mirror *m, int *said_down)
 				rg_metrics_set(RG_M_MIRROR_ENTRIES, (double)m->set->live);
 			pthread_rwlock_unlock(&m->lock);
 		}
-		if (m->changed && m->on_load != NULL && rg_now() - m->on_load_at >= ON_CHANGE_MIN) {
+		if (m->changed && rg_now() - m->on_load_at >= ON_CHANGE_MIN) {
 			/* what is built from the mirror follows changes too, gathered */
 			m->changed = 0;
 			m->on_load_at = rg_now();
-			m->on_load(m->on_load_arg, m);
+			call_on_load(m);
 		}
 	}
 	set_free(m->building);
@@ -1128,7 +1140,7 @@ rg_mirror_possible(const struct rg_config *cf, char *err, size_t errlen)
 }
 
 struct rg_mirror *
-rg_mirror_new(const struct rg_config *cf)
+rg_mirror_new(struct rg_config *cf)
 {
 	struct rg_mirror *m = calloc(1, sizeof(*m));
 	char err[RG_ERRLEN];
@@ -1136,13 +1148,14 @@ rg_mirror_new(const struct rg_config *cf)
 
 	if (m == NULL)
 		return NULL;
-	m->cf = cf;
+	m->cf = rg_config_hold(cf);
 	pthread_rwlockattr_init(&ra);
 	/* a change waits for the lookups under way, not for those after it */
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&m->lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->cb_mu, NULL);
 	rg_cond_init(&m->cv);
 	if (rg_filter_parse(cf->ldap_filter, &m->f, err, sizeof(err)) < 0 ||
 	    (cf->ldap_disabled_filter[0] != '\0' &&
@@ -1157,7 +1170,7 @@ rg_mirror_new(const struct rg_config *cf)
 int
 rg_mirror_start(struct rg_mirror *m, rg_mirror_loaded_fn on_load, void *arg)
 {
-	m->on_load = on_load;
+	m->on_load = on_load;           /* no thread yet: no lock needed */
 	m->on_load_arg = arg;
 	m->t0 = rg_now();
 	if (pthread_create(&m->thread, NULL, mirror_thread, m) != 0)
@@ -1202,10 +1215,23 @@ rg_mirror_trust(struct rg_mirror *m)
 	return t;
 }
 
+struct rg_mirror *
+rg_mirror_hold(struct rg_mirror *m, rg_mirror_loaded_fn on_load, void *arg)
+{
+	__atomic_add_fetch(&m->holds, 1, __ATOMIC_RELAXED);
+	/* a callback under way for the old owner ends first */
+	pthread_mutex_lock(&m->cb_mu);
+	m->on_load = on_load;
+	m->on_load_arg = arg;
+	pthread_mutex_unlock(&m->cb_mu);
+	return m;
+}
+
 void
 rg_mirror_free(struct rg_mirror *m)
 {
-	if (m == NULL)
+	/* an owner other than the last one lets go */
+	if (m == NULL || __atomic_fetch_sub(&m->holds, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	if (m->started) {
 		pthread_mutex_lock(&m->mu);
@@ -1225,6 +1251,8 @@ rg_mirror_free(struct rg_mirror *m)
 	free(m->walk);
 	pthread_rwlock_destroy(&m->lock);
 	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->cb_mu);
 	pthread_cond_destroy(&m->cv);
+	rg_config_free(m->cf);
 	free(m);
 }

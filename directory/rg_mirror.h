@@ -30,10 +30,11 @@ enum rg_mirror_trust {
 int rg_mirror_possible(const struct rg_config *cf, char *err, size_t errlen);
 
 /*
- * A mirror for CF (which must outlive it; rg_mirror_possible() said yes).
- * Nothing is loaded until rg_mirror_start().  NULL when out of memory.
+ * A mirror for CF (rg_mirror_possible() said yes), which it holds
+ * (rg_config_hold()) as long as it lives.  Nothing is loaded until
+ * rg_mirror_start().  NULL when out of memory.
  */
-struct rg_mirror *rg_mirror_new(const struct rg_config *cf);
+struct rg_mirror *rg_mirror_new(struct rg_config *cf);
 
 /*
  * Load and follow the directory from a thread of the mirror's own.
@@ -47,7 +48,15 @@ int rg_mirror_start(struct rg_mirror *, rg_mirror_loaded_fn on_load, void *arg);
 /* Wait at most SECONDS for the first load; 1 when loaded, 0 when not. */
 int rg_mirror_wait(struct rg_mirror *, double seconds);
 
-/* Stop the thread and free everything. */
+/*
+ * One more owner for M, which takes over its load callback: from now on
+ * ON_LOAD (or NULL) is called with ARG; a call for the old owner that is
+ * under way has ended when this returns.  What is loaded and the session
+ * with the directory go on as they are.  M.
+ */
+struct rg_mirror *rg_mirror_hold(struct rg_mirror *m, rg_mirror_loaded_fn on_load, void *arg);
+
+/* Let go of M: the last owner stops the thread and frees everything. */
 void rg_mirror_free(struct rg_mirror *);
 
 enum rg_mirror_trust rg_mirror_trust(struct rg_mirror *);
