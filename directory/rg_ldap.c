@@ -1196,12 +1196,13 @@ servers_connect(const struct rg_config *cf, struct server **sv, int n, double de
 }
 
 LDAP *
-rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t errlen)
+rg_ldap_connect_at(const struct rg_config *cf, double deadline, int *which, char *err,
+    size_t errlen)
 {
 	/* the URIs in order, all within the one deadline (libldap's own list
 	 * would give each address of each URI a full network timeout), with
 	 * what the pools know of each */
-	struct server **sv = NULL;
+	struct server **sv = NULL, *got = NULL;
 	int n = servers_get(cf->ldap_uri, &sv);
 	LDAP *ld = NULL;
 
@@ -1210,10 +1211,40 @@ rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t e
 	else if (n == 0)
 		seterr(err, errlen, "LDAPURI is empty");
 	else
-		ld = servers_connect(cf, sv, n, deadline, NULL, err, errlen);
+		ld = servers_connect(cf, sv, n, deadline, &got, err, errlen);
+	for (int i = 0; ld != NULL && which != NULL && i < n; i++)
+		if (sv[i] == got)
+			*which = i;
 	if (n >= 0)
 		servers_put(sv, n);
 	return ld;
+}
+
+LDAP *
+rg_ldap_connect(const struct rg_config *cf, double deadline, char *err, size_t errlen)
+{
+	return rg_ldap_connect_at(cf, deadline, NULL, err, errlen);
+}
+
+int
+rg_ldap_earlier_up(const struct rg_config *cf, int which, double deadline)
+{
+	struct server **sv = NULL;
+	int n = servers_get(cf->ldap_uri, &sv), up = 0;
+	char err[RG_ERRLEN];
+
+	if (n < 0)
+		return 0;
+	if (which > 0 && which <= n) {
+		/* only the earlier ones, each as its back-off allows */
+		LDAP *ld = servers_connect(cf, sv, which, deadline, NULL, err, sizeof(err));
+		if (ld != NULL) {
+			ldap_unbind_ext(ld, NULL, NULL);
+			up = 1;
+		}
+	}
+	servers_put(sv, n);
+	return up;
 }
 
 /* --- the pool ------------------------------------------------------------------ */

@@ -46,6 +46,19 @@ int rg_ldap_expand_filter(const char *tmpl, const char *local, const char *domai
  */
 LDAP *rg_ldap_connect(const struct rg_config *, double deadline, char *err, size_t errlen);
 
+/* The same; *WHICH (when not NULL) gets the place in LDAPURI (0: the
+ * first) of the server the handle is bound to. */
+LDAP *rg_ldap_connect_at(const struct rg_config *, double deadline, int *which, char *err,
+    size_t errlen);
+
+/*
+ * Does a server before place WHICH in LDAPURI answer now?  1 when one of
+ * them, tried in order as its back-off allows, took a connect and bind
+ * before DEADLINE (that handle is closed again; the servers' health is
+ * updated as by any connect), 0 otherwise.
+ */
+int rg_ldap_earlier_up(const struct rg_config *, int which, double deadline);
+
 /* A small pool of bound handles, shared by all threads. */
 struct rg_ldap_pool;
 

@@ -52,6 +52,8 @@
 #define CAND_MAX 64                     /* candidates a lookup evaluates */
 #define RETRY_MAX 30.0                  /* seconds between session attempts, at most */
 #define ON_CHANGE_MIN 5.0               /* seconds between ON_LOAD calls for changes */
+#define PREFER_PROBE 5.0                /* seconds between looks for an earlier LDAPURI
+					 * server while the session is on a later one */
 
 /* One entry, packed: DN NUL, then per value an attribute number and the value NUL. */
 struct ment {
@@ -102,6 +104,7 @@ struct rg_mirror {
 	int load_failed;                /* the last walk failed */
 	double lost_at, loaded_at;
 	LDAP *sync_ld;                  /* the session's handle, to shut down */
+	int which;                      /* the session's server: its place in LDAPURI */
 	pthread_t thread;
 	pthread_mutex_t cb_mu;          /* guards on_load and its argument, and is
 					 * held while the callback runs */
@@ -976,9 +979,10 @@ sync_handle(struct rg_mirror *m, LDAP *ld)
 	return go;
 }
 
-/* The session ended (RC): answers from the set age from now. */
+/* The session ended (RC; MOVING: to go back to an earlier server): answers
+ * from the set age from now. */
 static void
-session_lost(struct rg_mirror *m, int rc)
+session_lost(struct rg_mirror *m, int rc, int moving)
 {
 	pthread_mutex_lock(&m->mu);
 	int was = m->live, stop = m->stop;
@@ -986,7 +990,7 @@ session_lost(struct rg_mirror *m, int rc)
 		m->lost_at = rg_now();
 	m->live = 0;
 	pthread_mutex_unlock(&m->mu);
-	if (was && !stop)
+	if (was && !stop && !moving)
 		rg_log(LOG_WARNING, "mirror lost its session with the directory (%s); "
 		    "found addresses answer from it for %d s, unknown ones for %d s",
 		    ldap_err2string(rc), m->cf->stale_ttl, m->cf->negative_cache_ttl);
@@ -1001,6 +1005,46 @@ no_sync(int rc)
 	    rc == LDAP_SIZELIMIT_EXCEEDED || rc == LDAP_ADMINLIMIT_EXCEEDED;
 }
 
+/* The URI at place WHICH of LDAPURI into BUF. */
+static const char *
+uri_at(const struct rg_config *cf, int which, char *buf, size_t len)
+{
+	const char *q = cf->ldap_uri;
+
+	for (int i = 0;; i++) {
+		q += strspn(q, " ");
+		size_t n = strcspn(q, " ");
+		if (i == which || q[n] == '\0') {
+			snprintf(buf, len, "%.*s", (int)n, q);
+			return buf;
+		}
+		q += n;
+	}
+}
+
+/*
+ * LDAPURI order is preference: while the session is on a later server, is
+ * it time to end it for an earlier one that answers again?  Looked at every
+ * PREFER_PROBE seconds from *NEXT on (a refused connect costs nothing; one
+ * that hangs is tried as that server's back-off allows).
+ */
+static int
+earlier_back(struct rg_mirror *m, double *next)
+{
+	const struct rg_config *cf = m->cf;
+	double now = rg_now();
+	char uri[512];
+
+	if (m->which == 0 || now < *next)
+		return 0;
+	*next = now + PREFER_PROBE;
+	if (!rg_ldap_earlier_up(cf, m->which, now + cf->ldap_timeout))
+		return 0;
+	rg_log(LOG_INFO, "mirror: an earlier LDAPURI server answers again; the session "
+	    "leaves %s for it", uri_at(cf, m->which, uri, sizeof(uri)));
+	return 1;
+}
+
 /*
  * One refreshAndPersist session, until it ends.  1 when the server does not
  * offer it (then the set is reloaded by walks); 0 otherwise.
@@ -1009,8 +1053,9 @@ static int
 sync_session(struct rg_mirror *m, int *said_down)
 {
 	const struct rg_config *cf = m->cf;
-	char err[RG_ERRLEN];
-	LDAP *ld = rg_ldap_connect(cf, rg_now() + cf->ldap_timeout, err, sizeof(err));
+	char err[RG_ERRLEN], uri[512];
+	int which = 0, moving = 0;
+	LDAP *ld = rg_ldap_connect_at(cf, rg_now() + cf->ldap_timeout, &which, err, sizeof(err));
 
 	if (ld == NULL) {
 		if (!*said_down)
@@ -1019,6 +1064,11 @@ sync_session(struct rg_mirror *m, int *said_down)
 		return 0;
 	}
 	*said_down = 0;
+	if (which != m->which)
+		rg_log(LOG_INFO, "mirror: session with %s (place %d in LDAPURI)",
+		    uri_at(cf, which, uri, sizeof(uri)), which + 1);
+	m->which = which;
+	double next_probe = rg_now() + PREFER_PROBE;
 	ldap_sync_t ls;
 	ldap_sync_initialize(&ls);
 	ls.ls_base = strdup(cf->ldap_base);
@@ -1041,7 +1091,8 @@ sync_session(struct rg_mirror *m, int *said_down)
 		rg_log(LOG_INFO, "mirror: the directory does not offer RFC 4533 synchronisation "
 		    "for the whole mirror (%s): reloading it every %d s", ldap_err2string(rc),
 		    cf->mirror_refresh);
-	while (rc == LDAP_SUCCESS && !pause_unless_stopped(m, 0)) {
+	while (rc == LDAP_SUCCESS && !pause_unless_stopped(m, 0) &&
+	    !(moving = earlier_back(m, &next_probe))) {
 		rc = ldap_sync_poll(&ls);
 		if (m->changed) {
 			pthread_rwlock_rdlock(&m->lock);
@@ -1058,7 +1109,7 @@ sync_session(struct rg_mirror *m, int *said_down)
 	}
 	set_free(m->building);
 	m->building = NULL;
-	session_lost(m, rc);
+	session_lost(m, rc, moving);
 	ls.ls_attrs = NULL;             /* not ours to free */
 	sync_handle(m, NULL);
 	ldap_sync_destroy(&ls, 0);      /* frees base, filter, and unbinds */
