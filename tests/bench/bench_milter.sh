@@ -26,6 +26,7 @@
 # separated by ";").  Every server is stopped at the end (tests/lib/servers.sh).
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
+. "$(dirname "$0")/users.sh"
 rg_setup
 
 DURATION=${1:-5}
@@ -47,23 +48,7 @@ done
 
 # --- the directory -------------------------------------------------------------
 
-awk -v n="$USERS" -v B="$B" -v known="$T/known.txt" 'BEGIN {
-    nf = split("james mary john patricia robert jennifer michael linda william elizabeth " \
-        "david barbara richard susan joseph jessica thomas sarah charles karen " \
-        "christopher nancy daniel lisa matthew betty anthony margaret mark sandra", F, " ")
-    nl = split("smith johnson williams brown jones garcia miller davis rodriguez martinez " \
-        "hernandez lopez gonzalez wilson anderson thomas taylor moore jackson martin " \
-        "lee perez thompson white harris sanchez clark ramirez lewis robinson", L, " ")
-    print "dn: " B "\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n"
-    print "dn: cn=reader," B "\nobjectClass: simpleSecurityObject\nobjectClass: organizationalRole\ncn: reader\nuserPassword: readerpw\n"
-    print "dn: ou=people," B "\nobjectClass: organizationalUnit\nou: people\n"
-    for (i = 0; i < n; i++) {
-        f = F[i % nf + 1]; l = L[int(i / nf) % nl + 1]; k = int(i / (nf * nl))
-        local = f "." l (k ? k + 1 : "")
-        printf "dn: uid=u%d,ou=people,%s\nobjectClass: inetOrgPerson\nuid: u%d\ncn: %s %s\nsn: %s\nmail: %s@example.com\n\n", i, B, i, f, l, l, local
-        print local "@example.com" > known
-    }
-}' >"$T/users.ldif"
+bench_users "$USERS" "$T/known.txt" >"$T/users.ldif"
 start_slapd "$T/users.ldif" || exit 1
 
 # --- the two milters -------------------------------------------------------------
