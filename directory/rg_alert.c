@@ -212,6 +212,31 @@ to_file(struct rg_alerter *a, const char *time, const char *alias, const char *p
 	free(line);
 }
 
+/*
+ * The syslog warning.  The alias, the target and the DN are the
+ * directory's data: written with \xNN for what could end a field or the
+ * line (as the decision line writes a recipient), so that none can pose as
+ * another field or another line.
+ */
+static void
+log_problem(const char *alias, const char *problem, const char *target, const char *dn)
+{
+	char a[RG_ADDR_MAX * 4 + 1], t[RG_ADDR_MAX * 4 + 1], d[1024 * 4 + 1];
+	/* in angle brackets: "=" is a member DN's own */
+	const unsigned field = RG_ESC_ANGLE | RG_ESC_QUOTE | RG_ESC_BACKSLASH | RG_ESC_SPACE |
+	    RG_ESC_8BIT;
+
+	rg_escape_text(alias, strlen(alias), field, a, sizeof(a));
+	rg_escape_text(target, strlen(target), field, t, sizeof(t));
+	/* in quotes: spaces and "=" are a DN's own */
+	rg_escape_text(dn, strlen(dn), RG_ESC_QUOTE | RG_ESC_BACKSLASH | RG_ESC_8BIT, d, sizeof(d));
+	if (*target)
+		rg_log(LOG_WARNING, "alias problem: alias=<%s> problem=%s target=<%s> dn=\"%s\"",
+		    a, problem, t, d);
+	else
+		rg_log(LOG_WARNING, "alias problem: alias=<%s> problem=%s dn=\"%s\"", a, problem, d);
+}
+
 int
 rg_alert(struct rg_alerter *a, const char *alias, enum rg_alias_problem kind,
     const char *target, const char *dn)
@@ -232,12 +257,7 @@ rg_alert(struct rg_alerter *a, const char *alias, enum rg_alias_problem kind,
 		return 0;
 	gmtime_r(&now, &tm);
 	strftime(time_s, sizeof(time_s), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (*target)
-		rg_log(LOG_WARNING, "alias problem: alias=<%s> problem=%s target=<%s> dn=\"%s\"",
-		    alias, problem, target, dn);
-	else
-		rg_log(LOG_WARNING, "alias problem: alias=<%s> problem=%s dn=\"%s\"",
-		    alias, problem, dn);
+	log_problem(alias, problem, target, dn);
 	if (a->cf->alert_log[0] != '\0')
 		to_file(a, time_s, alias, problem, target, dn);
 	to_stream(a, time_s, alias, problem, target, dn);

@@ -62,7 +62,11 @@ escaped(unsigned char ch, unsigned flags)
 		return (flags & RG_ESC_SPACE) != 0;
 	if (ch == '\\')
 		return (flags & (RG_ESC_BACKSLASH | RG_ESC_FIELD)) != 0;
-	if (ch == '"' || ch == '<' || ch == '>' || ch == '=')
+	if (ch == '"')
+		return (flags & (RG_ESC_QUOTE | RG_ESC_FIELD)) != 0;
+	if (ch == '<' || ch == '>')
+		return (flags & (RG_ESC_ANGLE | RG_ESC_FIELD)) != 0;
+	if (ch == '=')
 		return (flags & RG_ESC_FIELD) != 0;
 	if (ch >= 0x80)
 		return (flags & RG_ESC_8BIT) != 0;

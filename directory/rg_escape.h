@@ -26,6 +26,8 @@ void rg_escape_json_print(FILE *f, const char *s);
 #define RG_ESC_BACKSLASH 0x02   /* "\" */
 #define RG_ESC_FIELD     0x04   /* '"' '<' '>' '=' '\': a field of a key=value line */
 #define RG_ESC_8BIT      0x08   /* bytes 0x80 to 0xff */
+#define RG_ESC_QUOTE     0x10   /* '"': a quoted field of a key=value line */
+#define RG_ESC_ANGLE     0x20   /* "<" ">": a field of a key=<value> line */
 
 /*
  * Copy the LEN bytes of S into OUT, the bytes FLAGS name (and control bytes,

@@ -60,4 +60,35 @@ expect_eq "injection: fail2ban matches only the true clients, once per unknown r
     "127.0.0.2 2
 192.0.2.66 5" "$hosts"
 
+# --- directory data in the alias problem line ---------------------------------
+# An alias whose target and DN imitate the line's own fields, one with a
+# line break: the warning must stay one line with one problem= and one dn=.
+ldap_admin ldapadd >/dev/null 2>>"$T/ldap.err" <<'LDIF'
+dn: cn=forged\"x problem=none,ou=aliases,dc=example,dc=com
+objectClass: nisMailAlias
+objectClass: inetLocalMailRecipient
+cn: forged"x problem=none
+mailLocalAddress: forged@example.com
+rfc822MailMember: gone@example.com> problem=none target=<ok@example.com
+rfc822MailMember:: Z29uZUBleGFtcGxlLmNvbQpyY3B0Z3VhcmQ6IGFsaWFzIHByb2JsZW06IGFsaWFzPTx4PiBwcm9ibGVtPWxvb3A=
+LDIF
+stop_rcptguard
+: >"$RCPTGUARD_LOG"
+write_conf "$T/alias.conf" "MaxUnknownRecipients 0" "LDAPFilter (|(mail=%s)(mailLocalAddress=%s))" \
+    "LDAPAddressAttributes mail mailLocalAddress" "LDAPAliasAttributes rfc822MailMember" \
+    "BrokenAliasAction reject"
+start_rcptguard "$T/alias.conf" || { not_ok "injection: rcptguard starts with aliases"; tap_done; }
+got=$(swaks_rcpt "$POSTFIX_PORT" forged@example.com)
+expect_match "injection: the alias with forged targets is rejected as broken" '^550 ' "$got"
+lines=$(grep -a 'alias problem:' "$RCPTGUARD_LOG")
+expect_eq "injection: two alias problem lines, one per dead target (no line split)" 2 \
+    "$(grep -c . <<<"$lines")"
+bad=$(grep -a -v -E '^rcptguard: (warning: )?alias problem: alias=<[^<> [:cntrl:]]*> problem=[a-z-]+ target=<[^<> [:cntrl:]]*> dn="[^"[:cntrl:]]*"$' <<<"$lines" || true)
+expect_eq "injection: each alias problem line has one problem=, one target=<...> and one dn=\"...\"" "" "$bad"
+if grep -a -q ' problem=none' "$RCPTGUARD_LOG" || grep -a -q -E '^rcptguard: (warning: )?alias problem: alias=<x>' "$RCPTGUARD_LOG"; then
+    not_ok "injection: the forged fields do not appear as written"
+else
+    ok "injection: the forged fields do not appear as written"
+fi
+
 tap_done
