@@ -695,6 +695,8 @@ rg_check_may_suggest(const struct rg_config *cf, const struct rg_asker *who)
 {
 	if (who->admin)
 		return 1;
+	if (who->no_suggest)
+		return 0;
 	switch (cf->suggest) {
 	case RG_SUGGEST_OFF:
 		return 0;

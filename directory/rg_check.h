@@ -32,6 +32,8 @@ struct rg_asker {
 	int authenticated;              /* SMTP AUTH succeeded */
 	int admin;                      /* rcptguard-query: suggestions and the
 					 * alias expansion, whatever Suggest says */
+	int no_suggest;                 /* the reply will carry no suggestion
+					 * (HarvestLimit): do not look for one */
 };
 
 #define RG_ALIAS_DEPTH_MAX 64           /* the bound of AliasMaxDepth */

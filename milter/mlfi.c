@@ -339,7 +339,10 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	enum rg_harvest_state hs = rg_harvest_check(harvest, cf, redis, c->client,
 	    c->authenticated, &seen);
 	rg_metrics_add(RG_M_HARVEST_THROTTLES, hs == RG_HARVEST_OVER);
-	struct rg_asker who = { c->client[0] ? c->client : NULL, c->authenticated, 0 };
+	/* no suggestion past half of HarvestLimit: none is looked for either */
+	int may_suggest = hs == RG_HARVEST_EXEMPT || 2 * seen <= cf->harvest_limit;
+	struct rg_asker who = { c->client[0] ? c->client : NULL, c->authenticated, 0,
+		!may_suggest };
 	if (hs == RG_HARVEST_OVER) {
 		/* the reply is 421 whatever the answer: spare the lookup */
 		memset(&ans, 0, sizeof(ans));
@@ -353,8 +356,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	struct rg_reply_facts facts = {
 		.mta = c->sendmail ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX,
 		.unknown_before = c->unknown,
-		/* rg_check() gave one only if it may; none past half of HarvestLimit */
-		.may_suggest = hs == RG_HARVEST_EXEMPT || 2 * seen <= cf->harvest_limit,
+		.may_suggest = may_suggest,
 		.harvest_over = hs == RG_HARVEST_OVER ? c->client : NULL,
 	};
 	if (!facts.may_suggest)

@@ -138,7 +138,7 @@ print_plain_answer(const char *addr, const char *verdict, const struct rg_answer
 static void
 query_one(struct rg_directory *d, const char *addr)
 {
-	static const struct rg_asker admin = { NULL, 0, 1 };
+	static const struct rg_asker admin = { NULL, 0, 1, 0 };
 	struct rg_answer ans;
 	char reply[4 * RG_REPLY_TEXT_MAX];
 

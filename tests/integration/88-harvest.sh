@@ -16,7 +16,8 @@
 #     127.0.0.1;
 #   - two rcptguard instances share the count through Redis: 15 unknowns
 #     through the first, 15 through the second, then 421 from either;
-#   - "Did you mean" is given until the client is past half its limit;
+#   - "Did you mean" is given until the client is past half its limit (and
+#     is not even looked for after that);
 #   - Redis down: the count goes on in the process, the 31st recipient gets
 #     421, and a known recipient from another client gets 250.
 set -u
@@ -56,7 +57,7 @@ count_550() { grep -c '^550 5\.1\.1 ' <<<"$1"; }
 
 start_slapd "$TOP/tests/data/directory.ldif" || { not_ok "harvest: slapd starts"; tap_done; }
 start_redis || { not_ok "harvest: redis-server starts"; tap_done; }
-write_conf "$T/a.conf" "${COMMON[@]}"
+write_conf "$T/a.conf" "${COMMON[@]}" "MetricsFile $T/a.prom" "MetricsInterval 1"
 start_rcptguard "$T/a.conf" || { not_ok "harvest: rcptguard starts"; tap_done; }
 PID_A=$RCPTGUARD_PID
 PORT_A=$MILTER_PORT
@@ -95,8 +96,17 @@ done
 expect_eq "harvest: a fresh client (127.0.0.4) is offered a suggestion (Suggest all)" \
     "$(two_lines jhon.doe@example.com john.doe@example.com)" "$(rcpt 127.0.0.4 jhon.doe@example.com)"
 got=$(guesses 127.0.0.4 3 s 5)                     # 1 + 15 unknowns: past 30 / 2
+# suggestions_total NAME: the counter in instance A's MetricsFile, once
+# rewritten after this call (MetricsInterval 1)
+suggestions_total() {
+    sleep 2.2
+    sed -n 's/^rcptguard_suggestions_total \([0-9]*\)$/\1/p' "$T/a.prom"
+}
+before=$(suggestions_total)
 expect_eq "harvest: 127.0.0.4 past half its limit (16 unknowns) gets no suggestion" \
     "$(unknown jhon.doe@example.com)" "$(rcpt 127.0.0.4 jhon.doe@example.com)"
+expect_eq "harvest: ... and none is looked for (rcptguard_suggestions_total stays at $before)" \
+    "$before" "$(suggestions_total)"
 
 # --- two instances on one Redis -------------------------------------------------------
 

@@ -315,7 +315,7 @@ static const char *
 check(struct rg_directory *d, const char *rcpt)
 {
 	static char out[64];
-	struct rg_asker who = { "127.0.0.1", 0, 0 };
+	struct rg_asker who = { "127.0.0.1", 0, 0, 0 };
 	struct rg_answer ans;
 
 	rg_check(d, rcpt, &who, &ans);
@@ -349,7 +349,7 @@ test_stale_found(void **state)
 {
 	(void)state;
 	struct rg_directory *d = open_with("CacheTTL 0\nNegativeCacheTTL 0\nStaleTTL 60");
-	struct rg_asker who = { "127.0.0.1", 0, 0 };
+	struct rg_asker who = { "127.0.0.1", 0, 0, 0 };
 	struct rg_answer ans;
 
 	assert_string_equal(check(d, "<john.doe@example.com>"), "ok ldap");
