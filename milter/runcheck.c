@@ -247,6 +247,8 @@ rc_check(const struct rg_config *cf, void (*report)(const char *msg))
 			problems += check_folder(cf, "AlertLog", cf->alert_log, &id, 0, report);
 		}
 	}
+	if (cf->metrics_file[0] != '\0')
+		problems += check_folder(cf, "MetricsFile", cf->metrics_file, &id, 0, report);
 	const char *sock = cf->socket;
 	if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0 || sock[0] == '/') {
 		const char *path = sock[0] == '/' ? sock : strchr(sock, ':') + 1;
@@ -255,6 +257,11 @@ rc_check(const struct rg_config *cf, void (*report)(const char *msg))
 	if (cf->ldap_bind_password_file[0] != '\0' &&
 	    reach(cf->ldap_bind_password_file, &id, 4, why, sizeof(why)) < 0) {
 		report_key(cf, "LDAPBindPasswordFile", why, report);
+		problems++;
+	}
+	if (cf->redis_password_file[0] != '\0' &&
+	    reach(cf->redis_password_file, &id, 4, why, sizeof(why)) < 0) {
+		report_key(cf, "RedisPasswordFile", why, report);
 		problems++;
 	}
 	return problems;

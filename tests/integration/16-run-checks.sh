@@ -27,16 +27,21 @@ out=$("$RCPTGUARD" -n -c "$CONF" 2>&1)
 expect_eq "-n: a UserID that does not exist, with its line" \
     "rcptguard: $CONF:11: UserID \"nosuchuser:nogroup\": no such user or group" "$out"
 
+printf 'secret\n' >"$T/redis.pw"
+chmod 600 "$T/redis.pw"
 write_conf "$CONF" "UserID nobody:nogroup" "PidFile $T/rootonly/sub/x.pid" \
-    "AlertLog $T/rootonly/alerts.log"
+    "AlertLog $T/rootonly/alerts.log" "MetricsFile $T/rootonly/rcptguard.prom" \
+    "RedisPasswordFile $T/redis.pw"
 sed -i "2s|.*|Socket unix:$T/rootonly/x.sock|" "$CONF"
 rc=0
 out=$("$RCPTGUARD" -n -c "$CONF" 2>&1) || rc=$?
-expect_eq "-n: folders and the password file nobody cannot reach, each with its line (exit 78)" \
+expect_eq "-n: folders and the password files nobody cannot reach, each with its line (exit 78)" \
     "rcptguard: $CONF:12: PidFile: folder $T/rootonly cannot be entered by nobody
 rcptguard: $CONF:13: AlertLog: $T/rootonly is not writable by nobody
+rcptguard: $CONF:14: MetricsFile: $T/rootonly is not writable by nobody
 rcptguard: $CONF:2: Socket: $T/rootonly is not writable by nobody
 rcptguard: $CONF:7: LDAPBindPasswordFile: $T/ldap.pw is not readable by nobody
+rcptguard: $CONF:15: RedisPasswordFile: $T/redis.pw is not readable by nobody
 78" "$out
 $rc"
 
