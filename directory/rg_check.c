@@ -26,6 +26,14 @@
  *   on the path, for loops), the subaddress fallback, the problem names.
  *   An entry matching LDAPDisabledFilter receives no mail.  External targets
  *   (domain not in Domains) are taken as living and never checked.
+ *
+ * People who left: a disabled entry with a value of LDAPMovedToAttribute
+ * that is a plain address (dot-atom local part, host name domain, at most
+ * RG_MOVED_MAX characters) makes the recipient RG_V_MOVED, with that
+ * address; a value that is not one is directory data not fit for a reply
+ * line, and the recipient stays unknown.  The cache keeps such an answer as
+ * "moved ADDRESS" (a version before this reads it as a value of another
+ * version and looks again; the key fingerprint changed with the key anyway).
  */
 #include "rg_check.h"
 #include "rg_directory.h"
@@ -69,6 +77,8 @@ struct resolve {
 	double until;                   /* the deadline of the whole check */
 	int mirror;                     /* look up in the mirror, not the cache and server */
 	int stale;                      /* stale answers used so far */
+	char moved[RG_MOVED_MAX + 1];   /* where the person of the address at the
+					 * top went (a disabled entry), or "" */
 };
 
 static const char *const verdict_names[] = {
@@ -78,6 +88,8 @@ static const char *const verdict_names[] = {
 	[RG_V_NOT_OURS] = "not-ours",
 	[RG_V_BAD_ADDRESS] = "bad-address",
 	[RG_V_ALIAS_BROKEN] = "alias-broken",
+	[RG_V_MOVED] = "moved",
+	[RG_V_DISABLED] = "disabled",
 };
 
 static const char *const source_names[] = {
@@ -454,15 +466,30 @@ out:
 	return s;
 }
 
+#define MOVED_PREFIX "moved "
+
+/* The cache value of S ("ok", "unknown" ...; "moved ADDRESS" for a disabled
+ * entry that names MOVED) into BUF. */
 static const char *
-cache_value(enum st s)
+cache_value(enum st s, const char *moved, char *buf, size_t buflen)
 {
-	return st_names[s];
+	if (s != ST_DISABLED || moved[0] == '\0')
+		return st_names[s];
+	snprintf(buf, buflen, MOVED_PREFIX "%s", moved);
+	return buf;
 }
 
+/* The status a cache value V stands for; MOVED gets the address of a
+ * "moved ADDRESS" value, else "". */
 static enum st
-from_cache_value(const char *v)
+from_cache_value(const char *v, char *moved)
 {
+	moved[0] = '\0';
+	if (strncmp(v, MOVED_PREFIX, strlen(MOVED_PREFIX)) == 0) {
+		if (rg_address_plain(v + strlen(MOVED_PREFIX), moved, RG_MOVED_MAX + 1) < 0)
+			return ST_FAIL;
+		return ST_DISABLED;
+	}
 	for (int s = ST_OK; s <= ST_BROKEN; s++)
 		if (strcmp(v, st_names[s]) == 0)
 			return (enum st)s;
@@ -477,10 +504,10 @@ from_cache_value(const char *v)
 static int
 stale_found(struct resolve *r, const char *full)
 {
-	char value[RG_CACHE_VALUE_MAX];
+	char value[RG_CACHE_VALUE_MAX], moved[RG_MOVED_MAX + 1];
 
 	if (!rg_cache_get_stale(r->d->cache, full, value, sizeof(value)) ||
-	    from_cache_value(value) != ST_OK)
+	    from_cache_value(value, moved) != ST_OK)
 		return 0;
 	r->stale++;
 	if (r->depth > 0)
@@ -488,20 +515,23 @@ stale_found(struct resolve *r, const char *full)
 	return 1;
 }
 
-/* Remember what FULL resolved to; a negative answer replaces a positive one. */
+/* Remember what FULL resolved to (MOVED: where a disabled entry's person
+ * went, or ""); a negative answer replaces a positive one. */
 static void
-remember(struct resolve *r, const char *full, enum st s, int cacheable)
+remember(struct resolve *r, const char *full, enum st s, const char *moved, int cacheable)
 {
 	const struct rg_config *cf = r->d->cf;
+	char buf[sizeof(MOVED_PREFIX) + RG_MOVED_MAX];
+	const char *v = cache_value(s, moved, buf, sizeof(buf));
 
 	if (r->mirror || s == ST_FAIL || (s == ST_OK && !cacheable))
 		return;
 	if (!cacheable)
-		rg_cache_put(r->d->cache, full, cache_value(s), 0, 0);
+		rg_cache_put(r->d->cache, full, v, 0, 0);
 	else if (s == ST_OK)
-		rg_cache_put(r->d->cache, full, cache_value(s), cf->cache_ttl, cf->stale_ttl);
+		rg_cache_put(r->d->cache, full, v, cf->cache_ttl, cf->stale_ttl);
 	else
-		rg_cache_put(r->d->cache, full, cache_value(s), cf->negative_cache_ttl, 0);
+		rg_cache_put(r->d->cache, full, v, cf->negative_cache_ttl, 0);
 }
 
 /*
@@ -551,6 +581,53 @@ find_dn(struct resolve *r, const char *mdn, int want_disabled, struct rg_ldap_re
 }
 
 /*
+ * The first value of LDAPMovedToAttribute (in the order of its attributes)
+ * among the entries of RES that rg_address_plain() takes (at most
+ * RG_MOVED_MAX characters), into MOVED; "" when there is none.
+ */
+static void
+moved_to(const struct rg_config *cf, const struct rg_ldap_result *res, char *moved)
+{
+	moved[0] = '\0';
+	for (size_t k = 0; k < cf->moved_attrs.n; k++)
+		for (size_t i = 0; i < res->nentries; i++)
+			for (size_t j = 0; j < res->entries[i].nvals; j++) {
+				const struct rg_ldap_value *v = &res->entries[i].vals[j];
+				if (strcasecmp(v->attr, cf->moved_attrs.v[k]) == 0 &&
+				    rg_address_plain(v->value, moved, RG_MOVED_MAX + 1) == 0)
+					return;
+			}
+}
+
+/*
+ * LOCAL@DOMAIN has no living entry: is it disabled, or not there at all?
+ * Both receive nothing, but the admin is told which, and a disabled entry
+ * may name where its person went (into MOVED, else "").  *SURE is 0 when it
+ * could not be told (then nothing is cached).
+ */
+static enum st
+not_living(struct resolve *r, const char *local, const char *domain, char *moved, int *sure)
+{
+	const struct rg_config *cf = r->d->cf;
+	struct rg_ldap_result res;
+	char why2[RG_ERRLEN];
+	int want = cf->moved_attrs.n > 0;
+
+	moved[0] = '\0';
+	*sure = 1;
+	if (cf->ldap_disabled_filter[0] == '\0')
+		return ST_UNKNOWN;
+	memset(&res, 0, sizeof(res));
+	enum rg_found g = find_address(r, local, domain, 1, want ? &res : NULL, why2,
+	    sizeof(why2));
+	if (g == RG_FOUND && want)
+		moved_to(cf, &res, moved);
+	rg_ldap_result_free(&res);
+	*sure = g != RG_LOOKUP_FAIL;
+	return g == RG_FOUND ? ST_DISABLED : ST_UNKNOWN;
+}
+
+/*
  * Resolve FULL (LOCAL@DOMAIN) at r->depth.  *loop_min is lowered to the path
  * index a loop went back to (or -1 for a depth cut), so that an answer that
  * depends on the path it was reached by is not cached.  From the mirror,
@@ -561,13 +638,15 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
     int *loop_min, enum rg_source *src)
 {
 	struct rg_directory *d = r->d;
-	char value[RG_CACHE_VALUE_MAX];
+	char value[RG_CACHE_VALUE_MAX], moved[RG_MOVED_MAX + 1];
 	enum st s;
 
 	if (!r->mirror && rg_cache_get(d->cache, full, value, sizeof(value))) {
-		s = from_cache_value(value);
+		s = from_cache_value(value, moved);
 		if (s != ST_FAIL) {
 			*src = RG_SRC_CACHE;
+			if (r->depth == 0)
+				memcpy(r->moved, moved, sizeof(r->moved));
 			if (r->depth > 0)
 				report_at(r, r->depth, full, st_names[s], NULL);
 			return s;
@@ -587,7 +666,6 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
     int *loop_min)
 {
 	struct rg_directory *d = r->d;
-	const struct rg_config *cf = d->cf;
 	struct rg_ldap_result res;
 	int want = d->aliases || r->mirror;
 	enum st s;
@@ -604,26 +682,20 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		return ST_FAIL;
 	}
 	if (f == RG_NOTFOUND) {
-		s = ST_UNKNOWN;
-		int sure = 1;
-		if (cf->ldap_disabled_filter[0] != '\0') {
-			/* disabled or not there at all: both receive nothing, but the
-			 * admin is told which; when that cannot be told, nothing is cached */
-			char why2[RG_ERRLEN];
-			enum rg_found g = find_address(r, local, domain, 1, NULL, why2, sizeof(why2));
-			if (g == RG_FOUND)
-				s = ST_DISABLED;
-			sure = g != RG_LOOKUP_FAIL;
-		}
+		char moved[RG_MOVED_MAX + 1];
+		int sure;
+		s = not_living(r, local, domain, moved, &sure);
 		if (r->depth > 0)
 			report_at(r, r->depth, full, st_names[s], NULL);
-		remember(r, full, s, sure);
+		else
+			memcpy(r->moved, moved, sizeof(r->moved));
+		remember(r, full, s, moved, sure);
 		return s;
 	}
 	if (!d->aliases) {
 		if (want)
 			rg_ldap_result_free(&res);
-		remember(r, full, ST_OK, 1);
+		remember(r, full, ST_OK, "", 1);
 		return ST_OK;
 	}
 	/* found: a mailbox among the entries receives the mail */
@@ -634,7 +706,7 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		*loop_min = my_loop_min;
 	/* cache only what does not depend on the way here, nor on a stale answer */
 	if (r->stale == stale_before)
-		remember(r, full, s, my_loop_min >= r->depth);
+		remember(r, full, s, "", my_loop_min >= r->depth);
 	return s;
 }
 
@@ -685,6 +757,7 @@ resolve_top(struct resolve *r, const struct rg_address *a, int *loop_min,
 			r->ans->expansion->n = 0;
 		r->ans->problems = 0;
 		r->why[0] = '\0';
+		r->moved[0] = '\0';
 		*loop_min = INT_MAX;
 	}
 	return resolve_recipient(r, a, loop_min, source);
@@ -771,8 +844,16 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->verdict = RG_V_OK;
 		break;
 	case ST_UNKNOWN:
-	case ST_DISABLED:
 		ans->verdict = RG_V_UNKNOWN;
+		break;
+	case ST_DISABLED:
+		if (r.moved[0] != '\0') {
+			ans->verdict = RG_V_MOVED;
+			memcpy(ans->moved_to, r.moved, sizeof(ans->moved_to));
+		} else {
+			ans->verdict = d->cf->disabled_reply == RG_DISABLED_DISABLED ?
+			    RG_V_DISABLED : RG_V_UNKNOWN;
+		}
 		break;
 	case ST_BROKEN:
 		ans->verdict = RG_V_ALIAS_BROKEN;

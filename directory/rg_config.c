@@ -72,6 +72,7 @@ static const char *const suggest_names[] = { "off", "trusted", "all", NULL };
 static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL };
 static const char *const tls_verify_names[] = { "demand", "allow", "never", NULL };
 static const char *const mirror_names[] = { "auto", "yes", "no", NULL };
+static const char *const disabled_reply_names[] = { "unknown", "disabled", NULL };
 
 #define OFF(f) offsetof(struct rg_config, f)
 
@@ -94,6 +95,7 @@ static int check_abs_path(struct rg_config *, const struct key *, char *, size_t
 static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
 static int check_mirror(struct rg_config *, const struct key *, char *, size_t);
 static int check_metrics_listen(struct rg_config *, const struct key *, char *, size_t);
+static int check_moved_attrs(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -182,6 +184,11 @@ static const struct key keys[] = {
 	    .min = 1, .max = 100000, .answer = 1 },
 	{ .name = "BrokenAliasAction", .kind = K_ENUM, .off = OFF(broken_alias_action),
 	    .def = "reject", .choices = broken_names },
+	/* after LDAPDisabledFilter, which its check reads */
+	{ .name = "LDAPMovedToAttribute", .kind = K_LIST, .off = OFF(moved_attrs), .def = "",
+	    .answer = 1, .check = check_moved_attrs },
+	{ .name = "DisabledReply", .kind = K_ENUM, .off = OFF(disabled_reply), .def = "unknown",
+	    .choices = disabled_reply_names },
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
@@ -969,6 +976,23 @@ check_disabled_filter(struct rg_config *cf, const struct key *k, char *why, size
 	if (d[0] != '\0' && (filter_shape(d, problem, sizeof(problem)) < 0 ||
 	    filter_parses(d, problem, sizeof(problem)) < 0)) {
 		seterr(why, whylen, "LDAPDisabledFilter \"%s\" %s", d, problem);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPMovedToAttribute: attribute names; it is read from disabled entries
+ * only, so it needs LDAPDisabledFilter.
+ */
+static int
+check_moved_attrs(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	if (check_list_names(cf, k, 1, why, whylen) < 0)
+		return -1;
+	if (cf->moved_attrs.n > 0 && cf->ldap_disabled_filter[0] == '\0') {
+		seterr(why, whylen, "LDAPMovedToAttribute is read from disabled entries only: "
+		    "set LDAPDisabledFilter too");
 		return -1;
 	}
 	return 0;
