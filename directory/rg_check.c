@@ -34,6 +34,16 @@
  * line, and the recipient stays unknown.  The cache keeps such an answer as
  * "moved ADDRESS" (a version before this reads it as a value of another
  * version and looks again; the key fingerprint changed with the key anyway).
+ *
+ * Catch-all: an address of DOMAIN that is not there at all (not disabled),
+ * at the top or as an alias target, is asked of LDAPCatchAllFilter
+ * expanded for DOMAIN, as Postfix's virtual alias maps fall back to
+ * @domain; an enabled entry it finds that receives mail (a mailbox, or an
+ * alias with a living target) takes it.  The entries it finds are not
+ * counted as duplicates of anything.  It is resolved at the depth below
+ * the address, under the name "@DOMAIN" (no address is), which is also
+ * its cache key and what closes a loop back into it; it is asked of the
+ * cache and the server, never of the mirror (which holds LDAPFilter's keys).
  */
 #include "rg_check.h"
 #include "rg_directory.h"
@@ -177,6 +187,8 @@ static enum st lookup_address(struct resolve *r, const char *full, const char *l
     const char *domain, int *loop_min);
 static enum rg_found find_dn(struct resolve *r, const char *mdn, int want_disabled,
     struct rg_ldap_result *res);
+static enum st catch_all(struct resolve *r, const char *domain, int *loop_min,
+    enum rg_source *src);
 
 /*
  * The checks before CAND, one of the candidates of the target FULL of an
@@ -249,6 +261,8 @@ resolve_target(struct resolve *r, const char *alias, const char *dn, const char 
 		r->depth++;
 		r->path[r->depth] = full[c];
 		s = resolve_address(r, full[c], local[c], a.domain, loop_min, &src);
+		if (s == ST_UNKNOWN && c == nc - 1)
+			s = catch_all(r, a.domain, loop_min, &src);
 		r->depth--;
 	}
 	enum rg_alias_problem prob = s == ST_UNKNOWN ? RG_AP_DANGLING : RG_AP_DISABLED;
@@ -710,6 +724,114 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	return s;
 }
 
+/* ---- the catch-all ---- */
+
+/*
+ * The catch-all entries of DOMAIN, named KEY ("@DOMAIN"), looked up at
+ * r->depth: ST_OK when one receives mail, ST_BROKEN when those found do
+ * not, ST_UNKNOWN when there is none, ST_FAIL when it could not be told.
+ */
+static enum st
+catch_all_lookup(struct resolve *r, const char *key, const char *domain, int *loop_min)
+{
+	struct rg_directory *d = r->d;
+	char *base = malloc(FILTER_MAX), *filter = malloc(FILTER_MAX);
+	struct rg_ldap_result res;
+	enum st s = ST_FAIL;
+	int living = 0, unsure = 0;
+
+	memset(&res, 0, sizeof(res));
+	if (base == NULL || filter == NULL) {
+		snprintf(r->why, r->whylen, "out of memory");
+		goto out;
+	}
+	if (rg_ldap_expand_filter(d->cf->ldap_catchall_filter, "", domain, base, FILTER_MAX) < 0 ||
+	    with_disabled(d->cf, base, 0, filter, FILTER_MAX) < 0) {
+		snprintf(r->why, r->whylen, "catch-all filter too long");
+		goto out;
+	}
+	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
+	    LOOKUP_MAX_ENTRIES, r->until, &res, r->why, r->whylen);
+	if (f == RG_LOOKUP_FAIL)
+		rg_metrics_inc(RG_M_LDAP_ERRORS);
+	if (f != RG_FOUND) {
+		s = f == RG_NOTFOUND ? ST_UNKNOWN : ST_FAIL;
+		goto out;
+	}
+	report_at(r, r->depth, key, "catch-all", NULL);
+	for (size_t i = 0; i < res.nentries && d->aliases; i++) {
+		struct rg_alias_entry x;
+		if (rg_alias_classify(d->cf, &res.entries[i], &x) < 0) {
+			snprintf(r->why, r->whylen, "out of memory");
+			goto out;
+		}
+		enum st es = !x.alias ? ST_OK : resolve_alias(r, rg_alias_name(&x), &x, loop_min);
+		rg_alias_entry_free(&x);
+		living += es == ST_OK;
+		unsure += es == ST_FAIL;
+	}
+	s = living || !d->aliases ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+out:
+	rg_ldap_result_free(&res);
+	free(base);
+	free(filter);
+	return s;
+}
+
+/*
+ * An address of DOMAIN at r->depth is not there: does the catch-all of
+ * DOMAIN (LDAPCatchAllFilter) take its mail?  ST_OK yes, ST_FAIL could not
+ * tell, ST_UNKNOWN no (also when there is no catch-all, or the way here
+ * came through it already: a loop, which the alias that closes it reports).
+ * *SRC says where the answer came from.
+ */
+static enum st
+catch_all(struct resolve *r, const char *domain, int *loop_min, enum rg_source *src)
+{
+	const struct rg_config *cf = r->d->cf;
+	char key[RG_DOMAIN_MAX + 2], value[RG_CACHE_VALUE_MAX], moved[RG_MOVED_MAX + 1];
+	int mirror = r->mirror, my_loop_min = INT_MAX, stale_before = r->stale;
+	enum st s;
+
+	if (cf->ldap_catchall_filter[0] == '\0')
+		return ST_UNKNOWN;
+	snprintf(key, sizeof(key), "@%s", domain);
+	for (int i = 0; i <= r->depth; i++) {
+		if (strcmp(r->path[i], key) == 0) {
+			if (i < *loop_min)
+				*loop_min = i;
+			return ST_UNKNOWN;
+		}
+	}
+	if (r->depth + 1 > cf->alias_max_depth) {
+		/* cannot tell how it ends: let it through */
+		report_at(r, r->depth + 1, key, "too-deep", pname(RG_AP_TOO_DEEP));
+		*loop_min = -1;
+		return ST_OK;
+	}
+	*src = RG_SRC_CACHE;
+	if (rg_cache_get(r->d->cache, key, value, sizeof(value)) &&
+	    (s = from_cache_value(value, moved)) != ST_FAIL) {
+		if (s != ST_UNKNOWN)
+			report_at(r, r->depth + 1, key, s == ST_OK ? "catch-all" : st_names[s], NULL);
+		return s == ST_OK ? ST_OK : ST_UNKNOWN;
+	}
+	*src = RG_SRC_LDAP;
+	r->mirror = 0;
+	r->depth++;
+	r->path[r->depth] = key;
+	s = catch_all_lookup(r, key, domain, &my_loop_min);
+	r->depth--;
+	if (my_loop_min < *loop_min)
+		*loop_min = my_loop_min;
+	if (r->stale == stale_before)
+		remember(r, key, s, "", my_loop_min > r->depth);
+	if (s == ST_FAIL && stale_found(r, key))
+		s = ST_OK;
+	r->mirror = mirror;
+	return s == ST_OK || s == ST_FAIL ? s : ST_UNKNOWN;
+}
+
 /* ---- the check ---- */
 
 /*
@@ -729,6 +851,9 @@ resolve_recipient(struct resolve *r, const struct rg_address *a, int *loop_min,
 		r->path[0] = full[c];
 		s = resolve_address(r, full[c], local[c], a->domain, loop_min, &src);
 		if (c == 0 || src != RG_SRC_CACHE)
+			*source = src;
+		if (s == ST_UNKNOWN && c == nc - 1 && (s = catch_all(r, a->domain, loop_min,
+		    &src)) != ST_UNKNOWN)
 			*source = src;
 	}
 	return s;

@@ -110,6 +110,7 @@ struct rg_config {
 	struct rg_strlist moved_attrs;  /* LDAPMovedToAttribute: where a disabled
 					 * entry names its new address */
 	enum rg_disabled_reply disabled_reply;  /* DisabledReply */
+	char *ldap_catchall_filter;     /* LDAPCatchAllFilter, "": no catch-all */
 	char *alert_log;
 	int alert_interval;
 

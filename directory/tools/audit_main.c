@@ -6,7 +6,8 @@
  *
  * Reads every entry under LDAPBase with a paged search, bound as LDAPBindDN
  * (the addresses, alias targets, members and object classes), then the
- * entries that match LDAPDisabledFilter, builds the alias graph (rg_audit)
+ * entries that match LDAPDisabledFilter and, with LDAPCatchAllFilter, the
+ * catch-all entries of each of Domains, builds the alias graph (rg_audit)
  * and prints each problem:
  *   (default)  a table "PROBLEM  ALIAS  TARGET  DN", sorted, "-" for no target
  *   --json     one object a line: problem, alias, target, dn, host, time
@@ -88,6 +89,7 @@ print_plain(const char *s, size_t width)
 struct walk {
 	struct rg_audit *audit;
 	int oom;
+	const char *domain;     /* for on_catchall() */
 };
 
 static int
@@ -110,6 +112,49 @@ on_disabled(void *arg, const struct rg_ldap_entry *e)
 	if (rg_audit_disable(w->audit, e->dn) < 0) {
 		w->oom = 1;
 		return -1;
+	}
+	return 0;
+}
+
+static int
+on_catchall(void *arg, const struct rg_ldap_entry *e)
+{
+	struct walk *w = arg;
+
+	if (rg_audit_catchall(w->audit, w->domain, e->dn) < 0) {
+		w->oom = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The catch-all entries of each of Domains into W's audit (one walk per
+ * domain: the filter holds %d).  0, or -1 with the reason said on standard
+ * error and *RET set.
+ */
+static int
+read_catchalls(const struct rg_config *cf, struct walk *w, double timeout, int *ret)
+{
+	static char *const no_attrs[] = { LDAP_NO_ATTRS, NULL };
+	char err[RG_ERRLEN] = "", filter[RG_FILTER_MAX];
+
+	for (size_t i = 0; i < cf->domains.n; i++) {
+		w->domain = cf->domains.v[i];
+		if (rg_ldap_expand_filter(cf->ldap_catchall_filter, "", w->domain, filter,
+		    sizeof(filter)) < 0) {
+			fprintf(stderr, "rcptguard-audit: LDAPCatchAllFilter too long for %s\n",
+			    w->domain);
+			*ret = EX_CONFIG;
+			return -1;
+		}
+		if (rg_ldap_walk(cf, filter, no_attrs, PAGE_SIZE, timeout, on_catchall, w, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "rcptguard-audit: cannot read the catch-all entries (%s): "
+			    "%s\n", filter, w->oom ? "out of memory" : err);
+			*ret = w->oom ? EX_OSERR : EX_TEMPFAIL;
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -215,7 +260,7 @@ audit(const struct rg_config *cf, enum mode mode)
 	char err[RG_ERRLEN] = "";
 	double timeout = cf->ldap_timeout > PAGE_TIMEOUT_MIN ? cf->ldap_timeout : PAGE_TIMEOUT_MIN;
 	double t0 = rg_now(), t1, t2, t3;
-	struct walk w = { rg_audit_new(cf), 0 };
+	struct walk w = { rg_audit_new(cf), 0, NULL };
 	char **attrs = walk_attrs(cf);
 	int ret = EX_TEMPFAIL;
 
@@ -242,6 +287,8 @@ audit(const struct rg_config *cf, enum mode mode)
 			goto out;
 		}
 	}
+	if (cf->ldap_catchall_filter[0] != '\0' && read_catchalls(cf, &w, timeout, &ret) < 0)
+		goto out;
 	t2 = rg_now();
 	if (rg_audit_run(w.audit) < 0) {
 		fprintf(stderr, "rcptguard-audit: out of memory\n");

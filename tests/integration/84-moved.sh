@@ -11,6 +11,11 @@
 # rcptguard-query (from the directory, the Redis cache and the mirror),
 # through a real Postfix and a real Sendmail (exact reply lines, verdict in
 # the log), and in rcptguard-audit --moved.
+#
+# The same directory has a catch-all for example.org (LDAPCatchAllFilter):
+# asked only for an address that is not there at all, at the top and as an
+# alias target, never for one that is found (no duplicate alerts); the
+# audit sends unclaimed targets to it too.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
 . "$(dirname "$0")/../lib/mta.sh"
@@ -25,6 +30,8 @@ KEYS=("LDAPFilter (|(mail=%s)(mailLocalAddress=%s))"
     "LDAPAddressAttributes mail mailLocalAddress"
     "LDAPAliasAttributes rfc822MailMember"
     "LDAPDisabledFilter (description=left)"
+    "LDAPCatchAllFilter (mailLocalAddress=@%d)"
+    "AlertLog $T/alerts.log"
     "Suggest off")
 write_conf "$T/rcptguard.conf" "${KEYS[@]}" "LDAPMovedToAttribute mailMovedTo"
 
@@ -121,6 +128,55 @@ expect_query 1 "moved: without LDAPMovedToAttribute nobody has moved" \
 550 5.1.1 <carol@example.com>: $U" \
     "$T/nomoved.conf" --reply carol@example.com
 
+# The catch-all of example.org: after the address itself, for what is not there.
+expect_query 0 "catch-all: rcptguard-query" \
+"whoever@example.org ok ldap
+  -> @example.org catch-all
+    -> ann@example.com ok
+250 2.1.5 Ok
+bea@example.org ok ldap
+250 2.1.5 Ok
+list@example.org ok ldap
+  -> whoever@example.org unknown
+    -> @example.org catch-all
+      -> ann@example.com ok
+250 2.1.5 Ok" \
+    "$T/rcptguard.conf" --reply --no-cache whoever@example.org bea@example.org list@example.org
+expect_query 1 "catch-all: not for a disabled address, nor for another domain" \
+"gus@example.org unknown ldap
+550 5.1.1 <gus@example.org>: $U
+nobody@example.com unknown ldap
+550 5.1.1 <nobody@example.com>: $U" \
+    "$T/rcptguard.conf" --reply --no-cache gus@example.org nobody@example.com
+# cached once per domain, under "@DOMAIN", which no address can be
+"$QUERY" -c "$T/rcptguard.conf" x@example.org >/dev/null 2>&1
+key=$(redis_cli --scan --pattern 'rcptguard:*:@example.org' | head -n 1)
+expect_match "catch-all: cached under @example.org" '^ok;seen=' "$(redis_cli GET "$key")"
+expect_query 0 "catch-all: answered from the cache" \
+"y@example.org ok cache
+  -> @example.org catch-all" \
+    "$T/rcptguard.conf" y@example.org
+write_conf "$T/badca.conf" "LDAPCatchAllFilter (mail=@%d)(uid=x)"
+write_conf "$T/badca2.conf" "LDAPCatchAllFilter (mail=%u@%d)"
+out=$("$QUERY" -c "$T/badca.conf" a@example.org 2>&1)
+rc=$?
+expect_eq "catch-all: a bad LDAPCatchAllFilter is refused" \
+    "78 rcptguard-query: $T/badca.conf:11: LDAPCatchAllFilter \"(mail=@%d)(uid=x)\" has text after the filter: \"(uid=x)\" (several filters are joined with (&...) or (|...))" \
+    "$rc $out"
+out=$("$QUERY" -c "$T/badca2.conf" a@example.org 2>&1)
+rc=$?
+expect_eq "catch-all: LDAPCatchAllFilter with %u is refused" \
+    "78 rcptguard-query: $T/badca2.conf:11: LDAPCatchAllFilter: \"%u\": a catch-all is one per domain, only %d may stand in it" \
+    "$rc $out"
+
+# The audit: only the planted problem; the target the catch-all takes is not dangling.
+out=$("$AUDIT" -c "$T/rcptguard.conf" 2>&1)
+rc=$?
+expect_eq "catch-all: rcptguard-audit knows the catch-all" \
+"1 PROBLEM          ALIAS             TARGET             DN
+disabled-target  team@example.com  carol@example.com  cn=team,ou=aliases,dc=example,dc=com" \
+    "$rc $out"
+
 # The audit lists the people who left, and what RCPT answers for each address.
 out=$("$AUDIT" -c "$T/rcptguard.conf" --moved 2>&1)
 rc=$?
@@ -154,6 +210,18 @@ expect_eq "moved: through Postfix, a value that is no address" \
     "550 5.1.1 <mallory@example.com>: $U" "$(swaks_rcpt "$POSTFIX_PORT" mallory@example.com)"
 expect_eq "moved: through Postfix, still here" "250 2.1.5 Ok" \
     "$(swaks_rcpt "$POSTFIX_PORT" frank@example.com)"
+expect_eq "catch-all: through Postfix" "250 2.1.5 Ok" \
+    "$(swaks_rcpt "$POSTFIX_PORT" whoever@example.org)"
+expect_eq "catch-all: through Postfix, a real address of the domain" "250 2.1.5 Ok" \
+    "$(swaks_rcpt "$POSTFIX_PORT" bea@example.org)"
+expect_eq "catch-all: through Postfix, not for a disabled address" \
+    "550 5.1.1 <gus@example.org>: $U" "$(swaks_rcpt "$POSTFIX_PORT" gus@example.org)"
+expect_eq "catch-all: no alert from it (no duplicate, no dangling target)" "" \
+    "$(swaks_rcpt "$POSTFIX_PORT" list@example.org >/dev/null; cat "$T/alerts.log" 2>/dev/null)"
+# (and the alert log does get what an alias gets wrong)
+swaks_rcpt "$POSTFIX_PORT" team@example.com >/dev/null
+expect_match "catch-all: the alert log works" '"problem":"disabled-target"' \
+    "$(cat "$T/alerts.log" 2>/dev/null)"
 expect_eq "moved: logged with verdict=moved, source ldap then cache" \
     "verdict=moved source=ldap
 verdict=moved source=cache" \
