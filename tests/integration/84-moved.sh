@@ -73,6 +73,9 @@ expect_query 1 "moved: an alias whose only target left is broken, not relocated"
   -> carol@example.com disabled disabled-target
 550 5.1.1 <team@example.com>: $U" \
     "$T/rcptguard.conf" --reply team@example.com
+expect_query 1 "moved: rcptguard-query --json" \
+'{"address":"carol@example.com","verdict":"moved","source":"ldap","moved_to":"carol@newcorp.example","reply":["550 5.1.6 <carol@example.com>: Recipient address rejected: User has moved to <carol@newcorp.example>"]}' \
+    "$T/rcptguard.conf" --json --no-cache carol@example.com
 
 # The answer is cached whole (Redis, then the process), the new address with it.
 key=$(redis_cli --scan --pattern "rcptguard:*:carol@example.com" | head -n 1)
