@@ -14,6 +14,7 @@
  */
 #include "rg_address.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -237,6 +238,31 @@ rg_address_domain(const char *rcpt, char *out, size_t outlen)
 		char c = at[i];
 		out[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 	}
+	out[n] = '\0';
+	return 0;
+}
+
+int
+rg_address_plain(const char *v, char *out, size_t outlen)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
+	const char *at = strrchr(v, '@');
+	size_t n = strlen(v);
+	struct rg_address a;
+
+	if (at == NULL || at == v || at[1] == '\0' || n >= outlen ||
+	    rg_address_parse(v, "", &a, NULL) != RG_ADDR_OK)
+		return -1;
+	for (const char *p = v; p < at; p++)
+		if (!isalnum((unsigned char)*p) && strchr(atext, *p) == NULL &&
+		    (*p != '.' || p == v || p[1] == '.' || p + 1 == at))
+			return -1;
+	for (const char *p = at + 1; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && (*p != '.' || p == at + 1 ||
+		    p[1] == '.' || p[1] == '\0'))
+			return -1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = v + i > at ? (char)tolower((unsigned char)v[i]) : v[i];
 	out[n] = '\0';
 	return 0;
 }

@@ -41,4 +41,14 @@ enum rg_addr_status rg_address_parse(const char *rcpt, const char *delims,
  */
 int rg_address_domain(const char *rcpt, char *out, size_t outlen);
 
+/*
+ * Is V, a value read from the directory, an address fit to be shown to a
+ * sender in a reply line: a dot-atom local part, "@", a domain of letters,
+ * digits, "-" and dots, shorter than OUTLEN, and one rg_address_parse()
+ * takes?  A quoted local part, a source route, angle brackets, blanks or
+ * any byte outside printable ASCII are not.  0 with V (domain in lower
+ * case) in OUT, or -1.
+ */
+int rg_address_plain(const char *v, char *out, size_t outlen);
+
 #endif

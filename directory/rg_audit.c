@@ -16,7 +16,11 @@
  *   - a member DN names an entry (compared case-insensitively, spaces
  *     around ',', '=' and '+' ignored);
  *   - a disabled entry (matching LDAPDisabledFilter) receives no mail; a
- *     disabled alias is not checked and not expanded.
+ *     disabled alias is not checked and not expanded;
+ *   - an internal target that nobody claims (nor without its subaddress)
+ *     goes to the enabled catch-all entries of its domain
+ *     (rg_audit_catchall(), LDAPCatchAllFilter), as at RCPT time; only
+ *     when there is none is it dangling.
  *
  * Problems, per enabled alias A:
  *   dangling-target    an internal target address nobody claims, or a member
@@ -105,6 +109,8 @@ struct rg_audit {
 	struct ent *e;
 	size_t n, cap;
 	struct strv disabled_dns;       /* normalised */
+	struct strv catchall_domains;   /* lower case, one per catch-all entry */
+	struct strv catchall_dns;       /* normalised, the same order */
 
 	struct smap by_dn;              /* ndn -> entry */
 	struct smap by_addr;            /* address -> head occurrence */
@@ -330,6 +336,18 @@ oom:
 }
 
 int
+rg_audit_catchall(struct rg_audit *a, const char *domain, const char *dn)
+{
+	if (strv_push(&a->catchall_domains, lower_dup(domain)) < 0)
+		return -1;
+	if (strv_push(&a->catchall_dns, dn_norm(dn)) < 0) {
+		free(a->catchall_domains.v[--a->catchall_domains.n]);
+		return -1;
+	}
+	return 0;
+}
+
+int
 rg_audit_disable(struct rg_audit *a, const char *dn)
 {
 	return strv_push(&a->disabled_dns, dn_norm(dn));
@@ -427,6 +445,27 @@ push_dst(struct rg_audit *a, size_t ent)
 	return 0;
 }
 
+/* The enabled catch-all entries of DOMAIN, appended to dst; their count. */
+static size_t
+catchalls(struct rg_audit *a, const char *domain, int *oom)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->catchall_domains.n; i++) {
+		if (strcmp(a->catchall_domains.v[i], domain) != 0)
+			continue;
+		size_t k = smap_get(&a->by_dn, a->catchall_dns.v[i]);
+		if (k == SIZE_MAX || a->e[k].disabled)
+			continue;
+		if (push_dst(a, k) < 0) {
+			*oom = 1;
+			return n;
+		}
+		n++;
+	}
+	return n;
+}
+
 /* The entries that claim ADDR, appended to dst; their count. */
 static size_t
 claimants(struct rg_audit *a, const char *addr, int *oom)
@@ -481,6 +520,8 @@ alias_edges(struct rg_audit *a, size_t i)
 		int nc = rg_alias_candidates(&ad, full, local);
 		for (int c = 0; c < nc && ed->n == 0; c++)
 			ed->n = claimants(a, full[c], &oom);
+		if (ed->n == 0 && !oom)
+			ed->n = catchalls(a, ad.domain, &oom);
 		if (oom)
 			return -1;
 	}
@@ -1266,6 +1307,8 @@ rg_audit_free(struct rg_audit *a)
 		ent_free(&a->e[i]);
 	free(a->e);
 	strv_free(&a->disabled_dns);
+	strv_free(&a->catchall_domains);
+	strv_free(&a->catchall_dns);
 	smap_free(&a->by_dn);
 	smap_free(&a->by_addr);
 	free(a->occ);

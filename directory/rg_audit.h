@@ -2,8 +2,9 @@
 /*
  * rg_audit.h - the alias graph of a whole directory, and what is wrong in it.
  *
- * Feed every entry of the directory with rg_audit_add() and the DN of every
- * disabled entry with rg_audit_disable(), in any order; rg_audit_run() then
+ * Feed every entry of the directory with rg_audit_add(), the DN of every
+ * disabled entry with rg_audit_disable() and every catch-all entry with
+ * rg_audit_catchall(), in any order; rg_audit_run() then
  * builds the graph and lists the problems, sorted.  The model is rg_alias's,
  * the one of the runtime check (see rg_audit.c for the rules).  Not thread-safe;
  * one audit is one single-threaded pass.
@@ -37,6 +38,10 @@ void rg_audit_free(struct rg_audit *);
 /* Take in one entry (copied).  0, or -1 when out of memory. */
 int rg_audit_add(struct rg_audit *, const struct rg_ldap_entry *);
 
+/* The entry DN is a catch-all of DOMAIN (LDAPCatchAllFilter found it for
+ * DOMAIN): it takes the mail of the addresses of DOMAIN nobody claims.
+ * 0, or -1 when out of memory. */
+int rg_audit_catchall(struct rg_audit *, const char *domain, const char *dn);
 /* Mark the entry DN as disabled.  0, or -1 when out of memory. */
 int rg_audit_disable(struct rg_audit *, const char *dn);
 

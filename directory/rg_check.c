@@ -26,6 +26,24 @@
  *   on the path, for loops), the subaddress fallback, the problem names.
  *   An entry matching LDAPDisabledFilter receives no mail.  External targets
  *   (domain not in Domains) are taken as living and never checked.
+ *
+ * People who left: a disabled entry with a value of LDAPMovedToAttribute
+ * that is a plain address (dot-atom local part, host name domain, at most
+ * RG_MOVED_MAX characters) makes the recipient RG_V_MOVED, with that
+ * address; a value that is not one is directory data not fit for a reply
+ * line, and the recipient stays unknown.  The cache keeps such an answer as
+ * "moved ADDRESS" (a version before this reads it as a value of another
+ * version and looks again; the key fingerprint changed with the key anyway).
+ *
+ * Catch-all: an address of DOMAIN that is not there at all (not disabled),
+ * at the top or as an alias target, is asked of LDAPCatchAllFilter
+ * expanded for DOMAIN, as Postfix's virtual alias maps fall back to
+ * @domain; an enabled entry it finds that receives mail (a mailbox, or an
+ * alias with a living target) takes it.  The entries it finds are not
+ * counted as duplicates of anything.  It is resolved at the depth below
+ * the address, under the name "@DOMAIN" (no address is), which is also
+ * its cache key and what closes a loop back into it; it is asked of the
+ * cache and the server, never of the mirror (which holds LDAPFilter's keys).
  */
 #include "rg_check.h"
 #include "rg_directory.h"
@@ -69,6 +87,8 @@ struct resolve {
 	double until;                   /* the deadline of the whole check */
 	int mirror;                     /* look up in the mirror, not the cache and server */
 	int stale;                      /* stale answers used so far */
+	char moved[RG_MOVED_MAX + 1];   /* where the person of the address at the
+					 * top went (a disabled entry), or "" */
 };
 
 static const char *const verdict_names[] = {
@@ -78,6 +98,8 @@ static const char *const verdict_names[] = {
 	[RG_V_NOT_OURS] = "not-ours",
 	[RG_V_BAD_ADDRESS] = "bad-address",
 	[RG_V_ALIAS_BROKEN] = "alias-broken",
+	[RG_V_MOVED] = "moved",
+	[RG_V_DISABLED] = "disabled",
 };
 
 static const char *const source_names[] = {
@@ -165,6 +187,8 @@ static enum st lookup_address(struct resolve *r, const char *full, const char *l
     const char *domain, int *loop_min);
 static enum rg_found find_dn(struct resolve *r, const char *mdn, int want_disabled,
     struct rg_ldap_result *res);
+static enum st catch_all(struct resolve *r, const char *domain, int *loop_min,
+    enum rg_source *src);
 
 /*
  * The checks before CAND, one of the candidates of the target FULL of an
@@ -237,6 +261,8 @@ resolve_target(struct resolve *r, const char *alias, const char *dn, const char 
 		r->depth++;
 		r->path[r->depth] = full[c];
 		s = resolve_address(r, full[c], local[c], a.domain, loop_min, &src);
+		if (s == ST_UNKNOWN && c == nc - 1)
+			s = catch_all(r, a.domain, loop_min, &src);
 		r->depth--;
 	}
 	enum rg_alias_problem prob = s == ST_UNKNOWN ? RG_AP_DANGLING : RG_AP_DISABLED;
@@ -454,15 +480,30 @@ out:
 	return s;
 }
 
+#define MOVED_PREFIX "moved "
+
+/* The cache value of S ("ok", "unknown" ...; "moved ADDRESS" for a disabled
+ * entry that names MOVED) into BUF. */
 static const char *
-cache_value(enum st s)
+cache_value(enum st s, const char *moved, char *buf, size_t buflen)
 {
-	return st_names[s];
+	if (s != ST_DISABLED || moved[0] == '\0')
+		return st_names[s];
+	snprintf(buf, buflen, MOVED_PREFIX "%s", moved);
+	return buf;
 }
 
+/* The status a cache value V stands for; MOVED gets the address of a
+ * "moved ADDRESS" value, else "". */
 static enum st
-from_cache_value(const char *v)
+from_cache_value(const char *v, char *moved)
 {
+	moved[0] = '\0';
+	if (strncmp(v, MOVED_PREFIX, strlen(MOVED_PREFIX)) == 0) {
+		if (rg_address_plain(v + strlen(MOVED_PREFIX), moved, RG_MOVED_MAX + 1) < 0)
+			return ST_FAIL;
+		return ST_DISABLED;
+	}
 	for (int s = ST_OK; s <= ST_BROKEN; s++)
 		if (strcmp(v, st_names[s]) == 0)
 			return (enum st)s;
@@ -477,10 +518,10 @@ from_cache_value(const char *v)
 static int
 stale_found(struct resolve *r, const char *full)
 {
-	char value[RG_CACHE_VALUE_MAX];
+	char value[RG_CACHE_VALUE_MAX], moved[RG_MOVED_MAX + 1];
 
 	if (!rg_cache_get_stale(r->d->cache, full, value, sizeof(value)) ||
-	    from_cache_value(value) != ST_OK)
+	    from_cache_value(value, moved) != ST_OK)
 		return 0;
 	r->stale++;
 	if (r->depth > 0)
@@ -488,20 +529,23 @@ stale_found(struct resolve *r, const char *full)
 	return 1;
 }
 
-/* Remember what FULL resolved to; a negative answer replaces a positive one. */
+/* Remember what FULL resolved to (MOVED: where a disabled entry's person
+ * went, or ""); a negative answer replaces a positive one. */
 static void
-remember(struct resolve *r, const char *full, enum st s, int cacheable)
+remember(struct resolve *r, const char *full, enum st s, const char *moved, int cacheable)
 {
 	const struct rg_config *cf = r->d->cf;
+	char buf[sizeof(MOVED_PREFIX) + RG_MOVED_MAX];
+	const char *v = cache_value(s, moved, buf, sizeof(buf));
 
 	if (r->mirror || s == ST_FAIL || (s == ST_OK && !cacheable))
 		return;
 	if (!cacheable)
-		rg_cache_put(r->d->cache, full, cache_value(s), 0, 0);
+		rg_cache_put(r->d->cache, full, v, 0, 0);
 	else if (s == ST_OK)
-		rg_cache_put(r->d->cache, full, cache_value(s), cf->cache_ttl, cf->stale_ttl);
+		rg_cache_put(r->d->cache, full, v, cf->cache_ttl, cf->stale_ttl);
 	else
-		rg_cache_put(r->d->cache, full, cache_value(s), cf->negative_cache_ttl, 0);
+		rg_cache_put(r->d->cache, full, v, cf->negative_cache_ttl, 0);
 }
 
 /*
@@ -551,6 +595,53 @@ find_dn(struct resolve *r, const char *mdn, int want_disabled, struct rg_ldap_re
 }
 
 /*
+ * The first value of LDAPMovedToAttribute (in the order of its attributes)
+ * among the entries of RES that rg_address_plain() takes (at most
+ * RG_MOVED_MAX characters), into MOVED; "" when there is none.
+ */
+static void
+moved_to(const struct rg_config *cf, const struct rg_ldap_result *res, char *moved)
+{
+	moved[0] = '\0';
+	for (size_t k = 0; k < cf->moved_attrs.n; k++)
+		for (size_t i = 0; i < res->nentries; i++)
+			for (size_t j = 0; j < res->entries[i].nvals; j++) {
+				const struct rg_ldap_value *v = &res->entries[i].vals[j];
+				if (strcasecmp(v->attr, cf->moved_attrs.v[k]) == 0 &&
+				    rg_address_plain(v->value, moved, RG_MOVED_MAX + 1) == 0)
+					return;
+			}
+}
+
+/*
+ * LOCAL@DOMAIN has no living entry: is it disabled, or not there at all?
+ * Both receive nothing, but the admin is told which, and a disabled entry
+ * may name where its person went (into MOVED, else "").  *SURE is 0 when it
+ * could not be told (then nothing is cached).
+ */
+static enum st
+not_living(struct resolve *r, const char *local, const char *domain, char *moved, int *sure)
+{
+	const struct rg_config *cf = r->d->cf;
+	struct rg_ldap_result res;
+	char why2[RG_ERRLEN];
+	int want = cf->moved_attrs.n > 0;
+
+	moved[0] = '\0';
+	*sure = 1;
+	if (cf->ldap_disabled_filter[0] == '\0')
+		return ST_UNKNOWN;
+	memset(&res, 0, sizeof(res));
+	enum rg_found g = find_address(r, local, domain, 1, want ? &res : NULL, why2,
+	    sizeof(why2));
+	if (g == RG_FOUND && want)
+		moved_to(cf, &res, moved);
+	rg_ldap_result_free(&res);
+	*sure = g != RG_LOOKUP_FAIL;
+	return g == RG_FOUND ? ST_DISABLED : ST_UNKNOWN;
+}
+
+/*
  * Resolve FULL (LOCAL@DOMAIN) at r->depth.  *loop_min is lowered to the path
  * index a loop went back to (or -1 for a depth cut), so that an answer that
  * depends on the path it was reached by is not cached.  From the mirror,
@@ -561,13 +652,15 @@ resolve_address(struct resolve *r, const char *full, const char *local, const ch
     int *loop_min, enum rg_source *src)
 {
 	struct rg_directory *d = r->d;
-	char value[RG_CACHE_VALUE_MAX];
+	char value[RG_CACHE_VALUE_MAX], moved[RG_MOVED_MAX + 1];
 	enum st s;
 
 	if (!r->mirror && rg_cache_get(d->cache, full, value, sizeof(value))) {
-		s = from_cache_value(value);
+		s = from_cache_value(value, moved);
 		if (s != ST_FAIL) {
 			*src = RG_SRC_CACHE;
+			if (r->depth == 0)
+				memcpy(r->moved, moved, sizeof(r->moved));
 			if (r->depth > 0)
 				report_at(r, r->depth, full, st_names[s], NULL);
 			return s;
@@ -587,7 +680,6 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
     int *loop_min)
 {
 	struct rg_directory *d = r->d;
-	const struct rg_config *cf = d->cf;
 	struct rg_ldap_result res;
 	int want = d->aliases || r->mirror;
 	enum st s;
@@ -604,26 +696,20 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		return ST_FAIL;
 	}
 	if (f == RG_NOTFOUND) {
-		s = ST_UNKNOWN;
-		int sure = 1;
-		if (cf->ldap_disabled_filter[0] != '\0') {
-			/* disabled or not there at all: both receive nothing, but the
-			 * admin is told which; when that cannot be told, nothing is cached */
-			char why2[RG_ERRLEN];
-			enum rg_found g = find_address(r, local, domain, 1, NULL, why2, sizeof(why2));
-			if (g == RG_FOUND)
-				s = ST_DISABLED;
-			sure = g != RG_LOOKUP_FAIL;
-		}
+		char moved[RG_MOVED_MAX + 1];
+		int sure;
+		s = not_living(r, local, domain, moved, &sure);
 		if (r->depth > 0)
 			report_at(r, r->depth, full, st_names[s], NULL);
-		remember(r, full, s, sure);
+		else
+			memcpy(r->moved, moved, sizeof(r->moved));
+		remember(r, full, s, moved, sure);
 		return s;
 	}
 	if (!d->aliases) {
 		if (want)
 			rg_ldap_result_free(&res);
-		remember(r, full, ST_OK, 1);
+		remember(r, full, ST_OK, "", 1);
 		return ST_OK;
 	}
 	/* found: a mailbox among the entries receives the mail */
@@ -634,8 +720,116 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		*loop_min = my_loop_min;
 	/* cache only what does not depend on the way here, nor on a stale answer */
 	if (r->stale == stale_before)
-		remember(r, full, s, my_loop_min >= r->depth);
+		remember(r, full, s, "", my_loop_min >= r->depth);
 	return s;
+}
+
+/* ---- the catch-all ---- */
+
+/*
+ * The catch-all entries of DOMAIN, named KEY ("@DOMAIN"), looked up at
+ * r->depth: ST_OK when one receives mail, ST_BROKEN when those found do
+ * not, ST_UNKNOWN when there is none, ST_FAIL when it could not be told.
+ */
+static enum st
+catch_all_lookup(struct resolve *r, const char *key, const char *domain, int *loop_min)
+{
+	struct rg_directory *d = r->d;
+	char *base = malloc(FILTER_MAX), *filter = malloc(FILTER_MAX);
+	struct rg_ldap_result res;
+	enum st s = ST_FAIL;
+	int living = 0, unsure = 0;
+
+	memset(&res, 0, sizeof(res));
+	if (base == NULL || filter == NULL) {
+		snprintf(r->why, r->whylen, "out of memory");
+		goto out;
+	}
+	if (rg_ldap_expand_filter(d->cf->ldap_catchall_filter, "", domain, base, FILTER_MAX) < 0 ||
+	    with_disabled(d->cf, base, 0, filter, FILTER_MAX) < 0) {
+		snprintf(r->why, r->whylen, "catch-all filter too long");
+		goto out;
+	}
+	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
+	    LOOKUP_MAX_ENTRIES, r->until, &res, r->why, r->whylen);
+	if (f == RG_LOOKUP_FAIL)
+		rg_metrics_inc(RG_M_LDAP_ERRORS);
+	if (f != RG_FOUND) {
+		s = f == RG_NOTFOUND ? ST_UNKNOWN : ST_FAIL;
+		goto out;
+	}
+	report_at(r, r->depth, key, "catch-all", NULL);
+	for (size_t i = 0; i < res.nentries && d->aliases; i++) {
+		struct rg_alias_entry x;
+		if (rg_alias_classify(d->cf, &res.entries[i], &x) < 0) {
+			snprintf(r->why, r->whylen, "out of memory");
+			goto out;
+		}
+		enum st es = !x.alias ? ST_OK : resolve_alias(r, rg_alias_name(&x), &x, loop_min);
+		rg_alias_entry_free(&x);
+		living += es == ST_OK;
+		unsure += es == ST_FAIL;
+	}
+	s = living || !d->aliases ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+out:
+	rg_ldap_result_free(&res);
+	free(base);
+	free(filter);
+	return s;
+}
+
+/*
+ * An address of DOMAIN at r->depth is not there: does the catch-all of
+ * DOMAIN (LDAPCatchAllFilter) take its mail?  ST_OK yes, ST_FAIL could not
+ * tell, ST_UNKNOWN no (also when there is no catch-all, or the way here
+ * came through it already: a loop, which the alias that closes it reports).
+ * *SRC says where the answer came from.
+ */
+static enum st
+catch_all(struct resolve *r, const char *domain, int *loop_min, enum rg_source *src)
+{
+	const struct rg_config *cf = r->d->cf;
+	char key[RG_DOMAIN_MAX + 2], value[RG_CACHE_VALUE_MAX], moved[RG_MOVED_MAX + 1];
+	int mirror = r->mirror, my_loop_min = INT_MAX, stale_before = r->stale;
+	enum st s;
+
+	if (cf->ldap_catchall_filter[0] == '\0')
+		return ST_UNKNOWN;
+	snprintf(key, sizeof(key), "@%s", domain);
+	for (int i = 0; i <= r->depth; i++) {
+		if (strcmp(r->path[i], key) == 0) {
+			if (i < *loop_min)
+				*loop_min = i;
+			return ST_UNKNOWN;
+		}
+	}
+	if (r->depth + 1 > cf->alias_max_depth) {
+		/* cannot tell how it ends: let it through */
+		report_at(r, r->depth + 1, key, "too-deep", pname(RG_AP_TOO_DEEP));
+		*loop_min = -1;
+		return ST_OK;
+	}
+	*src = RG_SRC_CACHE;
+	if (rg_cache_get(r->d->cache, key, value, sizeof(value)) &&
+	    (s = from_cache_value(value, moved)) != ST_FAIL) {
+		if (s != ST_UNKNOWN)
+			report_at(r, r->depth + 1, key, s == ST_OK ? "catch-all" : st_names[s], NULL);
+		return s == ST_OK ? ST_OK : ST_UNKNOWN;
+	}
+	*src = RG_SRC_LDAP;
+	r->mirror = 0;
+	r->depth++;
+	r->path[r->depth] = key;
+	s = catch_all_lookup(r, key, domain, &my_loop_min);
+	r->depth--;
+	if (my_loop_min < *loop_min)
+		*loop_min = my_loop_min;
+	if (r->stale == stale_before)
+		remember(r, key, s, "", my_loop_min > r->depth);
+	if (s == ST_FAIL && stale_found(r, key))
+		s = ST_OK;
+	r->mirror = mirror;
+	return s == ST_OK || s == ST_FAIL ? s : ST_UNKNOWN;
 }
 
 /* ---- the check ---- */
@@ -657,6 +851,9 @@ resolve_recipient(struct resolve *r, const struct rg_address *a, int *loop_min,
 		r->path[0] = full[c];
 		s = resolve_address(r, full[c], local[c], a->domain, loop_min, &src);
 		if (c == 0 || src != RG_SRC_CACHE)
+			*source = src;
+		if (s == ST_UNKNOWN && c == nc - 1 && (s = catch_all(r, a->domain, loop_min,
+		    &src)) != ST_UNKNOWN)
 			*source = src;
 	}
 	return s;
@@ -685,6 +882,7 @@ resolve_top(struct resolve *r, const struct rg_address *a, int *loop_min,
 			r->ans->expansion->n = 0;
 		r->ans->problems = 0;
 		r->why[0] = '\0';
+		r->moved[0] = '\0';
 		*loop_min = INT_MAX;
 	}
 	return resolve_recipient(r, a, loop_min, source);
@@ -773,8 +971,16 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->verdict = RG_V_OK;
 		break;
 	case ST_UNKNOWN:
-	case ST_DISABLED:
 		ans->verdict = RG_V_UNKNOWN;
+		break;
+	case ST_DISABLED:
+		if (r.moved[0] != '\0') {
+			ans->verdict = RG_V_MOVED;
+			memcpy(ans->moved_to, r.moved, sizeof(ans->moved_to));
+		} else {
+			ans->verdict = d->cf->disabled_reply == RG_DISABLED_DISABLED ?
+			    RG_V_DISABLED : RG_V_UNKNOWN;
+		}
 		break;
 	case ST_BROKEN:
 		ans->verdict = RG_V_ALIAS_BROKEN;

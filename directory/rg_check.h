@@ -18,7 +18,14 @@ enum rg_verdict {
 	RG_V_NOT_OURS,          /* not one of Domains: continue, no lookup */
 	RG_V_BAD_ADDRESS,       /* syntax: 550 5.1.3 */
 	RG_V_ALIAS_BROKEN,      /* alias with no living target */
+	RG_V_MOVED,             /* disabled, and names where its person went:
+				 * 550 5.1.6 (relocated) */
+	RG_V_DISABLED,          /* disabled, with DisabledReply disabled: 550 5.2.1
+				 * (with DisabledReply unknown it is RG_V_UNKNOWN) */
 };
+
+/* The longest LDAPMovedToAttribute value shown in a reply. */
+#define RG_MOVED_MAX 128
 
 enum rg_source { RG_SRC_NONE, RG_SRC_CACHE, RG_SRC_LDAP,
 	RG_SRC_STALE,           /* the directory could not answer: the cache's last
@@ -55,6 +62,7 @@ struct rg_answer {
 	enum rg_source source;
 	char address[RG_ADDR_MAX + 1];  /* normalised, as looked up */
 	char suggestion[RG_ADDR_MAX + 1];       /* "" when none */
+	char moved_to[RG_MOVED_MAX + 1];        /* RG_V_MOVED: the new address */
 	const char *why;                /* for RG_V_BAD_ADDRESS / RG_V_TEMPFAIL, and
 					 * why the directory failed (RG_SRC_STALE) */
 	char detail[RG_ERRLEN];         /* the text why may point to */

@@ -72,6 +72,7 @@ static const char *const suggest_names[] = { "off", "trusted", "all", NULL };
 static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL };
 static const char *const tls_verify_names[] = { "demand", "allow", "never", NULL };
 static const char *const mirror_names[] = { "auto", "yes", "no", NULL };
+static const char *const disabled_reply_names[] = { "unknown", "disabled", NULL };
 
 #define OFF(f) offsetof(struct rg_config, f)
 
@@ -94,6 +95,8 @@ static int check_abs_path(struct rg_config *, const struct key *, char *, size_t
 static int check_sasl_mech(struct rg_config *, const struct key *, char *, size_t);
 static int check_mirror(struct rg_config *, const struct key *, char *, size_t);
 static int check_metrics_listen(struct rg_config *, const struct key *, char *, size_t);
+static int check_moved_attrs(struct rg_config *, const struct key *, char *, size_t);
+static int check_catchall_filter(struct rg_config *, const struct key *, char *, size_t);
 
 static const struct key keys[] = {
 	{ .name = "Socket", .kind = K_STR, .off = OFF(socket),
@@ -182,6 +185,14 @@ static const struct key keys[] = {
 	    .min = 1, .max = 100000, .answer = 1 },
 	{ .name = "BrokenAliasAction", .kind = K_ENUM, .off = OFF(broken_alias_action),
 	    .def = "reject", .choices = broken_names },
+	/* after LDAPDisabledFilter, which its check reads */
+	{ .name = "LDAPMovedToAttribute", .kind = K_LIST, .off = OFF(moved_attrs), .def = "",
+	    .answer = 1, .check = check_moved_attrs },
+	{ .name = "DisabledReply", .kind = K_ENUM, .off = OFF(disabled_reply), .def = "unknown",
+	    .choices = disabled_reply_names },
+	/* after Domains and LDAPDisabledFilter, which its check reads */
+	{ .name = "LDAPCatchAllFilter", .kind = K_STR, .off = OFF(ldap_catchall_filter),
+	    .def = "", .answer = 1, .check = check_catchall_filter },
 	{ .name = "AlertLog", .kind = K_STR, .off = OFF(alert_log), .def = "" },
 	{ .name = "AlertInterval", .kind = K_INT, .off = OFF(alert_interval), .def = "3600",
 	    .min = 0, .max = 604800 },
@@ -977,6 +988,62 @@ check_disabled_filter(struct rg_config *cf, const struct key *k, char *why, size
 	if (d[0] != '\0' && (filter_shape(d, problem, sizeof(problem)) < 0 ||
 	    filter_parses(d, problem, sizeof(problem)) < 0)) {
 		seterr(why, whylen, "LDAPDisabledFilter \"%s\" %s", d, problem);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPMovedToAttribute: attribute names; it is read from disabled entries
+ * only, so it needs LDAPDisabledFilter.
+ */
+static int
+check_moved_attrs(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	if (check_list_names(cf, k, 1, why, whylen) < 0)
+		return -1;
+	if (cf->moved_attrs.n > 0 && cf->ldap_disabled_filter[0] == '\0') {
+		seterr(why, whylen, "LDAPMovedToAttribute is read from disabled entries only: "
+		    "set LDAPDisabledFilter too");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPCatchAllFilter: empty, or a filter as LDAPFilter is, with only %d
+ * (the catch-all is one per domain, and its answer is cached so).
+ */
+static int
+check_catchall_filter(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char problem[RG_ERRLEN], expanded[RG_FILTER_MAX];
+	const char *f = cf->ldap_catchall_filter;
+
+	(void)k;
+	if (f[0] == '\0')
+		return 0;
+	if (filter_percents(f, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPCatchAllFilter: %s", problem);
+		return -1;
+	}
+	for (const char *p = f; (p = strchr(p, '%')) != NULL; p += 2) {
+		if (p[1] == 's' || p[1] == 'u') {
+			seterr(why, whylen, "LDAPCatchAllFilter: \"%%%c\": a catch-all is one per "
+			    "domain, only %%d may stand in it", p[1]);
+			return -1;
+		}
+	}
+	if (filter_too_long(f, cf->ldap_disabled_filter)) {
+		seterr(why, whylen, "LDAPCatchAllFilter \"%s\" can expand to more than %d "
+		    "characters", f, RG_FILTER_MAX - 1);
+		return -1;
+	}
+	snprintf(problem, sizeof(problem), "is too long once expanded");
+	if (filter_shape(f, problem, sizeof(problem)) < 0 ||
+	    rg_ldap_expand_filter(f, SAMPLE_LOCAL, cf->domains.v[0], expanded,
+	    sizeof(expanded)) < 0 || filter_parses(expanded, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPCatchAllFilter \"%s\" %s", f, problem);
 		return -1;
 	}
 	return 0;

@@ -21,6 +21,7 @@ enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
 enum rg_broken_action { RG_BROKEN_REJECT, RG_BROKEN_ACCEPT, RG_BROKEN_TEMPFAIL };
 enum rg_tls_verify { RG_TLS_DEMAND, RG_TLS_ALLOW, RG_TLS_NEVER };
 enum rg_mirror_mode { RG_MIRROR_AUTO, RG_MIRROR_YES, RG_MIRROR_NO };
+enum rg_disabled_reply { RG_DISABLED_UNKNOWN, RG_DISABLED_DISABLED };
 
 /*
  * A list of strings, owned by the configuration.  v[n] is always NULL, and
@@ -106,6 +107,10 @@ struct rg_config {
 	int alias_max_depth;
 	int alias_max_targets;
 	enum rg_broken_action broken_alias_action;
+	struct rg_strlist moved_attrs;  /* LDAPMovedToAttribute: where a disabled
+					 * entry names its new address */
+	enum rg_disabled_reply disabled_reply;  /* DisabledReply */
+	char *ldap_catchall_filter;     /* LDAPCatchAllFilter, "": no catch-all */
 	char *alert_log;
 	int alert_interval;
 

@@ -282,6 +282,8 @@ rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, 
 			bad |= attrs_add(&d->attrs, &n, cf->alias_attrs.v[i]) < 0;
 		for (size_t i = 0; i < cf->member_attrs.n; i++)
 			bad |= attrs_add(&d->attrs, &n, cf->member_attrs.v[i]) < 0;
+		for (size_t i = 0; i < cf->moved_attrs.n; i++)
+			bad |= attrs_add(&d->attrs, &n, cf->moved_attrs.v[i]) < 0;
 		if (bad)
 			goto nomem;
 	}

@@ -9,7 +9,8 @@
  * LDAPAliasClasses: the entries an address can find, the aliases and the
  * members they reach by DN.  Of each entry, its DN, its entryUUID and the
  * values of the attributes LDAPFilter, LDAPDisabledFilter and the alias
- * model read, packed in one block (the attribute as a one-byte number).
+ * model read (and LDAPMovedToAttribute, so that a disabled entry found here
+ * names where its person went as the server would), packed in one block (the attribute as a one-byte number).
  * Three hash tables lead to entries: the values of the equality assertions
  * of LDAPFilter that hold a placeholder (lower case), the normalised DN,
  * and the entryUUID.  A lookup takes the candidates a key finds and
@@ -752,10 +753,10 @@ make_fetch(struct rg_mirror *m)
 {
 	const struct rg_config *cf = m->cf;
 	const struct rg_strlist *lists[] = { &cf->address_attrs, &cf->alias_attrs,
-	    &cf->member_attrs };
+	    &cf->member_attrs, &cf->moved_attrs };
 	int bad = fetch_add(m, "objectClass");
 
-	for (size_t l = 0; l < 3; l++)
+	for (size_t l = 0; l < 4; l++)
 		for (size_t i = 0; i < lists[l]->n; i++)
 			bad |= fetch_add(m, lists[l]->v[i]);
 	m->nwant = m->nfetch;

@@ -6,6 +6,11 @@
  *	unknown                 550 5.1.1 <ADDR>: Recipient address rejected: User unknown
  *	                        [550 5.1.1 Did you mean <SUGGESTION>?]
  *	bad address syntax      550 5.1.3 Recipient address rejected: Bad address syntax
+ *	moved (LDAPMovedToAttribute)
+ *	                        550 5.1.6 <ADDR>: Recipient address rejected: User has
+ *	                        moved to <NEW>  (as Postfix's relocated(5) table)
+ *	disabled, with DisabledReply disabled
+ *	                        550 5.2.1 <ADDR>: Recipient address rejected: Mailbox disabled
  *	alias, no live target   as unknown (BrokenAliasAction reject), 451 4.3.0
  *	                        (tempfail) or continue (accept)
  *	could not tell          451 4.3.0 <ADDR>: Temporary lookup failure, or
@@ -23,6 +28,10 @@
  * Through Sendmail the 550 text leaves the address out: Sendmail puts
  * "<ADDR>... " in front of the first line of a 550 itself, but not of a 451;
  * so a RejectText that begins with "<%a>: " loses that beginning there.
+ * The 5.1.6 and 5.2.1 texts are fixed (the first as Postfix words it), lose
+ * "<ADDR>: " through Sendmail the same way, and count as unknown
+ * recipients; the new address is shown whole, the recipient gets what the
+ * line leaves.
  * Parameters read: BrokenAliasAction, OnLookupFailure, MaxUnknownRecipients,
  * RejectText, TempfailText, SuggestText.
  */
@@ -187,16 +196,44 @@ tempfail(struct rg_reply *r, const struct rg_config *cf, const char *rcpt)
 	r->nlines = 1;
 }
 
+/* TEXT, without the "<ADDR>: " Sendmail writes itself when it goes there. */
+static const char *
+for_mta(const char *t, const struct rg_reply_facts *facts)
+{
+	if (facts->mta == RG_MTA_SENDMAIL && strncmp(t, SENDMAIL_LEAD, strlen(SENDMAIL_LEAD)) == 0)
+		t += strlen(SENDMAIL_LEAD);
+	return t;
+}
+
+/* The 550 5.1.6 for a person who left, naming the new address (checked by
+ * rg_check: a plain address of at most RG_MOVED_MAX characters). */
+static void
+moved(struct rg_reply *r, const struct rg_answer *ans, const char *rcpt,
+    const struct rg_reply_facts *facts)
+{
+	const char *tail = "Recipient address rejected: User has moved to ";
+	char shown[SHOWN_MAX + 1];
+	size_t fixed = strlen(tail) + strlen(ans->moved_to) + 2 + 4;
+
+	set(r, RG_ACT_REJECT, "550", "5.1.6");
+	r->nlines = 1;
+	if (facts->mta == RG_MTA_SENDMAIL) {
+		snprintf(r->text[0], sizeof(r->text[0]), "%s<%s>", tail, ans->moved_to);
+		return;
+	}
+	size_t room = fixed < RG_REPLY_TEXT_MAX ? RG_REPLY_TEXT_MAX - fixed : 4;
+	shown_address(rcpt, shown, (room < SHOWN_MAX ? room : SHOWN_MAX) + 1);
+	snprintf(r->text[0], sizeof(r->text[0]), "<%s>: %s<%s>", shown, tail, ans->moved_to);
+}
+
 /* The 550 for an address that cannot receive mail, with "Did you mean". */
 static void
 unknown(struct rg_reply *r, const struct rg_config *cf, const struct rg_answer *ans,
     const char *rcpt, const struct rg_reply_facts *facts)
 {
-	const char *t = text_or(cf->reject_text, RG_REPLY_REJECT_TEXT);
+	const char *t = for_mta(text_or(cf->reject_text, RG_REPLY_REJECT_TEXT), facts);
 
 	set(r, RG_ACT_REJECT, "550", "5.1.1");
-	if (facts->mta == RG_MTA_SENDMAIL && strncmp(t, SENDMAIL_LEAD, strlen(SENDMAIL_LEAD)) == 0)
-		t += strlen(SENDMAIL_LEAD);
 	expand(t, rcpt, "", r->text[0]);
 	r->nlines = 1;
 	if (ans->suggestion[0] != '\0' && facts->may_suggest) {
@@ -238,6 +275,8 @@ rg_reply_build(const struct rg_config *cf, const struct rg_answer *ans,
 		break;
 	case RG_V_UNKNOWN:
 	case RG_V_BAD_ADDRESS:
+	case RG_V_MOVED:
+	case RG_V_DISABLED:
 		break;
 	}
 	r->counts_unknown = 1;
@@ -249,6 +288,12 @@ rg_reply_build(const struct rg_config *cf, const struct rg_answer *ans,
 		set(r, RG_ACT_REJECT, "550", "5.1.3");
 		snprintf(r->text[0], sizeof(r->text[0]),
 		    "Recipient address rejected: Bad address syntax");
+		r->nlines = 1;
+	} else if (ans->verdict == RG_V_MOVED) {
+		moved(r, ans, rcpt, facts);
+	} else if (ans->verdict == RG_V_DISABLED) {
+		set(r, RG_ACT_REJECT, "550", "5.2.1");
+		expand(for_mta(RG_REPLY_DISABLED_TEXT, facts), rcpt, "", r->text[0]);
 		r->nlines = 1;
 	} else {
 		unknown(r, cf, ans, rcpt, facts);

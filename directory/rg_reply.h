@@ -58,6 +58,8 @@ struct rg_reply {
 #define RG_REPLY_REJECT_TEXT "<%a>: Recipient address rejected: User unknown"
 #define RG_REPLY_TEMPFAIL_TEXT "<%a>: Temporary lookup failure"
 #define RG_REPLY_SUGGEST_TEXT "Did you mean <%s>?"
+/* The fixed text of the 550 5.2.1 for a disabled entry (DisabledReply disabled). */
+#define RG_REPLY_DISABLED_TEXT "<%a>: Recipient address rejected: Mailbox disabled"
 
 /*
  * Can TEXT be a reply template?  Printable ASCII only, "%" only in "%a",

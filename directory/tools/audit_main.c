@@ -2,11 +2,12 @@
 /*
  * rcptguard-audit - every broken alias of the directory, offline.
  *
- * rcptguard-audit [-c FILE] [-v] [--json | --dot | --html FILE | --alerts]
+ * rcptguard-audit [-c FILE] [-v] [--json | --dot | --html FILE | --alerts | --moved]
  *
  * Reads every entry under LDAPBase with a paged search, bound as LDAPBindDN
  * (the addresses, alias targets, members and object classes), then the
- * entries that match LDAPDisabledFilter, builds the alias graph (rg_audit)
+ * entries that match LDAPDisabledFilter and, with LDAPCatchAllFilter, the
+ * catch-all entries of each of Domains, builds the alias graph (rg_audit)
  * and prints each problem:
  *   (default)  a table "PROBLEM  ALIAS  TARGET  DN", sorted, "-" for no target
  *   --json     one object a line: problem, alias, target, dn, host, time
@@ -18,6 +19,12 @@
  *   --alerts   instead of an audit, the last 100 runtime alerts, oldest
  *              first, one JSON object a line: from the Redis stream
  *              rcptguard:alerts when RedisURI is set, else from AlertLog
+ *   --moved    instead of an audit, the people who left: every address of
+ *              an entry that matches LDAPDisabledFilter and has a value of
+ *              LDAPMovedToAttribute, the new address, and what RCPT answers
+ *              (moved; unknown or disabled when no value is a plain address,
+ *              the first value shown then); a table "ADDRESS  MOVED-TO
+ *              ANSWER  DN" sorted by address.  Exit 0, or 75 / 78 as below.
  * -v prints counts and timings to standard error.
  *
  * Exit status: 0 clean, 1 problems found, 75 the directory (or the alert
@@ -25,18 +32,22 @@
  * walk cut short is never reported as a clean directory.
  */
 #include "config.h"
+#include "rg_address.h"
 #include "rg_alert.h"
 #include "rg_audit.h"
+#include "rg_check.h"
 #include "rg_escape.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
 #include "rg_redis.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
@@ -46,7 +57,7 @@
 #define PAGE_TIMEOUT_MIN 10.0   /* seconds a page may take, at least */
 #define ALERTS_MAX 100
 
-enum mode { M_TABLE, M_JSON, M_DOT, M_ALERTS, M_HTML };
+enum mode { M_TABLE, M_JSON, M_DOT, M_ALERTS, M_HTML, M_MOVED };
 
 static int verbose;
 static const char *html_file;            /* --html FILE */
@@ -55,7 +66,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: rcptguard-audit [-c FILE] [-v] [--json | --dot | --html FILE | "
-	    "--alerts]\n");
+	    "--alerts | --moved]\n");
 	exit(EX_USAGE);
 }
 
@@ -78,6 +89,7 @@ print_plain(const char *s, size_t width)
 struct walk {
 	struct rg_audit *audit;
 	int oom;
+	const char *domain;     /* for on_catchall() */
 };
 
 static int
@@ -100,6 +112,49 @@ on_disabled(void *arg, const struct rg_ldap_entry *e)
 	if (rg_audit_disable(w->audit, e->dn) < 0) {
 		w->oom = 1;
 		return -1;
+	}
+	return 0;
+}
+
+static int
+on_catchall(void *arg, const struct rg_ldap_entry *e)
+{
+	struct walk *w = arg;
+
+	if (rg_audit_catchall(w->audit, w->domain, e->dn) < 0) {
+		w->oom = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The catch-all entries of each of Domains into W's audit (one walk per
+ * domain: the filter holds %d).  0, or -1 with the reason said on standard
+ * error and *RET set.
+ */
+static int
+read_catchalls(const struct rg_config *cf, struct walk *w, double timeout, int *ret)
+{
+	static char *const no_attrs[] = { LDAP_NO_ATTRS, NULL };
+	char err[RG_ERRLEN] = "", filter[RG_FILTER_MAX];
+
+	for (size_t i = 0; i < cf->domains.n; i++) {
+		w->domain = cf->domains.v[i];
+		if (rg_ldap_expand_filter(cf->ldap_catchall_filter, "", w->domain, filter,
+		    sizeof(filter)) < 0) {
+			fprintf(stderr, "rcptguard-audit: LDAPCatchAllFilter too long for %s\n",
+			    w->domain);
+			*ret = EX_CONFIG;
+			return -1;
+		}
+		if (rg_ldap_walk(cf, filter, no_attrs, PAGE_SIZE, timeout, on_catchall, w, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "rcptguard-audit: cannot read the catch-all entries (%s): "
+			    "%s\n", filter, w->oom ? "out of memory" : err);
+			*ret = w->oom ? EX_OSERR : EX_TEMPFAIL;
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -205,7 +260,7 @@ audit(const struct rg_config *cf, enum mode mode)
 	char err[RG_ERRLEN] = "";
 	double timeout = cf->ldap_timeout > PAGE_TIMEOUT_MIN ? cf->ldap_timeout : PAGE_TIMEOUT_MIN;
 	double t0 = rg_now(), t1, t2, t3;
-	struct walk w = { rg_audit_new(cf), 0 };
+	struct walk w = { rg_audit_new(cf), 0, NULL };
 	char **attrs = walk_attrs(cf);
 	int ret = EX_TEMPFAIL;
 
@@ -232,6 +287,8 @@ audit(const struct rg_config *cf, enum mode mode)
 			goto out;
 		}
 	}
+	if (cf->ldap_catchall_filter[0] != '\0' && read_catchalls(cf, &w, timeout, &ret) < 0)
+		goto out;
 	t2 = rg_now();
 	if (rg_audit_run(w.audit) < 0) {
 		fprintf(stderr, "rcptguard-audit: out of memory\n");
@@ -275,6 +332,175 @@ out:
 	}
 	free(attrs);
 	rg_audit_free(w.audit);
+	return ret;
+}
+
+/* --- people who left --------------------------------------------------------- */
+
+struct moved_row {
+	char *addr, *to, *dn;
+	const char *answer;
+};
+
+struct moved_list {
+	const struct rg_config *cf;
+	struct moved_row *v;
+	size_t n, cap;
+	int oom;
+};
+
+/*
+ * The new address entry E names, as the RCPT path takes it (the first plain
+ * address in LDAPMovedToAttribute order), into OUT: 1.  Else 0 with its
+ * first value of those attributes in *FIRST, or -1 when it has none.
+ */
+static int
+moved_value(const struct rg_config *cf, const struct rg_ldap_entry *e, const char **first,
+    char *out)
+{
+	*first = NULL;
+	for (size_t k = 0; k < cf->moved_attrs.n; k++)
+		for (size_t j = 0; j < e->nvals; j++) {
+			if (strcasecmp(e->vals[j].attr, cf->moved_attrs.v[k]) != 0)
+				continue;
+			if (rg_address_plain(e->vals[j].value, out, RG_MOVED_MAX + 1) == 0)
+				return 1;
+			if (*first == NULL)
+				*first = e->vals[j].value;
+		}
+	return *first != NULL ? 0 : -1;
+}
+
+/* One row for ADDR of the entry DN; -1 when out of memory. */
+static int
+moved_push(struct moved_list *l, const char *addr, const char *to, const char *answer,
+    const char *dn)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct moved_row *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	struct moved_row *r = &l->v[l->n];
+	r->addr = strdup(addr);
+	r->to = strdup(to);
+	r->dn = strdup(dn);
+	r->answer = answer;
+	if (r->addr == NULL || r->to == NULL || r->dn == NULL) {
+		free(r->addr);
+		free(r->to);
+		free(r->dn);
+		return -1;
+	}
+	for (char *p = r->addr; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	l->n++;
+	return 0;
+}
+
+static int
+on_moved(void *arg, const struct rg_ldap_entry *e)
+{
+	struct moved_list *l = arg;
+	const struct rg_config *cf = l->cf;
+	char to[RG_MOVED_MAX + 1];
+	const char *first;
+
+	int m = moved_value(cf, e, &first, to);
+	if (m < 0)
+		return 0;
+	const char *answer = m ? "moved" :
+	    cf->disabled_reply == RG_DISABLED_DISABLED ? "disabled" : "unknown";
+	for (size_t k = 0; k < cf->address_attrs.n; k++)
+		for (size_t j = 0; j < e->nvals; j++) {
+			const char *a = e->vals[j].attr;
+			size_t an = strlen(cf->address_attrs.v[k]);
+			/* an attribute with options (mail;lang-de) counts as mail */
+			if (strncasecmp(a, cf->address_attrs.v[k], an) != 0 ||
+			    (a[an] != '\0' && a[an] != ';'))
+				continue;
+			if (moved_push(l, e->vals[j].value, m ? to : first, answer, e->dn) < 0) {
+				l->oom = 1;
+				return -1;
+			}
+		}
+	return 0;
+}
+
+static int
+moved_cmp(const void *a, const void *b)
+{
+	const struct moved_row *x = a, *y = b;
+	int c = strcmp(x->addr, y->addr);
+
+	return c != 0 ? c : strcmp(x->dn, y->dn);
+}
+
+static void
+print_moved(const struct moved_list *l)
+{
+	size_t w[3] = { strlen("ADDRESS"), strlen("MOVED-TO"), strlen("disabled") };
+
+	for (size_t i = 0; i < l->n; i++) {
+		size_t n;
+		if ((n = rg_escape_text_width(l->v[i].addr, 0)) > w[0])
+			w[0] = n;
+		if ((n = rg_escape_text_width(l->v[i].to, 0)) > w[1])
+			w[1] = n;
+	}
+	print_plain("ADDRESS", w[0] + 2);
+	print_plain("MOVED-TO", w[1] + 2);
+	print_plain("ANSWER", w[2] + 2);
+	printf("DN\n");
+	for (size_t i = 0; i < l->n; i++) {
+		print_plain(l->v[i].addr, w[0] + 2);
+		print_plain(l->v[i].to, w[1] + 2);
+		print_plain(l->v[i].answer, w[2] + 2);
+		print_plain(l->v[i].dn, 0);
+		putchar('\n');
+	}
+}
+
+/* --moved: the disabled entries that name a new address, as a table. */
+static int
+moved(const struct rg_config *cf)
+{
+	char err[RG_ERRLEN] = "";
+	double timeout = cf->ldap_timeout > PAGE_TIMEOUT_MIN ? cf->ldap_timeout : PAGE_TIMEOUT_MIN;
+	size_t na = cf->address_attrs.n + cf->moved_attrs.n + 1, k = 0;
+	char **attrs = calloc(na, sizeof(*attrs));
+	struct moved_list l = { cf, NULL, 0, 0, 0 };
+	int ret = EX_OK;
+
+	if (attrs == NULL)
+		return EX_OSERR;
+	for (size_t i = 0; i < cf->address_attrs.n; i++)
+		attrs[k++] = cf->address_attrs.v[i];
+	for (size_t i = 0; i < cf->moved_attrs.n; i++)
+		attrs[k++] = cf->moved_attrs.v[i];
+	if (rg_ldap_walk(cf, cf->ldap_disabled_filter, attrs, PAGE_SIZE, timeout, on_moved, &l,
+	    err, sizeof(err)) != 0) {
+		fprintf(stderr, "rcptguard-audit: cannot read the disabled entries (%s): %s\n",
+		    cf->ldap_disabled_filter, l.oom ? "out of memory" : err);
+		ret = l.oom ? EX_OSERR : EX_TEMPFAIL;
+	} else {
+		qsort(l.v, l.n, sizeof(*l.v), moved_cmp);
+		print_moved(&l);
+		if (fflush(stdout) != 0) {
+			fprintf(stderr, "rcptguard-audit: standard output: %s\n", strerror(errno));
+			ret = EX_IOERR;
+		}
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		free(l.v[i].addr);
+		free(l.v[i].to);
+		free(l.v[i].dn);
+	}
+	free(l.v);
+	free(attrs);
 	return ret;
 }
 
@@ -415,6 +641,8 @@ main(int argc, char **argv)
 			mode = M_HTML, nmodes++, html_file = argv[++i];
 		else if (strcmp(argv[i], "--alerts") == 0)
 			mode = M_ALERTS, nmodes++;
+		else if (strcmp(argv[i], "--moved") == 0)
+			mode = M_MOVED, nmodes++;
 		else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
 			printf("rcptguard-audit %s\n", PACKAGE_VERSION);
 			return 0;
@@ -436,6 +664,12 @@ main(int argc, char **argv)
 	int ret;
 	if (mode == M_ALERTS) {
 		ret = alerts(cf);
+	} else if (mode == M_MOVED && cf->moved_attrs.n == 0) {
+		fprintf(stderr, "rcptguard-audit: %s: LDAPMovedToAttribute is empty; nobody has "
+		    "moved\n", cf->path);
+		ret = EX_CONFIG;
+	} else if (mode == M_MOVED) {
+		ret = moved(cf);
 	} else if (cf->alias_attrs.n == 0 && cf->member_attrs.n == 0) {
 		fprintf(stderr, "rcptguard-audit: %s: LDAPAliasAttributes and LDAPMemberAttributes "
 		    "are both empty; there are no aliases to audit\n", cf->path);

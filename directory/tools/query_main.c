@@ -85,6 +85,10 @@ print_json(const char *addr, const char *verdict, const struct rg_answer *ans,
 		printf(",\"suggestion\":");
 		print_json_string(ans->suggestion);
 	}
+	if (ans->moved_to[0] != '\0') {
+		printf(",\"moved_to\":");
+		print_json_string(ans->moved_to);
+	}
 	if (ans->why != NULL) {
 		printf(",\"reason\":");
 		print_json_string(ans->why);
@@ -123,6 +127,8 @@ print_plain_answer(const char *addr, const char *verdict, const struct rg_answer
 	printf(" %s %s", verdict, rg_source_name(ans->source));
 	if (ans->suggestion[0] != '\0')
 		printf(" did-you-mean=<%s>", ans->suggestion);
+	if (ans->moved_to[0] != '\0')
+		printf(" moved-to=<%s>", ans->moved_to);
 	putchar('\n');
 	/* the expansion of an alias, one target a line, indented by depth */
 	for (size_t k = 0; ans->expansion != NULL && k < ans->expansion->n; k++) {

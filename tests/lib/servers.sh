@@ -13,6 +13,8 @@
 #   free_port                print a free TCP port on 127.0.0.1
 #   start_slapd LDIF         slapd in $T/slapd, suffix dc=example,dc=com, the
 #                            entries of LDIF; sets SLAPD_PORT SLAPD_URI
+#                            (RG_SLAPD_SCHEMAS: more schema LDIFs, absolute
+#                            paths, loaded after the system's)
 #   stop_slapd, restart_slapd (same data, same port)
 #   ldap_admin CMD LDIF      ldapadd/ldapmodify/ldapdelete as cn=admin
 #   start_redis              redis-server in $T/redis; sets REDIS_PORT REDIS_URI
@@ -195,6 +197,7 @@ include: file:///etc/ldap/schema/cosine.ldif
 include: file:///etc/ldap/schema/inetorgperson.ldif
 include: file:///etc/ldap/schema/nis.ldif
 include: file:///etc/ldap/schema/misc.ldif
+$(for f in ${RG_SLAPD_SCHEMAS:-}; do printf 'include: file://%s\n' "$f"; done)
 
 dn: olcDatabase={-1}frontend,cn=config
 objectClass: olcDatabaseConfig

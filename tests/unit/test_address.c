@@ -341,6 +341,37 @@ test_null_why(void **state)
 	assert_int_equal(rg_address_parse(NULL, "+", &a, NULL), RG_ADDR_BAD);
 }
 
+/* Which directory values may be shown to a sender as an address. */
+static void
+test_plain(void **state)
+{
+	static const char *const good[][2] = {
+		{ "carol@newcorp.example", "carol@newcorp.example" },
+		{ "Dora.Lee@NewCorp.Example", "Dora.Lee@newcorp.example" },
+		{ "a+b_c!#$%&'*/=?^`{|}~-@x-y.example", "a+b_c!#$%&'*/=?^`{|}~-@x-y.example" },
+	};
+	static const char *const bad[] = {
+		"", "carol", "@newcorp.example", "carol@", "dave at newcorp", "<carol@x.example>",
+		"\"quinn q\"@x.example", "x@evil.example>\r\n250 2.1.5 Ok", ".a@x.example",
+		"a.@x.example", "a..b@x.example", "a@.x.example", "a@x..example", "a@x.example.",
+		"a@b@x.example", "@a:b@x.example", "a b@x.example", "a@[127.0.0.1]",
+		"j\xc3\xb6rg@x.example", "a@x_y.example",
+	};
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(rg_address_plain(good[i][0], out, sizeof(out)), 0);
+		assert_string_equal(out, good[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (rg_address_plain(bad[i], out, sizeof(out)) != -1)
+			fail_msg("took \"%s\"", bad[i]);
+	/* shorter than OUTLEN, or not at all */
+	assert_int_equal(rg_address_plain("abc@x.example", out, 14), 0);
+	assert_int_equal(rg_address_plain("abc@x.example", out, 13), -1);
+}
+
 int
 main(void)
 {
@@ -352,6 +383,7 @@ main(void)
 		cmocka_unit_test(test_domain_256),
 		cmocka_unit_test(test_overlong_input),
 		cmocka_unit_test(test_null_why),
+		cmocka_unit_test(test_plain),
 	};
 
 	return cmocka_run_group_tests_name("rg_address", tests, NULL, NULL);

@@ -269,6 +269,33 @@ test_dot(void **state)
 	rg_config_free(cf);
 }
 
+/* A target nobody claims goes to the enabled catch-all of its domain. */
+static void
+test_catchall(void **state)
+{
+	(void)state;
+	struct rg_config *cf = config("LDAPCatchAllFilter (mail=@%d)\n");
+
+	for (int disabled = 0; disabled < 2; disabled++) {
+		struct rg_audit *a = rg_audit_new(cf);
+		users(a);
+		add(a, "cn=any,dc=example,dc=com", "mail=@example.com",
+		    "mailRoutingAddress=ann@example.com", NULL);
+		add(a, "cn=fwd,dc=example,dc=com", "mail=fwd@example.com",
+		    "mailRoutingAddress=whoever@example.com", NULL);
+		assert_int_equal(rg_audit_catchall(a, "Example.COM", "CN=any, dc=example,dc=com"),
+		    0);
+		if (disabled)
+			assert_int_equal(rg_audit_disable(a, "cn=any,dc=example,dc=com"), 0);
+		/* the catch-all's own "@example.com" is no address: never a problem */
+		assert_string_equal(problems(a), disabled ?
+		    "dangling-target|fwd@example.com|whoever@example.com|cn=fwd,dc=example,dc=com\n" :
+		    "");
+		rg_audit_free(a);
+	}
+	rg_config_free(cf);
+}
+
 int
 main(void)
 {
@@ -280,6 +307,7 @@ main(void)
 		cmocka_unit_test(test_disabled_alias),
 		cmocka_unit_test(test_long_chain),
 		cmocka_unit_test(test_dot),
+		cmocka_unit_test(test_catchall),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

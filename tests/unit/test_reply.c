@@ -56,8 +56,8 @@ static enum rg_verdict
 verdict_of(const char *s)
 {
 	static const char *const names[] = { "ok", "unknown", "tempfail", "not-ours",
-	    "bad-address", "alias-broken" };
-	for (int i = 0; i < 6; i++)
+	    "bad-address", "alias-broken", "moved", "disabled" };
+	for (int i = 0; i < 8; i++)
 		if (strcmp(s, names[i]) == 0)
 			return (enum rg_verdict)i;
 	fail_msg("unknown verdict %s", s);
@@ -150,7 +150,10 @@ run_case(const char *line, FILE *out)
 	facts.mta = strcmp(mta, "sendmail") == 0 ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX;
 	facts.unknown_before = before;
 	ans.verdict = verdict_of(v);
-	if (strcmp(sug, "-") != 0)
+	/* for a moved recipient the column holds the new address */
+	if (strcmp(sug, "-") != 0 && ans.verdict == RG_V_MOVED)
+		unescape(sug, ans.moved_to, sizeof(ans.moved_to));
+	else if (strcmp(sug, "-") != 0)
 		unescape(sug, ans.suggestion, sizeof(ans.suggestion));
 	unescape(rcpt_in, rcpt, sizeof(rcpt));
 	rg_reply_build(&cf, &ans, rcpt, &facts, &r);
