@@ -5,7 +5,10 @@
  * An entry's addresses are its values of LDAPAddressAttributes; an entry is
  * an alias when it has a value of LDAPAliasAttributes (target addresses) or
  * LDAPMemberAttributes (member DNs), or an objectClass of LDAPAliasClasses;
- * otherwise it is a mailbox.  An attribute description with options
+ * otherwise it is a mailbox.  A mailbox by itself (an address, no alias
+ * class, no member DN) that forwards to one of its own addresses keeps a
+ * copy: it delivers locally and forwards; that target is no problem.
+ * An attribute description with options
  * (RFC 4512 2.5: mail;lang-de) counts as the attribute without them, the
  * way a search for the attribute finds it.  Member DNs are compared in one
  * normal form; a recipient with a subaddress that nobody claims stands for
@@ -140,6 +143,35 @@ classify_targets(const struct rg_config *cf, const struct rg_ldap_entry *e,
 	return 0;
 }
 
+/*
+ * Does X, classified from E, keep a copy: a mailbox by itself (an address,
+ * no objectClass of LDAPAliasClasses, no member DN) with a forwarding target
+ * that is one of its own addresses, as given or without its subaddress?
+ */
+static int
+keeps_copy(const struct rg_config *cf, const struct rg_ldap_entry *e,
+    const struct rg_alias_entry *x)
+{
+	int self = 0;
+
+	if (x->naddrs == 0)
+		return 0;
+	for (size_t i = 0; i < e->nvals; i++)
+		if (strcasecmp(e->vals[i].attr, "objectClass") == 0 &&
+		    word_in(e->vals[i].value, &cf->alias_classes))
+			return 0;
+	for (size_t i = 0; i < x->ntargets; i++) {
+		struct rg_address a;
+		if (x->targets[i].member)
+			return 0;
+		if (rg_address_parse(x->targets[i].value, cf->recipient_delimiter, &a,
+		    NULL) == RG_ADDR_OK && (rg_alias_claims(x, a.full) ||
+		    (a.base[0] != '\0' && rg_alias_claims(x, a.base))))
+			self = 1;
+	}
+	return self;
+}
+
 int
 rg_alias_classify(const struct rg_config *cf, const struct rg_ldap_entry *e,
     struct rg_alias_entry *out)
@@ -151,6 +183,7 @@ rg_alias_classify(const struct rg_config *cf, const struct rg_ldap_entry *e,
 		out->dn = e->dn;
 		return -1;
 	}
+	out->keeps_copy = keeps_copy(cf, e, out);
 	return 0;
 }
 

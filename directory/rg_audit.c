@@ -22,7 +22,8 @@
  *   dangling-target    an internal target address nobody claims, or a member
  *                      DN that does not exist (target: the address or DN)
  *   disabled-target    a target whose entries are all disabled
- *   self-target        A lists one of its own addresses (or its own DN)
+ *   self-target        A lists one of its own addresses (or its own DN),
+ *                      unless A keeps a copy (rg_alias_classify())
  *   no-targets         A has no target at all
  *   too-many-targets   more than AliasMaxTargets targets (no target named)
  *   loop               A reaches itself through other aliases; once per
@@ -70,6 +71,7 @@ struct ent {
 	struct strv fwd;        /* LDAPAliasAttributes values */
 	struct strv members;    /* LDAPMemberAttributes values */
 	unsigned alias : 1, disabled : 1;
+	unsigned keeps_copy : 1;        /* a mailbox forwarding to itself too */
 	enum rg_alias_problem own;      /* rg_alias_own_problem(), for an alias */
 	unsigned problems;      /* bits of node problems, for the graph */
 };
@@ -304,6 +306,7 @@ rg_audit_add(struct rg_audit *a, const struct rg_ldap_entry *le)
 	e.dn = strdup(le->dn);
 	e.ndn = dn_norm(le->dn);
 	e.alias = x.alias;
+	e.keeps_copy = x.keeps_copy;
 	e.own = rg_alias_own_problem(cf, &x);
 	if (e.dn == NULL || e.ndn == NULL)
 		goto oom;
@@ -517,7 +520,7 @@ edge_problems(struct rg_audit *a, struct edge *ed)
 	} else {
 		size_t live = 0;
 		for (size_t d = ed->first; d < ed->first + ed->n; d++) {
-			if (a->dst[d] == ed->src)
+			if (a->dst[d] == ed->src && !a->e[ed->src].keeps_copy)
 				ed->problems |= 1u << RG_AP_SELF;
 			if (!a->e[a->dst[d]].disabled)
 				live++;
@@ -532,11 +535,14 @@ edge_problems(struct rg_audit *a, struct edge *ed)
 	return 0;
 }
 
-/* Does the graph walk from alias I follow D (an enabled alias, not I)? */
+/*
+ * Does the graph walk from alias I follow D (an enabled alias, not I, and
+ * not a mailbox that keeps a copy: mail that reaches it is delivered)?
+ */
 static int
 follows(const struct rg_audit *a, size_t i, size_t d)
 {
-	return d != i && a->e[d].alias && !a->e[d].disabled;
+	return d != i && a->e[d].alias && !a->e[d].keeps_copy && !a->e[d].disabled;
 }
 
 /*

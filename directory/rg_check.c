@@ -176,6 +176,12 @@ target_cut(struct resolve *r, const char *alias, const char *dn, const char *ful
     const char *cand, const struct rg_alias_entry *self, int *loop_min, enum st *s)
 {
 	if (strcmp(cand, alias) == 0 || (self != NULL && rg_alias_claims(self, cand))) {
+		if (self != NULL && self->keeps_copy) {
+			/* a mailbox that keeps a copy: delivered locally, no problem */
+			report_at(r, r->depth + 1, full, "local", NULL);
+			*s = ST_OK;
+			return 1;
+		}
 		problem(r, alias, RG_AP_SELF, full, dn);
 		report_at(r, r->depth + 1, full, "self", pname(RG_AP_SELF));
 		*s = ST_BROKEN;
@@ -409,6 +415,26 @@ resolve_alias(struct resolve *r, const char *alias, const struct rg_alias_entry 
 }
 
 /*
+ * The status of the alias X found for FULL at r->depth, which is 0 when X
+ * keeps a copy (below the top such an entry is a mailbox): its targets are
+ * resolved for the alerts, but it receives the mail itself, and reaching it
+ * again on the way is no loop.
+ */
+static enum st
+keep_copy_alias(struct resolve *r, const char *full, const struct rg_alias_entry *x,
+    int *loop_min)
+{
+	const char *top = r->path[0];
+
+	if (!x->keeps_copy)
+		return resolve_alias(r, full, x, loop_min);
+	r->path[0] = "";        /* never a candidate */
+	resolve_alias(r, full, x, loop_min);
+	r->path[0] = top;
+	return ST_OK;
+}
+
+/*
  * The status of the entries RES found for FULL at r->depth: a mailbox among
  * them receives the mail; otherwise each alias is resolved.
  */
@@ -434,7 +460,8 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 			snprintf(r->why, r->whylen, "out of memory");
 			goto out;
 		}
-		mailbox |= !xs[n].alias;
+		/* below the top, a mailbox that keeps a copy is a mailbox */
+		mailbox |= !xs[n].alias || (xs[n].keeps_copy && r->depth > 0);
 	}
 	if (r->depth > 0)
 		report_at(r, r->depth, full, mailbox ? "ok" : "alias", NULL);
@@ -443,7 +470,7 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		enum st es = resolve_alias(r, full, &xs[i], loop_min);
+		enum st es = keep_copy_alias(r, full, &xs[i], loop_min);
 		living += es == ST_OK;
 		unsure += es == ST_FAIL;
 	}
