@@ -11,7 +11,8 @@
  * unknown address, find what the sender probably meant when the asker may
  * see it (rg_index).  A lookup that could not tell is RG_V_TEMPFAIL, never
  * unknown, and so is an alias whose only hope is a target that could not be
- * looked up.
+ * looked up.  An alias whose expansion meets a loop is RG_V_ALIAS_LOOP,
+ * whatever else it reaches: the MTA would defer its mail for ever.
  *
  * Stale answers: a found address (a mailbox, or an alias that resolved to a
  * living target) stays in the cache for StaleTTL.  When the directory
@@ -51,11 +52,11 @@
 #define RG_CHECK_BUDGET_MAX 20.0
 
 /* Status of one address while resolving. */
-enum st { ST_OK, ST_UNKNOWN, ST_DISABLED, ST_BROKEN, ST_FAIL };
+enum st { ST_OK, ST_UNKNOWN, ST_DISABLED, ST_BROKEN, ST_LOOP, ST_FAIL };
 
 static const char *const st_names[] = {
 	[ST_OK] = "ok", [ST_UNKNOWN] = "unknown", [ST_DISABLED] = "disabled",
-	[ST_BROKEN] = "alias-broken", [ST_FAIL] = "tempfail",
+	[ST_BROKEN] = "alias-broken", [ST_LOOP] = "alias-loop", [ST_FAIL] = "tempfail",
 };
 
 /* One resolution: the path for loop detection, and what to report. */
@@ -78,6 +79,7 @@ static const char *const verdict_names[] = {
 	[RG_V_NOT_OURS] = "not-ours",
 	[RG_V_BAD_ADDRESS] = "bad-address",
 	[RG_V_ALIAS_BROKEN] = "alias-broken",
+	[RG_V_ALIAS_LOOP] = "alias-loop",
 };
 
 static const char *const source_names[] = {
@@ -193,7 +195,7 @@ target_cut(struct resolve *r, const char *alias, const char *dn, const char *ful
 			report_at(r, r->depth + 1, full, "loop", pname(RG_AP_LOOP));
 			if (i < *loop_min)
 				*loop_min = i;
-			*s = ST_BROKEN;
+			*s = ST_LOOP;
 			return 1;
 		}
 	}
@@ -283,7 +285,7 @@ resolve_nested(struct resolve *r, const char *alias, const char *dn, const char 
 			if (i < *loop_min)
 				*loop_min = i;
 			free(ndn);
-			return ST_BROKEN;
+			return ST_LOOP;
 		}
 	}
 	if (r->depth + 1 > r->d->cf->alias_max_depth) {
@@ -395,7 +397,7 @@ resolve_alias(struct resolve *r, const char *alias, const struct rg_alias_entry 
     int *loop_min)
 {
 	enum rg_alias_problem own = rg_alias_own_problem(r->d->cf, x);
-	int living = 0, unsure = 0;
+	int living = 0, unsure = 0, loop = 0;
 
 	if (own != RG_AP_COUNT) {
 		/* too many: too costly to check at RCPT time, so let it through */
@@ -410,8 +412,11 @@ resolve_alias(struct resolve *r, const char *alias, const struct rg_alias_entry 
 			living++;
 		else if (s == ST_FAIL)
 			unsure++;
+		else if (s == ST_LOOP)
+			loop++;
 	}
-	return living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+	/* a loop anywhere defers the mail, whatever else lives */
+	return loop ? ST_LOOP : living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
 }
 
 /*
@@ -429,9 +434,9 @@ keep_copy_alias(struct resolve *r, const char *full, const struct rg_alias_entry
 	if (!x->keeps_copy)
 		return resolve_alias(r, full, x, loop_min);
 	r->path[0] = "";        /* never a candidate */
-	resolve_alias(r, full, x, loop_min);
+	enum st s = resolve_alias(r, full, x, loop_min);
 	r->path[0] = top;
-	return ST_OK;
+	return s == ST_LOOP ? ST_LOOP : ST_OK;
 }
 
 /*
@@ -444,7 +449,7 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 {
 	struct rg_alias_entry xs[LOOKUP_MAX_ENTRIES];
 	size_t n = 0;
-	int mailbox = 0, living = 0, unsure = 0;
+	int mailbox = 0, living = 0, unsure = 0, loop = 0;
 	enum st s = ST_FAIL;
 
 	if (res->nentries > 1) {
@@ -473,8 +478,9 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 		enum st es = keep_copy_alias(r, full, &xs[i], loop_min);
 		living += es == ST_OK;
 		unsure += es == ST_FAIL;
+		loop += es == ST_LOOP;
 	}
-	s = living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+	s = loop ? ST_LOOP : living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
 out:
 	for (size_t i = 0; i < n; i++)
 		rg_alias_entry_free(&xs[i]);
@@ -490,7 +496,7 @@ cache_value(enum st s)
 static enum st
 from_cache_value(const char *v)
 {
-	for (int s = ST_OK; s <= ST_BROKEN; s++)
+	for (int s = ST_OK; s <= ST_LOOP; s++)
 		if (strcmp(v, st_names[s]) == 0)
 			return (enum st)s;
 	return ST_FAIL;         /* a value of another version: look again */
@@ -803,6 +809,9 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		break;
 	case ST_BROKEN:
 		ans->verdict = RG_V_ALIAS_BROKEN;
+		break;
+	case ST_LOOP:
+		ans->verdict = RG_V_ALIAS_LOOP;
 		break;
 	case ST_FAIL:
 		ans->verdict = RG_V_TEMPFAIL;

@@ -18,6 +18,7 @@ enum rg_verdict {
 	RG_V_NOT_OURS,          /* not one of Domains: continue, no lookup */
 	RG_V_BAD_ADDRESS,       /* syntax: 550 5.1.3 */
 	RG_V_ALIAS_BROKEN,      /* alias with no living target */
+	RG_V_ALIAS_LOOP,        /* an alias loop on the way: 451 4.4.6 */
 };
 
 enum rg_source { RG_SRC_NONE, RG_SRC_CACHE, RG_SRC_LDAP,

@@ -58,6 +58,8 @@ struct rg_reply {
 #define RG_REPLY_REJECT_TEXT "<%a>: Recipient address rejected: User unknown"
 #define RG_REPLY_TEMPFAIL_TEXT "<%a>: Temporary lookup failure"
 #define RG_REPLY_SUGGEST_TEXT "Did you mean <%s>?"
+/* The text of the 451 4.4.6 for an alias loop (fixed). */
+#define RG_REPLY_LOOP_TEXT "<%a>: Alias loop"
 
 /*
  * Can TEXT be a reply template?  Printable ASCII only, "%" only in "%a",
