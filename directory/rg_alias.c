@@ -5,7 +5,10 @@
  * An entry's addresses are its values of LDAPAddressAttributes; an entry is
  * an alias when it has a value of LDAPAliasAttributes (target addresses) or
  * LDAPMemberAttributes (member DNs), or an objectClass of LDAPAliasClasses;
- * otherwise it is a mailbox.  A mailbox by itself (an address, no alias
+ * otherwise it is a mailbox.  With LDAPForwardFilter, the values of
+ * LDAPAliasAttributes count only on an entry that matches it (evaluated
+ * here, on the entry as fetched): on any other they are not there.  A
+ * mailbox by itself (an address, no alias
  * class, no member DN) that forwards to one of its own addresses keeps a
  * copy: it delivers locally and forwards; that target is no problem.
  * An attribute description with options
@@ -18,6 +21,7 @@
  * rg_audit walks the whole directory, both with these rules.
  */
 #include "rg_alias.h"
+#include "rg_filter.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -104,12 +108,67 @@ classify_addrs(const struct rg_config *cf, const struct rg_ldap_entry *e,
 	return 0;
 }
 
-/* The targets of E into OUT, in the order of its values, blanks trimmed. */
+/* The values of an entry by position in a filter's attributes (rg_filter_match). */
+struct view {
+	const char **ptr;
+	size_t *start;                  /* npos + 1 */
+};
+
+static const char *const *
+view_values(const void *arg, size_t pos, size_t *n)
+{
+	const struct view *v = arg;
+
+	*n = v->start[pos + 1] - v->start[pos];
+	return *n ? &v->ptr[v->start[pos]] : NULL;
+}
+
+/*
+ * Does E match LDAPForwardFilter (1 also when there is none)?  An attribute
+ * with options counts as the attribute, as in a search.  -1: no memory.
+ */
+static int
+forwards(const struct rg_config *cf, const struct rg_ldap_entry *e)
+{
+	size_t npos;
+	struct view v;
+
+	if (cf->forward_filter == NULL)
+		return 1;
+	char *const *attrs = rg_filter_attrs(cf->forward_filter, &npos);
+	v.ptr = malloc((e->nvals ? e->nvals : 1) * sizeof(*v.ptr));
+	v.start = calloc(npos + 1, sizeof(*v.start));
+	int r = -1;
+	if (v.ptr != NULL && v.start != NULL) {
+		size_t k = 0;
+		for (size_t pos = 0; pos < npos; pos++) {
+			struct rg_strlist one = { (char **)&attrs[pos], 1 };
+			v.start[pos] = k;
+			for (size_t i = 0; i < e->nvals; i++)
+				if (rg_alias_attr_in(e->vals[i].attr, &one))
+					v.ptr[k++] = e->vals[i].value;
+		}
+		v.start[npos] = k;
+		r = rg_filter_match(cf->forward_filter, NULL, NULL, view_values, &v);
+	}
+	free(v.ptr);
+	free(v.start);
+	return r;
+}
+
+/*
+ * The targets of E into OUT, in the order of its values, blanks trimmed;
+ * the values of LDAPAliasAttributes only when E forwards (forwards()).
+ */
 static int
 classify_targets(const struct rg_config *cf, const struct rg_ldap_entry *e,
     struct rg_alias_entry *out)
 {
 	size_t room = 0;
+	int fwd = forwards(cf, e);
+
+	if (fwd < 0)
+		return -1;
 
 	for (size_t i = 0; i < e->nvals; i++)
 		room += strlen(e->vals[i].value) + 1;
@@ -121,7 +180,7 @@ classify_targets(const struct rg_config *cf, const struct rg_ldap_entry *e,
 	for (size_t i = 0; i < e->nvals; i++) {
 		const struct rg_ldap_value *v = &e->vals[i];
 		int member = rg_alias_attr_in(v->attr, &cf->member_attrs);
-		if (!member && !rg_alias_attr_in(v->attr, &cf->alias_attrs)) {
+		if (!member && (!fwd || !rg_alias_attr_in(v->attr, &cf->alias_attrs))) {
 			if (strcasecmp(v->attr, "objectClass") == 0 &&
 			    word_in(v->value, &cf->alias_classes))
 				out->alias = 1;

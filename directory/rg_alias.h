@@ -58,7 +58,9 @@ struct rg_alias_entry {
 /*
  * Classify the entry E under CF into OUT: an alias when it has a value of
  * LDAPAliasAttributes or LDAPMemberAttributes, or an objectClass of
- * LDAPAliasClasses; otherwise a mailbox.  An entry that is a mailbox by
+ * LDAPAliasClasses; otherwise a mailbox.  With LDAPForwardFilter, the
+ * values of LDAPAliasAttributes count only when E matches it (E must hold
+ * the attributes the filter reads).  An entry that is a mailbox by
  * itself (it has an address, no objectClass of LDAPAliasClasses and no
  * value of LDAPMemberAttributes) and whose LDAPAliasAttributes name one of
  * its own addresses (as given or without its subaddress) keeps a copy:

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "rg_config.h"
 #include "rg_hash.h"
+#include "rg_filter.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
 #include "rg_reply.h"
@@ -81,6 +82,7 @@ static int check_socket(struct rg_config *, const struct key *, char *, size_t);
 static int check_uris(struct rg_config *, const struct key *, char *, size_t);
 static int check_filter(struct rg_config *, const struct key *, char *, size_t);
 static int check_disabled_filter(struct rg_config *, const struct key *, char *, size_t);
+static int check_forward_filter(struct rg_config *, const struct key *, char *, size_t);
 static int check_redis_uri(struct rg_config *, const struct key *, char *, size_t);
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
@@ -171,6 +173,8 @@ static const struct key keys[] = {
 	    .answer = 1, .check = check_attr_names },
 	{ .name = "LDAPMemberAttributes", .kind = K_LIST, .off = OFF(member_attrs), .def = "",
 	    .answer = 1, .check = check_attr_names },
+	{ .name = "LDAPForwardFilter", .kind = K_STR, .off = OFF(ldap_forward_filter), .def = "",
+	    .answer = 1, .check = check_forward_filter },
 	{ .name = "LDAPAliasClasses", .kind = K_LIST, .off = OFF(alias_classes),
 	    .def = "nisMailAlias groupOfNames groupOfUniqueNames", .answer = 1,
 	    .check = check_class_names },
@@ -614,6 +618,7 @@ rg_config_free(struct rg_config *cf)
 		explicit_bzero(cf->redis_password, strlen(cf->redis_password));
 		free(cf->redis_password);
 	}
+	rg_filter_free(cf->forward_filter);
 	free(cf->trusted);
 	free(cf->harvest_exempt);
 	free(cf->path);
@@ -969,6 +974,34 @@ check_disabled_filter(struct rg_config *cf, const struct key *k, char *why, size
 	if (d[0] != '\0' && (filter_shape(d, problem, sizeof(problem)) < 0 ||
 	    filter_parses(d, problem, sizeof(problem)) < 0)) {
 		seterr(why, whylen, "LDAPDisabledFilter \"%s\" %s", d, problem);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPForwardFilter, when set: a filter without placeholders that can be
+ * evaluated in memory (it is matched against each fetched entry, never
+ * sent); kept parsed in cf->forward_filter.
+ */
+static int
+check_forward_filter(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char problem[RG_ERRLEN];
+	const char *f = cf->ldap_forward_filter;
+
+	(void)k;
+	rg_filter_free(cf->forward_filter);
+	cf->forward_filter = NULL;
+	if (f[0] == '\0')
+		return 0;
+	if (strchr(f, '%') != NULL) {
+		seterr(why, whylen, "LDAPForwardFilter \"%s\": a %% sign (it takes no placeholder)", f);
+		return -1;
+	}
+	if (rg_filter_parse(f, &cf->forward_filter, problem, sizeof(problem)) < 0 ||
+	    rg_filter_mirrorable(cf->forward_filter, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPForwardFilter \"%s\": %s", f, problem);
 		return -1;
 	}
 	return 0;

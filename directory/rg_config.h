@@ -28,6 +28,8 @@ enum rg_mirror_mode { RG_MIRROR_AUTO, RG_MIRROR_YES, RG_MIRROR_NO };
  * v may be handed as it is to C APIs that want a NULL-terminated array, such
  * as the attribute list of ldap_search_ext().
  */
+struct rg_filter;                       /* rg_filter.h */
+
 struct rg_strlist {
 	char **v;
 	size_t n;
@@ -103,6 +105,8 @@ struct rg_config {
 	struct rg_strlist member_attrs;
 	struct rg_strlist alias_classes;
 	char *ldap_disabled_filter;
+	char *ldap_forward_filter;      /* LDAPForwardFilter, "": every entry forwards */
+	struct rg_filter *forward_filter;       /* it parsed, NULL when "" */
 	int alias_max_depth;
 	int alias_max_targets;
 	enum rg_broken_action broken_alias_action;

@@ -10,6 +10,7 @@
 #include "rg_index.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
+#include "rg_filter.h"
 #include "rg_mirror.h"
 
 #include <stdio.h>
@@ -225,6 +226,10 @@ rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, 
 			bad |= attrs_add(&d->attrs, &n, cf->alias_attrs.v[i]) < 0;
 		for (size_t i = 0; i < cf->member_attrs.n; i++)
 			bad |= attrs_add(&d->attrs, &n, cf->member_attrs.v[i]) < 0;
+		/* what LDAPForwardFilter reads, matched on the entry by rg_alias */
+		for (char *const *a = cf->forward_filter ?
+		    rg_filter_attrs(cf->forward_filter, NULL) : NULL; a && *a; a++)
+			bad |= attrs_add(&d->attrs, &n, *a) < 0;
 		if (bad)
 			goto nomem;
 	}

@@ -752,6 +752,10 @@ make_fetch(struct rg_mirror *m)
 	for (size_t l = 0; l < 3; l++)
 		for (size_t i = 0; i < lists[l]->n; i++)
 			bad |= fetch_add(m, lists[l]->v[i]);
+	/* LDAPForwardFilter is matched by rg_alias on the entries returned */
+	for (char *const *a = cf->forward_filter ? rg_filter_attrs(cf->forward_filter, NULL) :
+	    NULL; a && *a; a++)
+		bad |= fetch_add(m, *a);
 	m->nwant = m->nfetch;
 	for (char *const *a = rg_filter_attrs(m->f, NULL); *a != NULL; a++)
 		bad |= fetch_add(m, *a);

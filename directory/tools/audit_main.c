@@ -29,6 +29,7 @@
 #include "rg_audit.h"
 #include "rg_escape.h"
 #include "rg_ldap.h"
+#include "rg_filter.h"
 #include "rg_log.h"
 #include "rg_redis.h"
 
@@ -104,15 +105,20 @@ on_disabled(void *arg, const struct rg_ldap_entry *e)
 	return 0;
 }
 
-/* The attributes to read: addresses, targets, members, objectClass. */
+/* The attributes to read: what LDAPForwardFilter reads, addresses, targets,
+ * members, objectClass. */
 static char **
 walk_attrs(const struct rg_config *cf)
 {
-	size_t n = cf->address_attrs.n + cf->alias_attrs.n + cf->member_attrs.n + 2, k = 0;
+	size_t nf = 0;
+	char *const *fa = cf->forward_filter ? rg_filter_attrs(cf->forward_filter, &nf) : NULL;
+	size_t n = cf->address_attrs.n + cf->alias_attrs.n + cf->member_attrs.n + nf + 2, k = 0;
 	char **attrs = calloc(n, sizeof(*attrs));
 
 	if (attrs == NULL)
 		return NULL;
+	for (size_t i = 0; i < nf; i++)
+		attrs[k++] = fa[i];     /* LDAPForwardFilter, matched by rg_alias */
 	for (size_t i = 0; i < cf->address_attrs.n; i++)
 		attrs[k++] = cf->address_attrs.v[i];
 	for (size_t i = 0; i < cf->alias_attrs.n; i++)
