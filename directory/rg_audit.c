@@ -16,7 +16,11 @@
  *   - a member DN names an entry (compared case-insensitively, spaces
  *     around ',', '=' and '+' ignored);
  *   - a disabled entry (matching LDAPDisabledFilter) receives no mail; a
- *     disabled alias is not checked and not expanded.
+ *     disabled alias is not checked and not expanded;
+ *   - an address that a living member names in LDAPMemberOfAttributes
+ *     (rg_audit_named()) receives mail, with an entry of its own or not:
+ *     a target naming it is alive, and a group entry with such members and
+ *     no targets is no no-targets.
  *
  * Problems, per enabled alias A:
  *   dangling-target    an internal target address nobody claims, or a member
@@ -81,6 +85,7 @@ struct edge {
 	char *shown;            /* how reports name the target */
 	size_t first, n;        /* destinations: dst[first .. first+n) */
 	unsigned external : 1;
+	unsigned named : 1;     /* a group address that living members name */
 	unsigned problems;      /* bits of edge problems */
 };
 
@@ -107,6 +112,8 @@ struct rg_audit {
 	struct ent *e;
 	size_t n, cap;
 	struct strv disabled_dns;       /* normalised */
+	struct strv named;              /* rg_audit_named(), lower case */
+	struct smap by_named;           /* those, for lookups */
 
 	struct smap by_dn;              /* ndn -> entry */
 	struct smap by_addr;            /* address -> head occurrence */
@@ -338,6 +345,29 @@ rg_audit_disable(struct rg_audit *a, const char *dn)
 	return strv_push(&a->disabled_dns, dn_norm(dn));
 }
 
+int
+rg_audit_named(struct rg_audit *a, const char *address)
+{
+	return strv_push(&a->named, lower_dup(address));
+}
+
+/* Do living members name ADDRESS (rg_audit_named())? */
+static int
+is_named(const struct rg_audit *a, const char *address)
+{
+	return smap_get(&a->by_named, address) != SIZE_MAX;
+}
+
+/* Do living members name one of the addresses of entry I? */
+static int
+ent_named(const struct rg_audit *a, size_t i)
+{
+	for (size_t j = 0; j < a->e[i].addrs.n; j++)
+		if (is_named(a, a->e[i].addrs.v[j]))
+			return 1;
+	return 0;
+}
+
 /* --- problems ------------------------------------------------------------------- */
 
 static int
@@ -413,6 +443,9 @@ index_entries(struct rg_audit *a)
 			a->nocc++;
 		}
 	}
+	for (size_t i = 0; i < a->named.n; i++)
+		if (smap_put(&a->by_named, a->named.v[i], i) < 0)
+			return -1;
 	for (size_t i = 0; i < a->disabled_dns.n; i++) {
 		size_t k = smap_get(&a->by_dn, a->disabled_dns.v[i]);
 		if (k != SIZE_MAX)
@@ -484,6 +517,8 @@ alias_edges(struct rg_audit *a, size_t i)
 		int nc = rg_alias_candidates(&ad, full, local);
 		for (int c = 0; c < nc && ed->n == 0; c++)
 			ed->n = claimants(a, full[c], &oom);
+		for (int c = 0; c < nc; c++)
+			ed->named |= is_named(a, full[c]);
 		if (oom)
 			return -1;
 	}
@@ -513,7 +548,7 @@ alias_edges(struct rg_audit *a, size_t i)
 static int
 edge_problems(struct rg_audit *a, struct edge *ed)
 {
-	if (ed->external)
+	if (ed->external || ed->named)
 		return 0;
 	if (ed->n == 0) {
 		ed->problems |= 1u << RG_AP_DANGLING;
@@ -807,6 +842,9 @@ rg_audit_run(struct rg_audit *a)
 			continue;
 		if (alias_edges(a, i) < 0)
 			goto out;
+		/* a group whose members name it needs no targets */
+		if (e->own == RG_AP_NO_TARGETS && ent_named(a, i))
+			continue;
 		if (e->own != RG_AP_COUNT && ent_problem(a, i, e->own, NULL) < 0)
 			goto out;
 	}
@@ -1272,6 +1310,8 @@ rg_audit_free(struct rg_audit *a)
 		ent_free(&a->e[i]);
 	free(a->e);
 	strv_free(&a->disabled_dns);
+	strv_free(&a->named);
+	smap_free(&a->by_named);
 	smap_free(&a->by_dn);
 	smap_free(&a->by_addr);
 	free(a->occ);

@@ -167,6 +167,7 @@ static enum st lookup_address(struct resolve *r, const char *full, const char *l
     const char *domain, int *loop_min);
 static enum rg_found find_dn(struct resolve *r, const char *mdn, int want_disabled,
     struct rg_ldap_result *res);
+static enum rg_found find_members(struct resolve *r, const char *full);
 
 /*
  * The checks before CAND, one of the candidates of the target FULL of an
@@ -474,12 +475,18 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 		s = ST_OK;
 		goto out;
 	}
+	/* members that name the address (LDAPMemberOfAttributes) receive it too */
+	enum rg_found members = find_members(r, full);
 	for (size_t i = 0; i < n; i++) {
+		if (members == RG_FOUND && xs[i].ntargets == 0)
+			continue;       /* a group of such members: no-targets is no problem */
 		enum st es = keep_copy_alias(r, full, &xs[i], loop_min);
 		living += es == ST_OK;
 		unsure += es == ST_FAIL;
 		loop += es == ST_LOOP;
 	}
+	living += members == RG_FOUND;
+	unsure += members == RG_LOOKUP_FAIL;
 	s = loop ? ST_LOOP : living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
 out:
 	for (size_t i = 0; i < n; i++)
@@ -570,6 +577,46 @@ find_address(struct resolve *r, const char *local, const char *domain, int want_
 	return f;
 }
 
+/*
+ * Does an entry that is not disabled, and that LDAPFilter could pick for
+ * some address (its address assertions made presence tests), name FULL in
+ * LDAPMemberOfAttributes?  One existence search, however many members the
+ * group has; RG_NOTFOUND without that key.
+ */
+static enum rg_found
+find_members(struct resolve *r, const char *full)
+{
+	const struct rg_config *cf = r->d->cf;
+	enum rg_found f = RG_LOOKUP_FAIL;
+	char esc[3 * RG_ADDR_MAX + 1];
+
+	if (cf->member_of_attrs.n == 0)
+		return RG_NOTFOUND;
+	char *names = malloc(FILTER_MAX), *filter = malloc(FILTER_MAX);
+	if (names == NULL || filter == NULL) {
+		snprintf(r->why, r->whylen, "out of memory");
+		goto out;
+	}
+	size_t o = (size_t)snprintf(names, FILTER_MAX, "(&%s(|", cf->member_scope);
+	int bad = rg_ldap_escape_filter(full, strlen(full), esc, sizeof(esc)) < 0;
+	for (size_t i = 0; i < cf->member_of_attrs.n && !bad && o < FILTER_MAX; i++)
+		o += (size_t)snprintf(names + o, FILTER_MAX - o, "(%s=%s)",
+		    cf->member_of_attrs.v[i], esc);
+	if (!bad && o + 3 <= FILTER_MAX)
+		strcpy(names + o, "))");
+	if (bad || o + 3 > FILTER_MAX || with_disabled(cf, names, 0, filter, FILTER_MAX) < 0) {
+		snprintf(r->why, r->whylen, "filter too long");
+		goto out;
+	}
+	f = rg_ldap_exists(r->d->ldap, filter, r->until, r->why, r->whylen);
+	if (f == RG_LOOKUP_FAIL)
+		rg_metrics_inc(RG_M_LDAP_ERRORS);
+out:
+	free(names);
+	free(filter);
+	return f;
+}
+
 /* The entry MDN that is not (WANT_DISABLED: is) disabled, from the mirror or the server. */
 static enum rg_found
 find_dn(struct resolve *r, const char *mdn, int want_disabled, struct rg_ldap_result *res)
@@ -637,6 +684,16 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		return ST_FAIL;
 	}
 	if (f == RG_NOTFOUND) {
+		/* no entry of its own, but members that name it: a group */
+		enum rg_found g = find_members(r, full);
+		if (g != RG_NOTFOUND) {
+			s = g == RG_FOUND ? ST_OK : ST_FAIL;
+			if (r->depth > 0)
+				report_at(r, r->depth, full, g == RG_FOUND ? "members" : "tempfail",
+				    NULL);
+			remember(r, full, s, 1);
+			return s;
+		}
 		s = ST_UNKNOWN;
 		int sure = 1;
 		if (cf->ldap_disabled_filter[0] != '\0') {

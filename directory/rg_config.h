@@ -107,6 +107,9 @@ struct rg_config {
 	char *ldap_disabled_filter;
 	char *ldap_forward_filter;      /* LDAPForwardFilter, "": every entry forwards */
 	struct rg_filter *forward_filter;       /* it parsed, NULL when "" */
+	struct rg_strlist member_of_attrs;      /* LDAPMemberOfAttributes */
+	char *member_scope;             /* LDAPFilter with its address assertions made
+					 * presence tests (rg_filter_walk), for them */
 	int alias_max_depth;
 	int alias_max_targets;
 	enum rg_broken_action broken_alias_action;

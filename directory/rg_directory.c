@@ -216,7 +216,7 @@ rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, 
 	if (d->ldap == NULL || d->cache == NULL)
 		goto nomem;
 	d->aliases = cf->alias_attrs.n > 0 || cf->member_attrs.n > 0 ||
-	    cf->ldap_disabled_filter[0] != '\0';
+	    cf->member_of_attrs.n > 0 || cf->ldap_disabled_filter[0] != '\0';
 	if (d->aliases) {
 		size_t n = 0;
 		int bad = attrs_add(&d->attrs, &n, "objectClass") < 0;

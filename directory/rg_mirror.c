@@ -1117,6 +1117,11 @@ rg_mirror_possible(const struct rg_config *cf, char *err, size_t errlen)
 	}
 	rg_filter_free(f);
 	f = NULL;
+	if (ok && cf->member_of_attrs.n > 0) {
+		/* one existence search answers it; the mirror does not hold it */
+		snprintf(err, errlen, "LDAPMemberOfAttributes is answered by the directory only");
+		ok = 0;
+	}
 	if (ok && cf->ldap_disabled_filter[0] != '\0') {
 		if (strchr(cf->ldap_disabled_filter, '%') != NULL) {
 			snprintf(err, errlen, "LDAPDisabledFilter %s: a %% sign",

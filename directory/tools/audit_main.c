@@ -26,6 +26,7 @@
  */
 #include "config.h"
 #include "rg_alert.h"
+#include "rg_alias.h"
 #include "rg_audit.h"
 #include "rg_escape.h"
 #include "rg_ldap.h"
@@ -79,6 +80,7 @@ print_plain(const char *s, size_t width)
 struct walk {
 	struct rg_audit *audit;
 	int oom;
+	const struct rg_config *cf;
 };
 
 static int
@@ -103,6 +105,41 @@ on_disabled(void *arg, const struct rg_ldap_entry *e)
 		return -1;
 	}
 	return 0;
+}
+
+/* Each LDAPMemberOfAttributes value of a living member: a group it names. */
+static int
+on_member(void *arg, const struct rg_ldap_entry *e)
+{
+	struct walk *w = arg;
+
+	for (size_t i = 0; i < e->nvals; i++) {
+		if (!rg_alias_attr_in(e->vals[i].attr, &w->cf->member_of_attrs))
+			continue;
+		if (rg_audit_named(w->audit, e->vals[i].value) < 0) {
+			w->oom = 1;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The entries that may name a group (LDAPMemberOfAttributes): LDAPFilter's
+ * walk form, one of those attributes present, not disabled.  -1: too long.
+ */
+static int
+member_filter(const struct rg_config *cf, char *out, size_t outlen)
+{
+	size_t o = (size_t)snprintf(out, outlen, "(&%s(|", cf->member_scope);
+
+	for (size_t i = 0; i < cf->member_of_attrs.n && o < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "(%s=*)", cf->member_of_attrs.v[i]);
+	if (o < outlen && cf->ldap_disabled_filter[0] != '\0')
+		o += (size_t)snprintf(out + o, outlen - o, ")(!%s))", cf->ldap_disabled_filter);
+	else if (o < outlen)
+		o += (size_t)snprintf(out + o, outlen - o, "))");
+	return o < outlen ? 0 : -1;
 }
 
 /* The attributes to read: what LDAPForwardFilter reads, addresses, targets,
@@ -211,7 +248,7 @@ audit(const struct rg_config *cf, enum mode mode)
 	char err[RG_ERRLEN] = "";
 	double timeout = cf->ldap_timeout > PAGE_TIMEOUT_MIN ? cf->ldap_timeout : PAGE_TIMEOUT_MIN;
 	double t0 = rg_now(), t1, t2, t3;
-	struct walk w = { rg_audit_new(cf), 0 };
+	struct walk w = { rg_audit_new(cf), 0, cf };
 	char **attrs = walk_attrs(cf);
 	int ret = EX_TEMPFAIL;
 
@@ -234,6 +271,17 @@ audit(const struct rg_config *cf, enum mode mode)
 		    on_disabled, &w, err, sizeof(err)) != 0) {
 			fprintf(stderr, "rcptguard-audit: cannot read the disabled entries (%s): %s\n",
 			    cf->ldap_disabled_filter, w.oom ? "out of memory" : err);
+			ret = w.oom ? EX_OSERR : EX_TEMPFAIL;
+			goto out;
+		}
+	}
+	if (cf->member_of_attrs.n > 0) {
+		char filter[RG_FILTER_MAX];
+		if (member_filter(cf, filter, sizeof(filter)) < 0 ||
+		    rg_ldap_walk(cf, filter, cf->member_of_attrs.v, PAGE_SIZE, timeout,
+		    on_member, &w, err, sizeof(err)) != 0) {
+			fprintf(stderr, "rcptguard-audit: cannot read the group members: %s\n",
+			    w.oom ? "out of memory" : err[0] ? err : "filter too long");
 			ret = w.oom ? EX_OSERR : EX_TEMPFAIL;
 			goto out;
 		}

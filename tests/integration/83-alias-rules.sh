@@ -119,6 +119,72 @@ loop|ops@example.com|ops@example.com"
 got=$("$AUDIT" -c "$T/live.conf" --json 2>>"$T/audit.err" | jq -r '"\(.problem)|\(.alias)|\(.target // "-")"' | sort)
 expect_eq "alias-rules: rcptguard-audit reports exactly the planted problems" "$AUDIT_WANT" "$got"
 
+# --- lists whose members name them: LDAPMemberOfAttributes ------------------------
+
+# big@ is named by 40 members: more than the 16 entries a lookup takes, so
+# it is answered only when membership is asked as one existence search
+{
+    cat "$TOP/tests/data/alias-rules.ldif"
+    echo
+    printf 'dn: cn=big,ou=lists,dc=example,dc=com\nobjectClass: rgTestMailList\ncn: big\nmail: big@example.com\naccountStatus: active\n\n'
+    for i in $(seq 1 40); do
+        printf 'dn: uid=m%s,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nobjectClass: rgTestMailAccount\nuid: m%s\ncn: m%s\nsn: m%s\nmail: m%s@example.com\naccountStatus: active\nmemberOfGroup: big@example.com\n\n' \
+            "$i" "$i" "$i" "$i" "$i"
+    done
+} >"$T/lists.ldif"
+stop_postfix
+stop_rcptguard
+stop_slapd
+start_slapd "$T/lists.ldif" || { not_ok "alias-rules: slapd starts with the lists"; tap_done; }
+LISTS=("${RULES[@]}" "LDAPAliasClasses rgTestMailList" "LDAPMemberOfAttributes memberOfGroup")
+write_conf "$T/lists.conf" "${LISTS[@]}" "AlertLog $T/list-alerts.log"
+start_rcptguard "$T/lists.conf" || { not_ok "alias-rules: rcptguard starts with the lists"; tap_done; }
+start_postfix "inet:$MILTER_PORT@127.0.0.1" || { not_ok "alias-rules: postfix starts again"; tap_done; }
+
+LIST_SHAPES="team ok
+big ok
+ghostlist ok
+alumni alias-broken
+retired alias-broken
+ops2 alias-loop
+grace ok
+nobody unknown"
+while read -r l v; do
+    a=$l@example.com
+    expect_eq "alias-rules: lists through Postfix: $a ($v)" "$(reply_for "$a" "$v")" \
+        "$(swaks_rcpt "$POSTFIX_PORT" "$a")"
+done <<<"$LIST_SHAPES"
+want=$(while read -r l v; do echo "$l@example.com $v"; done <<<"$LIST_SHAPES")
+addrs=$(while read -r l v; do echo "$l@example.com"; done <<<"$LIST_SHAPES")
+got=$("$QUERY" -c "$T/lists.conf" --json <<<"$addrs" 2>>"$T/query.err" | jq -r '"\(.address) \(.verdict)"')
+expect_eq "alias-rules: rcptguard-query answers every list" "$want" "$got"
+got=$(jq -r '"\(.problem)|\(.alias)"' "$T/list-alerts.log" 2>/dev/null | sort -u | grep -v '^loop|')
+expect_eq "alias-rules: only the lists nobody (enabled) names raise no-targets" \
+    "no-targets|alumni@example.com
+no-targets|retired@example.com" "$got"
+# an alias whose target is a list known only by its members
+got=$("$QUERY" -c "$T/lists.conf" grace@example.com team@example.com 2>>"$T/query.err")
+expect_eq "alias-rules: rcptguard-query on lists" "grace@example.com ok ldap
+  -> ada@example.com ok
+team@example.com ok ldap" "$got"
+
+got=$("$AUDIT" -c "$T/lists.conf" --json 2>>"$T/audit.err" | jq -r '"\(.problem)|\(.alias)|\(.target // "-")"' | sort)
+expect_eq "alias-rules: rcptguard-audit with the lists: no-targets only where no living member names it" \
+    "$(sort <<<"$AUDIT_WANT
+no-targets|alumni@example.com|-
+no-targets|retired@example.com|-")" "$got"
+
+# The mirror does not hold reverse membership: Mirror yes is refused with
+# it, and Mirror auto answers from the directory.
+RG_TEST_MIRROR=yes write_conf "$T/lists-mirror.conf" "${LISTS[@]}"
+expect_exit "alias-rules: Mirror yes with LDAPMemberOfAttributes is refused (78)" 78 \
+    "$RCPTGUARD" -n -c "$T/lists-mirror.conf"
+RG_TEST_MIRROR=auto write_conf "$T/lists-auto.conf" "${LISTS[@]}"
+got=$("$QUERY" -c "$T/lists-auto.conf" team@example.com ghostlist@example.com 2>>"$T/query.err")
+expect_eq "alias-rules: Mirror auto with LDAPMemberOfAttributes answers from LDAP" \
+    "team@example.com ok ldap
+ghostlist@example.com ok ldap" "$got"
+
 # --- configuration ---------------------------------------------------------------
 
 NOFWD=()
