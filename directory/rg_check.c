@@ -780,6 +780,26 @@ resolve_top(struct resolve *r, const struct rg_address *a, int *loop_min,
 	return resolve_recipient(r, a, loop_min, source);
 }
 
+/* The verdict of the status S of a whole recipient. */
+static enum rg_verdict
+verdict_of(enum st s)
+{
+	switch (s) {
+	case ST_OK:
+		return RG_V_OK;
+	case ST_UNKNOWN:
+	case ST_DISABLED:
+		return RG_V_UNKNOWN;
+	case ST_BROKEN:
+		return RG_V_ALIAS_BROKEN;
+	case ST_LOOP:
+		return RG_V_ALIAS_LOOP;
+	case ST_FAIL:
+		break;
+	}
+	return RG_V_TEMPFAIL;
+}
+
 int
 rg_check_may_suggest(const struct rg_config *cf, const struct rg_asker *who)
 {
@@ -856,25 +876,9 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->source = RG_SRC_STALE;
 		ans->why = ans->detail[0] != '\0' ? ans->detail : NULL;
 	}
-	switch (s) {
-	case ST_OK:
-		ans->verdict = RG_V_OK;
-		break;
-	case ST_UNKNOWN:
-	case ST_DISABLED:
-		ans->verdict = RG_V_UNKNOWN;
-		break;
-	case ST_BROKEN:
-		ans->verdict = RG_V_ALIAS_BROKEN;
-		break;
-	case ST_LOOP:
-		ans->verdict = RG_V_ALIAS_LOOP;
-		break;
-	case ST_FAIL:
-		ans->verdict = RG_V_TEMPFAIL;
+	ans->verdict = verdict_of(s);
+	if (s == ST_FAIL)
 		ans->why = ans->detail;
-		break;
-	}
 	if (ans->verdict == RG_V_UNKNOWN && d->index != NULL && rg_check_may_suggest(d->cf, who)) {
 		if (d->index_lazy) {
 			/* one load per run, and only when an address is unknown */

@@ -142,6 +142,24 @@ member_filter(const struct rg_config *cf, char *out, size_t outlen)
 	return o < outlen ? 0 : -1;
 }
 
+/*
+ * The groups that living members name (LDAPMemberOfAttributes) into W's
+ * audit, in one walk.  0, or the exit status after saying why not.
+ */
+static int
+read_members(const struct rg_config *cf, struct walk *w, double timeout)
+{
+	char filter[RG_FILTER_MAX], err[RG_ERRLEN] = "";
+
+	if (member_filter(cf, filter, sizeof(filter)) == 0 &&
+	    rg_ldap_walk(cf, filter, cf->member_of_attrs.v, PAGE_SIZE, timeout, on_member, w,
+	    err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "rcptguard-audit: cannot read the group members: %s\n",
+	    w->oom ? "out of memory" : err[0] ? err : "filter too long");
+	return w->oom ? EX_OSERR : EX_TEMPFAIL;
+}
+
 /* The attributes to read: what LDAPForwardFilter reads, addresses, targets,
  * members, objectClass. */
 static char **
@@ -275,17 +293,8 @@ audit(const struct rg_config *cf, enum mode mode)
 			goto out;
 		}
 	}
-	if (cf->member_of_attrs.n > 0) {
-		char filter[RG_FILTER_MAX];
-		if (member_filter(cf, filter, sizeof(filter)) < 0 ||
-		    rg_ldap_walk(cf, filter, cf->member_of_attrs.v, PAGE_SIZE, timeout,
-		    on_member, &w, err, sizeof(err)) != 0) {
-			fprintf(stderr, "rcptguard-audit: cannot read the group members: %s\n",
-			    w.oom ? "out of memory" : err[0] ? err : "filter too long");
-			ret = w.oom ? EX_OSERR : EX_TEMPFAIL;
-			goto out;
-		}
-	}
+	if (cf->member_of_attrs.n > 0 && (ret = read_members(cf, &w, timeout)) != 0)
+		goto out;
 	t2 = rg_now();
 	if (rg_audit_run(w.audit) < 0) {
 		fprintf(stderr, "rcptguard-audit: out of memory\n");
