@@ -26,7 +26,10 @@
  *   is an alias, its addresses, targets and member DNs (compared normalised
  *   on the path, for loops), the subaddress fallback, the problem names.
  *   An entry matching LDAPDisabledFilter receives no mail.  External targets
- *   (domain not in Domains) are taken as living and never checked.
+ *   (domain not in Domains) are taken as living and never checked.  A
+ *   mailbox that keeps a copy (rg_alias) receives the mail whatever its
+ *   other targets are.  With LDAPMemberOfAttributes, an address that a
+ *   living member names is found, asked with one existence search.
  */
 #include "rg_check.h"
 #include "rg_directory.h"
