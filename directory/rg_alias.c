@@ -5,7 +5,13 @@
  * An entry's addresses are its values of LDAPAddressAttributes; an entry is
  * an alias when it has a value of LDAPAliasAttributes (target addresses) or
  * LDAPMemberAttributes (member DNs), or an objectClass of LDAPAliasClasses;
- * otherwise it is a mailbox.  An attribute description with options
+ * otherwise it is a mailbox.  With LDAPForwardFilter, the values of
+ * LDAPAliasAttributes count only on an entry that matches it (evaluated
+ * here, on the entry as fetched): on any other they are not there.  A
+ * mailbox by itself (an address, no alias
+ * class, no member DN) that forwards to one of its own addresses keeps a
+ * copy: it delivers locally and forwards; that target is no problem.
+ * An attribute description with options
  * (RFC 4512 2.5: mail;lang-de) counts as the attribute without them, the
  * way a search for the attribute finds it.  Member DNs are compared in one
  * normal form; a recipient with a subaddress that nobody claims stands for
@@ -15,6 +21,7 @@
  * rg_audit walks the whole directory, both with these rules.
  */
 #include "rg_alias.h"
+#include "rg_filter.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -101,12 +108,67 @@ classify_addrs(const struct rg_config *cf, const struct rg_ldap_entry *e,
 	return 0;
 }
 
-/* The targets of E into OUT, in the order of its values, blanks trimmed. */
+/* The values of an entry by position in a filter's attributes (rg_filter_match). */
+struct view {
+	const char **ptr;
+	size_t *start;                  /* npos + 1 */
+};
+
+static const char *const *
+view_values(const void *arg, size_t pos, size_t *n)
+{
+	const struct view *v = arg;
+
+	*n = v->start[pos + 1] - v->start[pos];
+	return *n ? &v->ptr[v->start[pos]] : NULL;
+}
+
+/*
+ * Does E match LDAPForwardFilter (1 also when there is none)?  An attribute
+ * with options counts as the attribute, as in a search.  -1: no memory.
+ */
+static int
+forwards(const struct rg_config *cf, const struct rg_ldap_entry *e)
+{
+	size_t npos;
+	struct view v;
+
+	if (cf->forward_filter == NULL)
+		return 1;
+	char *const *attrs = rg_filter_attrs(cf->forward_filter, &npos);
+	v.ptr = malloc((e->nvals ? e->nvals : 1) * sizeof(*v.ptr));
+	v.start = calloc(npos + 1, sizeof(*v.start));
+	int r = -1;
+	if (v.ptr != NULL && v.start != NULL) {
+		size_t k = 0;
+		for (size_t pos = 0; pos < npos; pos++) {
+			struct rg_strlist one = { (char **)&attrs[pos], 1 };
+			v.start[pos] = k;
+			for (size_t i = 0; i < e->nvals; i++)
+				if (rg_alias_attr_in(e->vals[i].attr, &one))
+					v.ptr[k++] = e->vals[i].value;
+		}
+		v.start[npos] = k;
+		r = rg_filter_match(cf->forward_filter, NULL, NULL, view_values, &v);
+	}
+	free(v.ptr);
+	free(v.start);
+	return r;
+}
+
+/*
+ * The targets of E into OUT, in the order of its values, blanks trimmed;
+ * the values of LDAPAliasAttributes only when E forwards (forwards()).
+ */
 static int
 classify_targets(const struct rg_config *cf, const struct rg_ldap_entry *e,
     struct rg_alias_entry *out)
 {
 	size_t room = 0;
+	int fwd = forwards(cf, e);
+
+	if (fwd < 0)
+		return -1;
 
 	for (size_t i = 0; i < e->nvals; i++)
 		room += strlen(e->vals[i].value) + 1;
@@ -118,7 +180,7 @@ classify_targets(const struct rg_config *cf, const struct rg_ldap_entry *e,
 	for (size_t i = 0; i < e->nvals; i++) {
 		const struct rg_ldap_value *v = &e->vals[i];
 		int member = rg_alias_attr_in(v->attr, &cf->member_attrs);
-		if (!member && !rg_alias_attr_in(v->attr, &cf->alias_attrs)) {
+		if (!member && (!fwd || !rg_alias_attr_in(v->attr, &cf->alias_attrs))) {
 			if (strcasecmp(v->attr, "objectClass") == 0 &&
 			    word_in(v->value, &cf->alias_classes))
 				out->alias = 1;
@@ -140,6 +202,35 @@ classify_targets(const struct rg_config *cf, const struct rg_ldap_entry *e,
 	return 0;
 }
 
+/*
+ * Does X, classified from E, keep a copy: a mailbox by itself (an address,
+ * no objectClass of LDAPAliasClasses, no member DN) with a forwarding target
+ * that is one of its own addresses, as given or without its subaddress?
+ */
+static int
+keeps_copy(const struct rg_config *cf, const struct rg_ldap_entry *e,
+    const struct rg_alias_entry *x)
+{
+	int self = 0;
+
+	if (x->naddrs == 0)
+		return 0;
+	for (size_t i = 0; i < e->nvals; i++)
+		if (strcasecmp(e->vals[i].attr, "objectClass") == 0 &&
+		    word_in(e->vals[i].value, &cf->alias_classes))
+			return 0;
+	for (size_t i = 0; i < x->ntargets; i++) {
+		struct rg_address a;
+		if (x->targets[i].member)
+			return 0;
+		if (rg_address_parse(x->targets[i].value, cf->recipient_delimiter, &a,
+		    NULL) == RG_ADDR_OK && (rg_alias_claims(x, a.full) ||
+		    (a.base[0] != '\0' && rg_alias_claims(x, a.base))))
+			self = 1;
+	}
+	return self;
+}
+
 int
 rg_alias_classify(const struct rg_config *cf, const struct rg_ldap_entry *e,
     struct rg_alias_entry *out)
@@ -151,6 +242,7 @@ rg_alias_classify(const struct rg_config *cf, const struct rg_ldap_entry *e,
 		out->dn = e->dn;
 		return -1;
 	}
+	out->keeps_copy = keeps_copy(cf, e, out);
 	return 0;
 }
 

@@ -44,6 +44,9 @@ struct rg_alias_target {
 struct rg_alias_entry {
 	const char *dn;                 /* the entry's own DN, as the server gave it */
 	int alias;                      /* an alias; otherwise a mailbox */
+	int keeps_copy;                 /* a mailbox that lists one of its own addresses
+					 * among its forwarding targets: delivers locally
+					 * too (see rg_alias_classify()) */
 	char **addrs;                   /* its addresses, lower case, in the order of
 					 * LDAPAddressAttributes, each once, any domain */
 	size_t naddrs;
@@ -55,7 +58,14 @@ struct rg_alias_entry {
 /*
  * Classify the entry E under CF into OUT: an alias when it has a value of
  * LDAPAliasAttributes or LDAPMemberAttributes, or an objectClass of
- * LDAPAliasClasses; otherwise a mailbox.  OUT points into E (keep E alive).
+ * LDAPAliasClasses; otherwise a mailbox.  With LDAPForwardFilter, the
+ * values of LDAPAliasAttributes count only when E matches it (E must hold
+ * the attributes the filter reads).  An entry that is a mailbox by
+ * itself (it has an address, no objectClass of LDAPAliasClasses and no
+ * value of LDAPMemberAttributes) and whose LDAPAliasAttributes name one of
+ * its own addresses (as given or without its subaddress) keeps a copy:
+ * OUT->keeps_copy, and it is still an alias for its other targets.  OUT
+ * points into E (keep E alive).
  * 0, or -1 when out of memory (OUT is then empty).  rg_alias_entry_free()
  * releases OUT in both cases.
  */

@@ -21,12 +21,17 @@
  *     goes to the enabled catch-all entries of its domain
  *     (rg_audit_catchall(), LDAPCatchAllFilter), as at RCPT time; only
  *     when there is none is it dangling.
+ *   - an address that a living member names in LDAPMemberOfAttributes
+ *     (rg_audit_named()) receives mail, with an entry of its own or not:
+ *     a target naming it is alive, and a group entry with such members and
+ *     no targets is no no-targets.
  *
  * Problems, per enabled alias A:
  *   dangling-target    an internal target address nobody claims, or a member
  *                      DN that does not exist (target: the address or DN)
  *   disabled-target    a target whose entries are all disabled
- *   self-target        A lists one of its own addresses (or its own DN)
+ *   self-target        A lists one of its own addresses (or its own DN),
+ *                      unless A keeps a copy (rg_alias_classify())
  *   no-targets         A has no target at all
  *   too-many-targets   more than AliasMaxTargets targets (no target named)
  *   loop               A reaches itself through other aliases; once per
@@ -74,6 +79,7 @@ struct ent {
 	struct strv fwd;        /* LDAPAliasAttributes values */
 	struct strv members;    /* LDAPMemberAttributes values */
 	unsigned alias : 1, disabled : 1;
+	unsigned keeps_copy : 1;        /* a mailbox forwarding to itself too */
 	enum rg_alias_problem own;      /* rg_alias_own_problem(), for an alias */
 	unsigned problems;      /* bits of node problems, for the graph */
 };
@@ -83,6 +89,7 @@ struct edge {
 	char *shown;            /* how reports name the target */
 	size_t first, n;        /* destinations: dst[first .. first+n) */
 	unsigned external : 1;
+	unsigned named : 1;     /* a group address that living members name */
 	unsigned problems;      /* bits of edge problems */
 };
 
@@ -111,6 +118,8 @@ struct rg_audit {
 	struct strv disabled_dns;       /* normalised */
 	struct strv catchall_domains;   /* lower case, one per catch-all entry */
 	struct strv catchall_dns;       /* normalised, the same order */
+	struct strv named;              /* rg_audit_named(), lower case */
+	struct smap by_named;           /* those, for lookups */
 
 	struct smap by_dn;              /* ndn -> entry */
 	struct smap by_addr;            /* address -> head occurrence */
@@ -310,6 +319,7 @@ rg_audit_add(struct rg_audit *a, const struct rg_ldap_entry *le)
 	e.dn = strdup(le->dn);
 	e.ndn = dn_norm(le->dn);
 	e.alias = x.alias;
+	e.keeps_copy = x.keeps_copy;
 	e.own = rg_alias_own_problem(cf, &x);
 	if (e.dn == NULL || e.ndn == NULL)
 		goto oom;
@@ -351,6 +361,29 @@ int
 rg_audit_disable(struct rg_audit *a, const char *dn)
 {
 	return strv_push(&a->disabled_dns, dn_norm(dn));
+}
+
+int
+rg_audit_named(struct rg_audit *a, const char *address)
+{
+	return strv_push(&a->named, lower_dup(address));
+}
+
+/* Do living members name ADDRESS (rg_audit_named())? */
+static int
+is_named(const struct rg_audit *a, const char *address)
+{
+	return smap_get(&a->by_named, address) != SIZE_MAX;
+}
+
+/* Do living members name one of the addresses of entry I? */
+static int
+ent_named(const struct rg_audit *a, size_t i)
+{
+	for (size_t j = 0; j < a->e[i].addrs.n; j++)
+		if (is_named(a, a->e[i].addrs.v[j]))
+			return 1;
+	return 0;
 }
 
 /* --- problems ------------------------------------------------------------------- */
@@ -428,6 +461,9 @@ index_entries(struct rg_audit *a)
 			a->nocc++;
 		}
 	}
+	for (size_t i = 0; i < a->named.n; i++)
+		if (smap_put(&a->by_named, a->named.v[i], i) < 0)
+			return -1;
 	for (size_t i = 0; i < a->disabled_dns.n; i++) {
 		size_t k = smap_get(&a->by_dn, a->disabled_dns.v[i]);
 		if (k != SIZE_MAX)
@@ -520,7 +556,9 @@ alias_edges(struct rg_audit *a, size_t i)
 		int nc = rg_alias_candidates(&ad, full, local);
 		for (int c = 0; c < nc && ed->n == 0; c++)
 			ed->n = claimants(a, full[c], &oom);
-		if (ed->n == 0 && !oom)
+		for (int c = 0; c < nc; c++)
+			ed->named |= is_named(a, full[c]);
+		if (ed->n == 0 && !ed->named && !oom)
 			ed->n = catchalls(a, ad.domain, &oom);
 		if (oom)
 			return -1;
@@ -551,14 +589,14 @@ alias_edges(struct rg_audit *a, size_t i)
 static int
 edge_problems(struct rg_audit *a, struct edge *ed)
 {
-	if (ed->external)
+	if (ed->external || ed->named)
 		return 0;
 	if (ed->n == 0) {
 		ed->problems |= 1u << RG_AP_DANGLING;
 	} else {
 		size_t live = 0;
 		for (size_t d = ed->first; d < ed->first + ed->n; d++) {
-			if (a->dst[d] == ed->src)
+			if (a->dst[d] == ed->src && !a->e[ed->src].keeps_copy)
 				ed->problems |= 1u << RG_AP_SELF;
 			if (!a->e[a->dst[d]].disabled)
 				live++;
@@ -573,11 +611,14 @@ edge_problems(struct rg_audit *a, struct edge *ed)
 	return 0;
 }
 
-/* Does the graph walk from alias I follow D (an enabled alias, not I)? */
+/*
+ * Does the graph walk from alias I follow D (an enabled alias, not I, and
+ * not a mailbox that keeps a copy: mail that reaches it is delivered)?
+ */
 static int
 follows(const struct rg_audit *a, size_t i, size_t d)
 {
-	return d != i && a->e[d].alias && !a->e[d].disabled;
+	return d != i && a->e[d].alias && !a->e[d].keeps_copy && !a->e[d].disabled;
 }
 
 /*
@@ -842,6 +883,9 @@ rg_audit_run(struct rg_audit *a)
 			continue;
 		if (alias_edges(a, i) < 0)
 			goto out;
+		/* a group whose members name it needs no targets */
+		if (e->own == RG_AP_NO_TARGETS && ent_named(a, i))
+			continue;
 		if (e->own != RG_AP_COUNT && ent_problem(a, i, e->own, NULL) < 0)
 			goto out;
 	}
@@ -1309,6 +1353,8 @@ rg_audit_free(struct rg_audit *a)
 	strv_free(&a->disabled_dns);
 	strv_free(&a->catchall_domains);
 	strv_free(&a->catchall_dns);
+	strv_free(&a->named);
+	smap_free(&a->by_named);
 	smap_free(&a->by_dn);
 	smap_free(&a->by_addr);
 	free(a->occ);

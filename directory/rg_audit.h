@@ -45,6 +45,14 @@ int rg_audit_catchall(struct rg_audit *, const char *domain, const char *dn);
 /* Mark the entry DN as disabled.  0, or -1 when out of memory. */
 int rg_audit_disable(struct rg_audit *, const char *dn);
 
+/*
+ * ADDRESS is named in LDAPMemberOfAttributes by an entry that is not
+ * disabled and that LDAPFilter could pick for some address: a group address
+ * with a living member, whether or not it has an entry.  0, or -1 when out
+ * of memory.
+ */
+int rg_audit_named(struct rg_audit *, const char *address);
+
 /* Build the graph and find the problems.  0, or -1 when out of memory. */
 int rg_audit_run(struct rg_audit *);
 

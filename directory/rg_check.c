@@ -11,7 +11,8 @@
  * unknown address, find what the sender probably meant when the asker may
  * see it (rg_index).  A lookup that could not tell is RG_V_TEMPFAIL, never
  * unknown, and so is an alias whose only hope is a target that could not be
- * looked up.
+ * looked up.  An alias whose expansion meets a loop is RG_V_ALIAS_LOOP,
+ * whatever else it reaches: the MTA would defer its mail for ever.
  *
  * Stale answers: a found address (a mailbox, or an alias that resolved to a
  * living target) stays in the cache for StaleTTL.  When the directory
@@ -25,7 +26,10 @@
  *   is an alias, its addresses, targets and member DNs (compared normalised
  *   on the path, for loops), the subaddress fallback, the problem names.
  *   An entry matching LDAPDisabledFilter receives no mail.  External targets
- *   (domain not in Domains) are taken as living and never checked.
+ *   (domain not in Domains) are taken as living and never checked.  A
+ *   mailbox that keeps a copy (rg_alias) receives the mail whatever its
+ *   other targets are.  With LDAPMemberOfAttributes, an address that a
+ *   living member names is found, asked with one existence search.
  *
  * People who left: a disabled entry with a value of LDAPMovedToAttribute
  * that is a plain address (dot-atom local part, host name domain, at most
@@ -69,11 +73,11 @@
 #define RG_CHECK_BUDGET_MAX 20.0
 
 /* Status of one address while resolving. */
-enum st { ST_OK, ST_UNKNOWN, ST_DISABLED, ST_BROKEN, ST_FAIL };
+enum st { ST_OK, ST_UNKNOWN, ST_DISABLED, ST_BROKEN, ST_LOOP, ST_FAIL };
 
 static const char *const st_names[] = {
 	[ST_OK] = "ok", [ST_UNKNOWN] = "unknown", [ST_DISABLED] = "disabled",
-	[ST_BROKEN] = "alias-broken", [ST_FAIL] = "tempfail",
+	[ST_BROKEN] = "alias-broken", [ST_LOOP] = "alias-loop", [ST_FAIL] = "tempfail",
 };
 
 /* One resolution: the path for loop detection, and what to report. */
@@ -100,6 +104,7 @@ static const char *const verdict_names[] = {
 	[RG_V_ALIAS_BROKEN] = "alias-broken",
 	[RG_V_MOVED] = "moved",
 	[RG_V_DISABLED] = "disabled",
+	[RG_V_ALIAS_LOOP] = "alias-loop",
 };
 
 static const char *const source_names[] = {
@@ -189,6 +194,7 @@ static enum rg_found find_dn(struct resolve *r, const char *mdn, int want_disabl
     struct rg_ldap_result *res);
 static enum st catch_all(struct resolve *r, const char *domain, int *loop_min,
     enum rg_source *src);
+static enum rg_found find_members(struct resolve *r, const char *full);
 
 /*
  * The checks before CAND, one of the candidates of the target FULL of an
@@ -200,6 +206,12 @@ target_cut(struct resolve *r, const char *alias, const char *dn, const char *ful
     const char *cand, const struct rg_alias_entry *self, int *loop_min, enum st *s)
 {
 	if (strcmp(cand, alias) == 0 || (self != NULL && rg_alias_claims(self, cand))) {
+		if (self != NULL && self->keeps_copy) {
+			/* a mailbox that keeps a copy: delivered locally, no problem */
+			report_at(r, r->depth + 1, full, "local", NULL);
+			*s = ST_OK;
+			return 1;
+		}
 		problem(r, alias, RG_AP_SELF, full, dn);
 		report_at(r, r->depth + 1, full, "self", pname(RG_AP_SELF));
 		*s = ST_BROKEN;
@@ -211,7 +223,7 @@ target_cut(struct resolve *r, const char *alias, const char *dn, const char *ful
 			report_at(r, r->depth + 1, full, "loop", pname(RG_AP_LOOP));
 			if (i < *loop_min)
 				*loop_min = i;
-			*s = ST_BROKEN;
+			*s = ST_LOOP;
 			return 1;
 		}
 	}
@@ -303,7 +315,7 @@ resolve_nested(struct resolve *r, const char *alias, const char *dn, const char 
 			if (i < *loop_min)
 				*loop_min = i;
 			free(ndn);
-			return ST_BROKEN;
+			return ST_LOOP;
 		}
 	}
 	if (r->depth + 1 > r->d->cf->alias_max_depth) {
@@ -415,7 +427,7 @@ resolve_alias(struct resolve *r, const char *alias, const struct rg_alias_entry 
     int *loop_min)
 {
 	enum rg_alias_problem own = rg_alias_own_problem(r->d->cf, x);
-	int living = 0, unsure = 0;
+	int living = 0, unsure = 0, loop = 0;
 
 	if (own != RG_AP_COUNT) {
 		/* too many: too costly to check at RCPT time, so let it through */
@@ -430,8 +442,31 @@ resolve_alias(struct resolve *r, const char *alias, const struct rg_alias_entry 
 			living++;
 		else if (s == ST_FAIL)
 			unsure++;
+		else if (s == ST_LOOP)
+			loop++;
 	}
-	return living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+	/* a loop anywhere defers the mail, whatever else lives */
+	return loop ? ST_LOOP : living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+}
+
+/*
+ * The status of the alias X found for FULL at r->depth, which is 0 when X
+ * keeps a copy (below the top such an entry is a mailbox): its targets are
+ * resolved for the alerts, but it receives the mail itself, and reaching it
+ * again on the way is no loop.
+ */
+static enum st
+keep_copy_alias(struct resolve *r, const char *full, const struct rg_alias_entry *x,
+    int *loop_min)
+{
+	const char *top = r->path[0];
+
+	if (!x->keeps_copy)
+		return resolve_alias(r, full, x, loop_min);
+	r->path[0] = "";        /* never a candidate */
+	enum st s = resolve_alias(r, full, x, loop_min);
+	r->path[0] = top;
+	return s == ST_LOOP ? ST_LOOP : ST_OK;
 }
 
 /*
@@ -444,7 +479,7 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 {
 	struct rg_alias_entry xs[LOOKUP_MAX_ENTRIES];
 	size_t n = 0;
-	int mailbox = 0, living = 0, unsure = 0;
+	int mailbox = 0, living = 0, unsure = 0, loop = 0;
 	enum st s = ST_FAIL;
 
 	if (res->nentries > 1) {
@@ -460,7 +495,8 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 			snprintf(r->why, r->whylen, "out of memory");
 			goto out;
 		}
-		mailbox |= !xs[n].alias;
+		/* below the top, a mailbox that keeps a copy is a mailbox */
+		mailbox |= !xs[n].alias || (xs[n].keeps_copy && r->depth > 0);
 	}
 	if (r->depth > 0)
 		report_at(r, r->depth, full, mailbox ? "ok" : "alias", NULL);
@@ -468,12 +504,19 @@ resolve_found(struct resolve *r, const char *full, const struct rg_ldap_result *
 		s = ST_OK;
 		goto out;
 	}
+	/* members that name the address (LDAPMemberOfAttributes) receive it too */
+	enum rg_found members = find_members(r, full);
 	for (size_t i = 0; i < n; i++) {
-		enum st es = resolve_alias(r, full, &xs[i], loop_min);
+		if (members == RG_FOUND && xs[i].ntargets == 0)
+			continue;       /* a group of such members: no-targets is no problem */
+		enum st es = keep_copy_alias(r, full, &xs[i], loop_min);
 		living += es == ST_OK;
 		unsure += es == ST_FAIL;
+		loop += es == ST_LOOP;
 	}
-	s = living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
+	living += members == RG_FOUND;
+	unsure += members == RG_LOOKUP_FAIL;
+	s = loop ? ST_LOOP : living ? ST_OK : unsure ? ST_FAIL : ST_BROKEN;
 out:
 	for (size_t i = 0; i < n; i++)
 		rg_alias_entry_free(&xs[i]);
@@ -504,7 +547,7 @@ from_cache_value(const char *v, char *moved)
 			return ST_FAIL;
 		return ST_DISABLED;
 	}
-	for (int s = ST_OK; s <= ST_BROKEN; s++)
+	for (int s = ST_OK; s <= ST_LOOP; s++)
 		if (strcmp(v, st_names[s]) == 0)
 			return (enum st)s;
 	return ST_FAIL;         /* a value of another version: look again */
@@ -578,6 +621,46 @@ find_address(struct resolve *r, const char *local, const char *domain, int want_
 		    LOOKUP_MAX_ENTRIES, r->until, res, err, errlen);
 	free(filter);
 	free(base_filter);
+	return f;
+}
+
+/*
+ * Does an entry that is not disabled, and that LDAPFilter could pick for
+ * some address (its address assertions made presence tests), name FULL in
+ * LDAPMemberOfAttributes?  One existence search, however many members the
+ * group has; RG_NOTFOUND without that key.
+ */
+static enum rg_found
+find_members(struct resolve *r, const char *full)
+{
+	const struct rg_config *cf = r->d->cf;
+	enum rg_found f = RG_LOOKUP_FAIL;
+	char esc[3 * RG_ADDR_MAX + 1];
+
+	if (cf->member_of_attrs.n == 0)
+		return RG_NOTFOUND;
+	char *names = malloc(FILTER_MAX), *filter = malloc(FILTER_MAX);
+	if (names == NULL || filter == NULL) {
+		snprintf(r->why, r->whylen, "out of memory");
+		goto out;
+	}
+	size_t o = (size_t)snprintf(names, FILTER_MAX, "(&%s(|", cf->member_scope);
+	int bad = rg_ldap_escape_filter(full, strlen(full), esc, sizeof(esc)) < 0;
+	for (size_t i = 0; i < cf->member_of_attrs.n && !bad && o < FILTER_MAX; i++)
+		o += (size_t)snprintf(names + o, FILTER_MAX - o, "(%s=%s)",
+		    cf->member_of_attrs.v[i], esc);
+	if (!bad && o + 3 <= FILTER_MAX)
+		strcpy(names + o, "))");
+	if (bad || o + 3 > FILTER_MAX || with_disabled(cf, names, 0, filter, FILTER_MAX) < 0) {
+		snprintf(r->why, r->whylen, "filter too long");
+		goto out;
+	}
+	f = rg_ldap_exists(r->d->ldap, filter, r->until, r->why, r->whylen);
+	if (f == RG_LOOKUP_FAIL)
+		rg_metrics_inc(RG_M_LDAP_ERRORS);
+out:
+	free(names);
+	free(filter);
 	return f;
 }
 
@@ -696,6 +779,16 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 		return ST_FAIL;
 	}
 	if (f == RG_NOTFOUND) {
+		/* no entry of its own, but members that name it: a group */
+		enum rg_found g = find_members(r, full);
+		if (g != RG_NOTFOUND) {
+			s = g == RG_FOUND ? ST_OK : ST_FAIL;
+			if (r->depth > 0)
+				report_at(r, r->depth, full, g == RG_FOUND ? "members" : "tempfail",
+				    NULL);
+			remember(r, full, s, "", 1);
+			return s;
+		}
 		char moved[RG_MOVED_MAX + 1];
 		int sure;
 		s = not_living(r, local, domain, moved, &sure);
@@ -888,6 +981,26 @@ resolve_top(struct resolve *r, const struct rg_address *a, int *loop_min,
 	return resolve_recipient(r, a, loop_min, source);
 }
 
+/* The verdict of the status S of a whole recipient. */
+static enum rg_verdict
+verdict_of(enum st s)
+{
+	switch (s) {
+	case ST_OK:
+		return RG_V_OK;
+	case ST_UNKNOWN:
+	case ST_DISABLED:
+		return RG_V_UNKNOWN;
+	case ST_BROKEN:
+		return RG_V_ALIAS_BROKEN;
+	case ST_LOOP:
+		return RG_V_ALIAS_LOOP;
+	case ST_FAIL:
+		break;
+	}
+	return RG_V_TEMPFAIL;
+}
+
 int
 rg_check_may_suggest(const struct rg_config *cf, const struct rg_asker *who)
 {
@@ -966,30 +1079,15 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->source = RG_SRC_STALE;
 		ans->why = ans->detail[0] != '\0' ? ans->detail : NULL;
 	}
-	switch (s) {
-	case ST_OK:
-		ans->verdict = RG_V_OK;
-		break;
-	case ST_UNKNOWN:
-		ans->verdict = RG_V_UNKNOWN;
-		break;
-	case ST_DISABLED:
-		if (r.moved[0] != '\0') {
-			ans->verdict = RG_V_MOVED;
-			memcpy(ans->moved_to, r.moved, sizeof(ans->moved_to));
-		} else {
-			ans->verdict = d->cf->disabled_reply == RG_DISABLED_DISABLED ?
-			    RG_V_DISABLED : RG_V_UNKNOWN;
-		}
-		break;
-	case ST_BROKEN:
-		ans->verdict = RG_V_ALIAS_BROKEN;
-		break;
-	case ST_FAIL:
-		ans->verdict = RG_V_TEMPFAIL;
-		ans->why = ans->detail;
-		break;
+	ans->verdict = verdict_of(s);
+	if (s == ST_DISABLED && r.moved[0] != '\0') {
+		ans->verdict = RG_V_MOVED;
+		memcpy(ans->moved_to, r.moved, sizeof(ans->moved_to));
+	} else if (s == ST_DISABLED && d->cf->disabled_reply == RG_DISABLED_DISABLED) {
+		ans->verdict = RG_V_DISABLED;
 	}
+	if (s == ST_FAIL)
+		ans->why = ans->detail;
 	if (ans->verdict == RG_V_UNKNOWN && d->index != NULL && rg_check_may_suggest(d->cf, who)) {
 		if (d->index_lazy) {
 			/* one load per run, and only when an address is unknown */

@@ -22,6 +22,7 @@ enum rg_verdict {
 				 * 550 5.1.6 (relocated) */
 	RG_V_DISABLED,          /* disabled, with DisabledReply disabled: 550 5.2.1
 				 * (with DisabledReply unknown it is RG_V_UNKNOWN) */
+	RG_V_ALIAS_LOOP,        /* an alias loop on the way: 451 4.4.6 */
 };
 
 /* The longest LDAPMovedToAttribute value shown in a reply. */

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "rg_config.h"
 #include "rg_hash.h"
+#include "rg_filter.h"
 #include "rg_clock.h"
 #include "rg_ldap.h"
 #include "rg_reply.h"
@@ -82,6 +83,8 @@ static int check_socket(struct rg_config *, const struct key *, char *, size_t);
 static int check_uris(struct rg_config *, const struct key *, char *, size_t);
 static int check_filter(struct rg_config *, const struct key *, char *, size_t);
 static int check_disabled_filter(struct rg_config *, const struct key *, char *, size_t);
+static int check_forward_filter(struct rg_config *, const struct key *, char *, size_t);
+static int check_member_of(struct rg_config *, const struct key *, char *, size_t);
 static int check_redis_uri(struct rg_config *, const struct key *, char *, size_t);
 static int check_delimiter(struct rg_config *, const struct key *, char *, size_t);
 static int check_attr_names(struct rg_config *, const struct key *, char *, size_t);
@@ -174,6 +177,10 @@ static const struct key keys[] = {
 	    .answer = 1, .check = check_attr_names },
 	{ .name = "LDAPMemberAttributes", .kind = K_LIST, .off = OFF(member_attrs), .def = "",
 	    .answer = 1, .check = check_attr_names },
+	{ .name = "LDAPForwardFilter", .kind = K_STR, .off = OFF(ldap_forward_filter), .def = "",
+	    .answer = 1, .check = check_forward_filter },
+	{ .name = "LDAPMemberOfAttributes", .kind = K_LIST, .off = OFF(member_of_attrs),
+	    .def = "", .answer = 1, .check = check_member_of },
 	{ .name = "LDAPAliasClasses", .kind = K_LIST, .off = OFF(alias_classes),
 	    .def = "nisMailAlias groupOfNames groupOfUniqueNames", .answer = 1,
 	    .check = check_class_names },
@@ -633,6 +640,8 @@ rg_config_free(struct rg_config *cf)
 		explicit_bzero(cf->redis_password, strlen(cf->redis_password));
 		free(cf->redis_password);
 	}
+	rg_filter_free(cf->forward_filter);
+	free(cf->member_scope);
 	free(cf->trusted);
 	free(cf->harvest_exempt);
 	free(cf->path);
@@ -1044,6 +1053,65 @@ check_catchall_filter(struct rg_config *cf, const struct key *k, char *why, size
 	    rg_ldap_expand_filter(f, SAMPLE_LOCAL, cf->domains.v[0], expanded,
 	    sizeof(expanded)) < 0 || filter_parses(expanded, problem, sizeof(problem)) < 0) {
 		seterr(why, whylen, "LDAPCatchAllFilter \"%s\" %s", f, problem);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPForwardFilter, when set: a filter without placeholders that can be
+ * evaluated in memory (it is matched against each fetched entry, never
+ * sent); kept parsed in cf->forward_filter.
+ */
+static int
+check_forward_filter(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char problem[RG_ERRLEN];
+	const char *f = cf->ldap_forward_filter;
+
+	(void)k;
+	rg_filter_free(cf->forward_filter);
+	cf->forward_filter = NULL;
+	if (f[0] == '\0')
+		return 0;
+	if (strchr(f, '%') != NULL) {
+		seterr(why, whylen, "LDAPForwardFilter \"%s\": a %% sign (it takes no placeholder)", f);
+		return -1;
+	}
+	if (rg_filter_parse(f, &cf->forward_filter, problem, sizeof(problem)) < 0 ||
+	    rg_filter_mirrorable(cf->forward_filter, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPForwardFilter \"%s\": %s", f, problem);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LDAPMemberOfAttributes: attribute names; when set, LDAPFilter must parse
+ * in rg_filter, whose walk form (every address assertion a presence test)
+ * is kept in cf->member_scope: the entries that may name a group.
+ */
+static int
+check_member_of(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	char problem[RG_ERRLEN], walk[RG_FILTER_MAX];
+	struct rg_filter *f = NULL;
+
+	free(cf->member_scope);
+	cf->member_scope = NULL;
+	if (check_list_names(cf, k, 1, why, whylen) < 0)
+		return -1;
+	if (cf->member_of_attrs.n == 0)
+		return 0;
+	if (rg_filter_parse(cf->ldap_filter, &f, problem, sizeof(problem)) < 0) {
+		seterr(why, whylen, "LDAPMemberOfAttributes needs an LDAPFilter it can read: %s",
+		    problem);
+		return -1;
+	}
+	int rc = rg_filter_walk(f, walk, sizeof(walk));
+	rg_filter_free(f);
+	if (rc < 0 || (cf->member_scope = strdup(walk)) == NULL) {
+		seterr(why, whylen, "LDAPMemberOfAttributes: LDAPFilter is too long");
 		return -1;
 	}
 	return 0;

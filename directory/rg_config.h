@@ -29,6 +29,8 @@ enum rg_disabled_reply { RG_DISABLED_UNKNOWN, RG_DISABLED_DISABLED };
  * v may be handed as it is to C APIs that want a NULL-terminated array, such
  * as the attribute list of ldap_search_ext().
  */
+struct rg_filter;                       /* rg_filter.h */
+
 struct rg_strlist {
 	char **v;
 	size_t n;
@@ -104,6 +106,11 @@ struct rg_config {
 	struct rg_strlist member_attrs;
 	struct rg_strlist alias_classes;
 	char *ldap_disabled_filter;
+	char *ldap_forward_filter;      /* LDAPForwardFilter, "": every entry forwards */
+	struct rg_filter *forward_filter;       /* it parsed, NULL when "" */
+	struct rg_strlist member_of_attrs;      /* LDAPMemberOfAttributes */
+	char *member_scope;             /* LDAPFilter with its address assertions made
+					 * presence tests (rg_filter_walk), for them */
 	int alias_max_depth;
 	int alias_max_targets;
 	enum rg_broken_action broken_alias_action;

@@ -10,6 +10,7 @@
 #include "rg_index.h"
 #include "rg_ldap.h"
 #include "rg_log.h"
+#include "rg_filter.h"
 #include "rg_mirror.h"
 
 #include <stdio.h>
@@ -272,7 +273,7 @@ rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, 
 	if (d->ldap == NULL || d->cache == NULL)
 		goto nomem;
 	d->aliases = cf->alias_attrs.n > 0 || cf->member_attrs.n > 0 ||
-	    cf->ldap_disabled_filter[0] != '\0';
+	    cf->member_of_attrs.n > 0 || cf->ldap_disabled_filter[0] != '\0';
 	if (d->aliases) {
 		size_t n = 0;
 		int bad = attrs_add(&d->attrs, &n, "objectClass") < 0;
@@ -284,6 +285,10 @@ rg_directory_reopen(struct rg_config *cf, int flags, struct rg_directory *prev, 
 			bad |= attrs_add(&d->attrs, &n, cf->member_attrs.v[i]) < 0;
 		for (size_t i = 0; i < cf->moved_attrs.n; i++)
 			bad |= attrs_add(&d->attrs, &n, cf->moved_attrs.v[i]) < 0;
+		/* what LDAPForwardFilter reads, matched on the entry by rg_alias */
+		for (char *const *a = cf->forward_filter ?
+		    rg_filter_attrs(cf->forward_filter, NULL) : NULL; a && *a; a++)
+			bad |= attrs_add(&d->attrs, &n, *a) < 0;
 		if (bad)
 			goto nomem;
 	}

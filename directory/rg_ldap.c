@@ -1461,9 +1461,13 @@ collect(LDAP *ld, LDAPMessage *all, struct rg_ldap_result *res)
 	return 0;
 }
 
+/* MAXENTRIES of an existence search: size limit 1, and more is found too. */
+#define EXISTS_ONLY (-1)
+
 /*
  * One search on one open handle.  *dead is set when the handle must not be
  * used again: 2 when the search timed out, 1 for any other reason.
+ * MAXENTRIES EXISTS_ONLY: is there any entry (size limit 1, no attributes)?
  */
 static enum rg_found
 search_once(LDAP *ld, const char *base, int scope, const char *filter, char *const *attrs,
@@ -1476,8 +1480,9 @@ search_once(LDAP *ld, const char *base, int scope, const char *filter, char *con
 	int msgid, rc;
 
 	*dead = 0;
+	int exists = maxentries == EXISTS_ONLY;
 	rc = ldap_search_ext(ld, base, scope, filter, attrs ? (char **)attrs : no_attrs, 0,
-	    NULL, NULL, &tv, maxentries, &msgid);
+	    NULL, NULL, &tv, exists ? 1 : maxentries, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		*dead = 1;
 		seterr(err, errlen, "search: %s", ld_error(ld, rc));
@@ -1506,6 +1511,8 @@ search_once(LDAP *ld, const char *base, int scope, const char *filter, char *con
 	enum rg_found found;
 	if (code == LDAP_NO_SUCH_OBJECT && scope == LDAP_SCOPE_BASE) {
 		found = RG_NOTFOUND;
+	} else if (code == LDAP_SIZELIMIT_EXCEEDED && exists) {
+		found = RG_FOUND;       /* more than one: there is one */
 	} else if (code == LDAP_SIZELIMIT_EXCEEDED) {
 		seterr(err, errlen, "more than %d entries match %s", maxentries, filter);
 		found = RG_LOOKUP_FAIL;
@@ -1590,6 +1597,14 @@ rg_ldap_search(struct rg_ldap_pool *p, const char *filter, char *const *attrs,
 {
 	return pool_search(p, p->cf->ldap_base, LDAP_SCOPE_SUBTREE, filter, attrs, maxentries,
 	    until, res, err, errlen);
+}
+
+enum rg_found
+rg_ldap_exists(struct rg_ldap_pool *p, const char *filter, double until, char *err,
+    size_t errlen)
+{
+	return pool_search(p, p->cf->ldap_base, LDAP_SCOPE_SUBTREE, filter, NULL, EXISTS_ONLY,
+	    until, NULL, err, errlen);
 }
 
 enum rg_found

@@ -97,6 +97,14 @@ enum rg_found rg_ldap_search(struct rg_ldap_pool *, const char *filter,
     char *const *attrs, int maxentries, double until, struct rg_ldap_result *res,
     char *err, size_t errlen);
 
+/*
+ * Is there an entry under LDAPBase that matches FILTER?  One search with
+ * size limit 1 and no attributes: RG_FOUND also when the server stops at
+ * the limit.  Deadlines and failures as rg_ldap_search().
+ */
+enum rg_found rg_ldap_exists(struct rg_ldap_pool *, const char *filter, double until,
+    char *err, size_t errlen);
+
 /* The same, reading one entry by DN (scope base). */
 enum rg_found rg_ldap_read_dn(struct rg_ldap_pool *, const char *dn,
     const char *filter, char *const *attrs, double until, struct rg_ldap_result *res,

@@ -41,7 +41,7 @@
 #include <microhttpd.h>
 #endif
 
-#define NVERDICTS 8
+#define NVERDICTS (RG_V_ALIAS_LOOP + 1)       /* the last verdict of rg_check.h */
 #define NSOURCES 8
 #define EXPO_MAX 65536                  /* the exposition, at most */
 
@@ -176,7 +176,7 @@ format_decisions(struct out *o)
 {
 	head(o, "rcptguard_decisions_total", "Recipients answered, by verdict and source.",
 	    "counter");
-	for (int v = 0; v <= RG_V_DISABLED; v++)
+	for (int v = 0; v <= RG_V_ALIAS_LOOP; v++)
 		for (int s = 0; s <= RG_SRC_STALE; s++)
 			put(o, "rcptguard_decisions_total{verdict=\"%s\",source=\"%s\"} %llu\n",
 			    rg_verdict_name(v), rg_source_name(s), get(&decisions[v][s]));

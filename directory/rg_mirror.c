@@ -759,6 +759,10 @@ make_fetch(struct rg_mirror *m)
 	for (size_t l = 0; l < 4; l++)
 		for (size_t i = 0; i < lists[l]->n; i++)
 			bad |= fetch_add(m, lists[l]->v[i]);
+	/* LDAPForwardFilter is matched by rg_alias on the entries returned */
+	for (char *const *a = cf->forward_filter ? rg_filter_attrs(cf->forward_filter, NULL) :
+	    NULL; a && *a; a++)
+		bad |= fetch_add(m, *a);
 	m->nwant = m->nfetch;
 	for (char *const *a = rg_filter_attrs(m->f, NULL); *a != NULL; a++)
 		bad |= fetch_add(m, *a);
@@ -1177,6 +1181,11 @@ rg_mirror_possible(const struct rg_config *cf, char *err, size_t errlen)
 	}
 	rg_filter_free(f);
 	f = NULL;
+	if (ok && cf->member_of_attrs.n > 0) {
+		/* one existence search answers it; the mirror does not hold it */
+		snprintf(err, errlen, "LDAPMemberOfAttributes is answered by the directory only");
+		ok = 0;
+	}
 	if (ok && cf->ldap_disabled_filter[0] != '\0') {
 		if (strchr(cf->ldap_disabled_filter, '%') != NULL) {
 			snprintf(err, errlen, "LDAPDisabledFilter %s: a %% sign",

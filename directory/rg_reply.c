@@ -13,6 +13,7 @@
  *	                        550 5.2.1 <ADDR>: Recipient address rejected: Mailbox disabled
  *	alias, no live target   as unknown (BrokenAliasAction reject), 451 4.3.0
  *	                        (tempfail) or continue (accept)
+ *	alias loop              451 4.4.6 <ADDR>: Alias loop (whatever else lives)
  *	could not tell          451 4.3.0 <ADDR>: Temporary lookup failure, or
  *	                        continue with OnLookupFailure accept
  *	one unknown too many    421 4.7.0 Error: too many unknown recipients
@@ -264,6 +265,12 @@ rg_reply_build(const struct rg_config *cf, const struct rg_answer *ans,
 	case RG_V_TEMPFAIL:
 		if (cf->on_lookup_failure != RG_FAIL_ACCEPT)
 			tempfail(r, cf, rcpt);
+		return;
+	case RG_V_ALIAS_LOOP:
+		/* deferred, as the MTA's own alias expansion will end */
+		set(r, RG_ACT_TEMPFAIL, "451", "4.4.6");
+		expand(for_mta(RG_REPLY_LOOP_TEXT, facts), rcpt, "", r->text[0]);
+		r->nlines = 1;
 		return;
 	case RG_V_ALIAS_BROKEN:
 		if (cf->broken_alias_action == RG_BROKEN_ACCEPT)

@@ -60,6 +60,8 @@ struct rg_reply {
 #define RG_REPLY_SUGGEST_TEXT "Did you mean <%s>?"
 /* The fixed text of the 550 5.2.1 for a disabled entry (DisabledReply disabled). */
 #define RG_REPLY_DISABLED_TEXT "<%a>: Recipient address rejected: Mailbox disabled"
+/* The text of the 451 4.4.6 for an alias loop (fixed). */
+#define RG_REPLY_LOOP_TEXT "<%a>: Alias loop"
 
 /*
  * Can TEXT be a reply template?  Printable ASCII only, "%" only in "%a",

@@ -34,10 +34,12 @@
 #include "config.h"
 #include "rg_address.h"
 #include "rg_alert.h"
+#include "rg_alias.h"
 #include "rg_audit.h"
 #include "rg_check.h"
 #include "rg_escape.h"
 #include "rg_ldap.h"
+#include "rg_filter.h"
 #include "rg_log.h"
 #include "rg_redis.h"
 
@@ -90,6 +92,7 @@ struct walk {
 	struct rg_audit *audit;
 	int oom;
 	const char *domain;     /* for on_catchall() */
+	const struct rg_config *cf;
 };
 
 static int
@@ -128,6 +131,23 @@ on_catchall(void *arg, const struct rg_ldap_entry *e)
 	return 0;
 }
 
+/* Each LDAPMemberOfAttributes value of a living member: a group it names. */
+static int
+on_member(void *arg, const struct rg_ldap_entry *e)
+{
+	struct walk *w = arg;
+
+	for (size_t i = 0; i < e->nvals; i++) {
+		if (!rg_alias_attr_in(e->vals[i].attr, &w->cf->member_of_attrs))
+			continue;
+		if (rg_audit_named(w->audit, e->vals[i].value) < 0) {
+			w->oom = 1;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
  * The catch-all entries of each of Domains into W's audit (one walk per
  * domain: the filter holds %d).  0, or -1 with the reason said on standard
@@ -159,15 +179,56 @@ read_catchalls(const struct rg_config *cf, struct walk *w, double timeout, int *
 	return 0;
 }
 
-/* The attributes to read: addresses, targets, members, objectClass. */
+/*
+ * The entries that may name a group (LDAPMemberOfAttributes): LDAPFilter's
+ * walk form, one of those attributes present, not disabled.  -1: too long.
+ */
+static int
+member_filter(const struct rg_config *cf, char *out, size_t outlen)
+{
+	size_t o = (size_t)snprintf(out, outlen, "(&%s(|", cf->member_scope);
+
+	for (size_t i = 0; i < cf->member_of_attrs.n && o < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "(%s=*)", cf->member_of_attrs.v[i]);
+	if (o < outlen && cf->ldap_disabled_filter[0] != '\0')
+		o += (size_t)snprintf(out + o, outlen - o, ")(!%s))", cf->ldap_disabled_filter);
+	else if (o < outlen)
+		o += (size_t)snprintf(out + o, outlen - o, "))");
+	return o < outlen ? 0 : -1;
+}
+
+/*
+ * The groups that living members name (LDAPMemberOfAttributes) into W's
+ * audit, in one walk.  0, or the exit status after saying why not.
+ */
+static int
+read_members(const struct rg_config *cf, struct walk *w, double timeout)
+{
+	char filter[RG_FILTER_MAX], err[RG_ERRLEN] = "";
+
+	if (member_filter(cf, filter, sizeof(filter)) == 0 &&
+	    rg_ldap_walk(cf, filter, cf->member_of_attrs.v, PAGE_SIZE, timeout, on_member, w,
+	    err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "rcptguard-audit: cannot read the group members: %s\n",
+	    w->oom ? "out of memory" : err[0] ? err : "filter too long");
+	return w->oom ? EX_OSERR : EX_TEMPFAIL;
+}
+
+/* The attributes to read: what LDAPForwardFilter reads, addresses, targets,
+ * members, objectClass. */
 static char **
 walk_attrs(const struct rg_config *cf)
 {
-	size_t n = cf->address_attrs.n + cf->alias_attrs.n + cf->member_attrs.n + 2, k = 0;
+	size_t nf = 0;
+	char *const *fa = cf->forward_filter ? rg_filter_attrs(cf->forward_filter, &nf) : NULL;
+	size_t n = cf->address_attrs.n + cf->alias_attrs.n + cf->member_attrs.n + nf + 2, k = 0;
 	char **attrs = calloc(n, sizeof(*attrs));
 
 	if (attrs == NULL)
 		return NULL;
+	for (size_t i = 0; i < nf; i++)
+		attrs[k++] = fa[i];     /* LDAPForwardFilter, matched by rg_alias */
 	for (size_t i = 0; i < cf->address_attrs.n; i++)
 		attrs[k++] = cf->address_attrs.v[i];
 	for (size_t i = 0; i < cf->alias_attrs.n; i++)
@@ -260,7 +321,7 @@ audit(const struct rg_config *cf, enum mode mode)
 	char err[RG_ERRLEN] = "";
 	double timeout = cf->ldap_timeout > PAGE_TIMEOUT_MIN ? cf->ldap_timeout : PAGE_TIMEOUT_MIN;
 	double t0 = rg_now(), t1, t2, t3;
-	struct walk w = { rg_audit_new(cf), 0, NULL };
+	struct walk w = { rg_audit_new(cf), 0, NULL, cf };
 	char **attrs = walk_attrs(cf);
 	int ret = EX_TEMPFAIL;
 
@@ -288,6 +349,8 @@ audit(const struct rg_config *cf, enum mode mode)
 		}
 	}
 	if (cf->ldap_catchall_filter[0] != '\0' && read_catchalls(cf, &w, timeout, &ret) < 0)
+		goto out;
+	if (cf->member_of_attrs.n > 0 && (ret = read_members(cf, &w, timeout)) != 0)
 		goto out;
 	t2 = rg_now();
 	if (rg_audit_run(w.audit) < 0) {

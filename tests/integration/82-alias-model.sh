@@ -38,6 +38,17 @@ person() {
         "$uid" "$B" "$uid" "$uid" "$uid"
     printf '%s\n' "$@" ""
 }
+# fwd_person UID TARGET...: a mailbox UID@example.com with rfc822MailMember targets
+fwd_person() {
+    local uid=$1 t
+    shift
+    printf 'dn: uid=%s,ou=people,%s\nobjectClass: inetOrgPerson\nobjectClass: extensibleObject\nuid: %s\ncn: %s\nsn: %s\nmail: %s@example.com\n' \
+        "$uid" "$B" "$uid" "$uid" "$uid" "$uid"
+    for t in "$@"; do
+        printf 'rfc822MailMember: %s\n' "$t"
+    done
+    echo
+}
 # alias_entry NAME TARGET...: a nisMailAlias with mailLocalAddress NAME@example.com
 alias_entry() {
     local name=$1 t
@@ -87,6 +98,12 @@ group() {
     alias_entry deep3 deep4@example.com
     alias_entry deep4 ann@example.com
     alias_entry optalias carl@example.com
+    # mailboxes that keep a copy: their own address is no problem, and
+    # reaching one again through an alias is no loop
+    fwd_person keep keep@example.com gone5@example.com
+    fwd_person keep2 keep2@example.com kloop@example.com
+    person keepsub "mail: keepsub@example.com" "mailRoutingAddress: keepsub+copy@example.com"
+    alias_entry kloop keep2@example.com
     group grp grp@example.com "uid=ann,ou=people,$B" "uid=ghost,ou=people,$B"
     group grpdis grpdis@example.com "uid=old,ou=people,$B" "uid=bob,ou=people,$B"
     group optgrp optgrp@example.com "uid=carl,ou=people,$B"
@@ -113,7 +130,7 @@ write_conf "$T/model.conf" \
     "NegativeCacheTTL 0"
 
 ALIASES="healthy alldead somedead disabled selfish selfsub loop1 loop2 deep1 deep2 deep3
-    deep4 optalias optfwd grp grpdis optgrp selfgrp outer dnloop"
+    deep4 optalias optfwd grp grpdis optgrp selfgrp outer dnloop keep keepsub keep2 kloop"
 
 # norm: DNs and addresses in one form: lower case, no blanks around , = +
 norm() {
@@ -162,6 +179,7 @@ EXPECTED="dangling-target|alldead@example.com|gone1@example.com
 dangling-target|alldead@example.com|gone2@example.com
 dangling-target|grp@example.com|uid=ghost,ou=people,dc=example,dc=com
 dangling-target|cn=inner,ou=groups,dc=example,dc=com|uid=ghost2,ou=people,dc=example,dc=com
+dangling-target|keep@example.com|gone5@example.com
 dangling-target|optfwd@example.com|gone4@example.com
 dangling-target|somedead@example.com|gone3@example.com
 disabled-target|disabled@example.com|old@example.com
@@ -178,6 +196,12 @@ expect_eq "alias-model: the audit finds every seeded problem and nothing else" \
     "$(sort <<<"$EXPECTED")" "$audit"
 expect_eq "alias-model: the RCPT path finds every seeded problem and nothing else" \
     "$(sort <<<"$EXPECTED")" "$rcpt"
+
+# A mailbox that keeps a copy receives the mail, whatever its other targets.
+for a in keep keepsub keep2 kloop; do
+    got=$("$QUERY" -c "$T/model.conf" --json "$a@example.com" 2>>"$T/query.err" | jq -r .verdict)
+    expect_eq "alias-model: $a@ (a copy kept) is ok" "ok" "$got"
+done
 
 # An address only under an attribute option is an address for suggestions too.
 got=$("$QUERY" -c "$T/model.conf" --json carll@example.com 2>>"$T/query.err" | jq -r '.suggestion // "-"')

@@ -198,6 +198,7 @@ include: file:///etc/ldap/schema/inetorgperson.ldif
 include: file:///etc/ldap/schema/nis.ldif
 include: file:///etc/ldap/schema/misc.ldif
 $(for f in ${RG_SLAPD_SCHEMAS:-}; do printf 'include: file://%s\n' "$f"; done)
+${RG_SLAPD_SCHEMA:+include: file://$RG_SLAPD_SCHEMA}
 
 dn: olcDatabase={-1}frontend,cn=config
 objectClass: olcDatabaseConfig
@@ -225,6 +226,7 @@ olcLimits: {0}dn.exact="$RG_READER_DN" size.soft=${RG_SLAPD_READER_SIZE:-500} si
 olcAccess: {0}to attrs=userPassword by dn.exact="$RG_READER_DN" read by anonymous auth by self read by * none
 olcAccess: {1}to * by dn.exact="$RG_READER_DN" read by * read
 EOF
+    # RG_SLAPD_SCHEMA: one more schema LDIF (an absolute path) to include.
     # RG_SLAPD_READER_SIZE (default 500): the reader's size limit on plain
     # searches, unlimited for a mirror of more entries (its sync refresh is one
     # search).  RG_SLAPD_MONITOR=1: cn=Monitor (built into slapd), readable by all
