@@ -22,7 +22,9 @@
 #   - the sentinel password is in no log; RedisURI beside RedisSentinels is
 #     refused by rcptguard -n;
 #   - an instance whose RedisSentinels name only dead ports answers from
-#     LDAP, no RCPT waits on them, and it says so in one log line.
+#     LDAP, no RCPT waits on them, and it says so in one log line; so does
+#     one with a dead and a hung sentinel, which is asked at most once per
+#     back-off interval, not once per RCPT.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
 . "$(dirname "$0")/../lib/mta.sh"
@@ -344,9 +346,55 @@ expect_eq "redis-sentinel: dead sentinels: one log line says so, naming each sen
     "Redis unreachable (no sentinel named the master $NAME: 127.0.0.1:$DEAD1 Connection refused; 127.0.0.1:$DEAD2 Connection refused); answering from LDAP until it is back" \
     "$(grep -o 'Redis unreachable.*' "$T/c.log")"
 
+# --- a dead and a hung sentinel -----------------------------------------------------------
+
+# the hung one accepts connections and never answers (tests/lib/silent_ldap.py
+# speaks no protocol in this mode); it logs each connection
+/usr/bin/python3 "$TOP/tests/lib/silent_ldap.py" silent "$T/hung.port" "$T/hung.log" 2>/dev/null &
+rg_on_exit "kill $! 2>/dev/null"
+for ((i = 0; i < 100; i++)); do
+    [[ -s $T/hung.port ]] && break
+    sleep 0.05
+done
+HUNG=$(cat "$T/hung.port" 2>/dev/null)
+: >>"$T/hung.log"
+sentinel_rcptguard_conf "$T/d.conf" "127.0.0.1:$DEAD1,127.0.0.1:$HUNG"
+launch d "$T/d.conf" || { not_ok "redis-sentinel: rcptguard d starts"; tap_done; }
+PID_D=$LAUNCHED
+postconf -c "$T/postfix-a/conf" "smtpd_milters = inet:127.0.0.1:$MILTER_PORT" >/dev/null
+postfix -c "$T/postfix-a/conf" reload >/dev/null 2>&1
+sleep 1
+rcpts=()
+want=
+for i in $(seq 1 10); do
+    rcpts+=(john.doe@example.com "hung-$i@example.com")
+    want+="RCPT <john.doe@example.com>: $OK"$'\n'"RCPT <hung-$i@example.com>: $(unknown "hung-$i@example.com")"$'\n'
+done
+before=$(grep -c accept "$T/hung.log")
+t0=$(now_ms)
+got=$(smtp_rcpts "$PF_A" tester@example.net "${rcpts[@]}" | grep '^RCPT ')
+t1=$(now_ms)
+tries=$(($(grep -c accept "$T/hung.log") - before))
+expect_eq "redis-sentinel: a hung sentinel: 20 RCPTs in one session answered from LDAP" \
+    "${want%$'\n'}" "$got"
+slow=$(grep -o 'verdict=.* ms=[0-9]*' "$T/d.log" | sed 's/.* ms=//' | awk '$1 > 300' | wc -l)
+expect_eq "redis-sentinel: a hung sentinel: no RCPT waited on it (ms <= 300)" 0 "$slow"
+echo "# a hung sentinel: $tries connections to it during $((t1 - t0)) ms and 20 RCPTs"
+if ((tries <= 2 + (t1 - t0) / 500)); then
+    ok "redis-sentinel: a hung sentinel is asked at most once per back-off interval, not per RCPT"
+else
+    not_ok "redis-sentinel: a hung sentinel is asked at most once per back-off interval, not per RCPT" \
+        "$tries connections in $((t1 - t0)) ms"
+fi
+expect_match "redis-sentinel: a hung sentinel: one log line names both sentinels" \
+    "^Redis unreachable \(no sentinel named the master $NAME: 127\.0\.0\.1:$DEAD1 Connection refused; 127\.0\.0\.1:$HUNG [^;]+\); answering from LDAP until it is back$" \
+    "$(grep -o 'Redis unreachable.*' "$T/d.log")"
+
 # stop side by side what the exit hooks would stop one after the other
-kill -TERM "$PID_A" "$PID_B" "$PID_C" 2>/dev/null
+kill -TERM "$PID_A" "$PID_B" "$PID_C" "$PID_D" 2>/dev/null
 (POSTFIX_DIR=$T/postfix-a stop_postfix) &
+pf_a=$!
 (POSTFIX_DIR=$T/postfix-b stop_postfix) &
-wait
+pf_b=$!
+wait "$PID_A" "$PID_B" "$PID_C" "$PID_D" "$pf_a" "$pf_b" 2>/dev/null
 tap_done
