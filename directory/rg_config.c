@@ -91,6 +91,10 @@ static int check_attr_names(struct rg_config *, const struct key *, char *, size
 static int check_class_names(struct rg_config *, const struct key *, char *, size_t);
 static int check_key_prefix(struct rg_config *, const struct key *, char *, size_t);
 static int check_redis_tls(struct rg_config *, const struct key *, char *, size_t);
+static int check_redis_sentinels(struct rg_config *, const struct key *, char *, size_t);
+static int check_master_name(struct rg_config *, const struct key *, char *, size_t);
+static int check_redis_db(struct rg_config *, const struct key *, char *, size_t);
+static int check_sentinel_pw_file(struct rg_config *, const struct key *, char *, size_t);
 static int check_harvest_limit(struct rg_config *, const struct key *, char *, size_t);
 static int check_reply_text(struct rg_config *, const struct key *, char *, size_t);
 static int check_socket_mode(struct rg_config *, const struct key *, char *, size_t);
@@ -154,6 +158,15 @@ static const struct key keys[] = {
 	{ .name = "RedisUser", .kind = K_STR, .off = OFF(redis_user), .def = "" },
 	{ .name = "RedisKeyPrefix", .kind = K_STR, .off = OFF(redis_key_prefix),
 	    .def = "rcptguard:", .answer = 1, .check = check_key_prefix },
+	/* RedisSentinels first: the checks of the three after it read it */
+	{ .name = "RedisSentinels", .kind = K_STR, .off = OFF(redis_sentinels_text), .def = "",
+	    .check = check_redis_sentinels },
+	{ .name = "RedisMasterName", .kind = K_STR, .off = OFF(redis_master_name), .def = "",
+	    .check = check_master_name },
+	{ .name = "RedisDB", .kind = K_INT, .off = OFF(redis_db), .def = "0", .min = 0,
+	    .max = 65535, .check = check_redis_db },
+	{ .name = "RedisSentinelPasswordFile", .kind = K_STR,
+	    .off = OFF(redis_sentinel_password_file), .def = "", .check = check_sentinel_pw_file },
 	{ .name = "CacheTTL", .kind = K_INT, .off = OFF(cache_ttl), .def = "3600",
 	    .min = 0, .max = 604800 },
 	{ .name = "NegativeCacheTTL", .kind = K_INT, .off = OFF(negative_cache_ttl), .def = "300",
@@ -642,6 +655,11 @@ rg_config_free(struct rg_config *cf)
 	}
 	rg_filter_free(cf->forward_filter);
 	free(cf->member_scope);
+	if (cf->redis_sentinel_password != NULL) {
+		explicit_bzero(cf->redis_sentinel_password, strlen(cf->redis_sentinel_password));
+		free(cf->redis_sentinel_password);
+	}
+	free(cf->redis_sentinels);
 	free(cf->trusted);
 	free(cf->harvest_exempt);
 	free(cf->path);
@@ -1336,6 +1354,139 @@ check_redis_uri(struct rg_config *cf, const struct key *k, char *why, size_t why
 	return 0;
 }
 
+/*
+ * One "HOST:PORT" of RedisSentinels ("[ADDRESS]:PORT" for IPv6) into HP.
+ * HOST is a name or an address: letters, digits, ".", "-", "_" (":" too
+ * within brackets).  0, or -1 when malformed.
+ */
+static int
+hostport_parse(const char *w, struct rg_hostport *hp)
+{
+	const char *h = w, *colon;
+	size_t hlen;
+
+	if (*w == '[') {
+		const char *close = strchr(w, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		h = w + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+		if (strspn(h, "0123456789abcdefABCDEF:.") < hlen)
+			return -1;
+	} else {
+		colon = strchr(w, ':');
+		if (colon == NULL)
+			return -1;
+		hlen = (size_t)(colon - w);
+		if (strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") <
+		    hlen)
+			return -1;
+	}
+	if (hlen == 0 || hlen >= sizeof(hp->host))
+		return -1;
+	char *end;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (!isdigit((unsigned char)colon[1]) || *end != '\0' || errno != 0 || port < 1 ||
+	    port > 65535)
+		return -1;
+	memcpy(hp->host, h, hlen);
+	hp->host[hlen] = '\0';
+	hp->port = (int)port;
+	return 0;
+}
+
+/*
+ * RedisSentinels: HOST:PORT[,HOST:PORT...] (commas or blanks between them),
+ * at most RG_SENTINELS_MAX, into cf->redis_sentinels in the order given.
+ * Empty: no sentinels, RedisURI names the server.  (That RedisURI is not
+ * set beside it is checked in check_loaded(), which knows what was set.)
+ */
+static int
+check_redis_sentinels(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	struct rg_strlist words = { NULL, 0 };
+	int rc = 0;
+
+	(void)k;
+	if (split_words(cf->redis_sentinels_text, &words) < 0 ||
+	    (cf->redis_sentinels = calloc(words.n ? words.n : 1,
+	    sizeof(*cf->redis_sentinels))) == NULL) {
+		strlist_free(&words);
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	if (words.n > RG_SENTINELS_MAX) {
+		seterr(why, whylen, "RedisSentinels names %zu servers, more than %d", words.n,
+		    RG_SENTINELS_MAX);
+		rc = -1;
+	}
+	for (size_t i = 0; rc == 0 && i < words.n; i++) {
+		if (hostport_parse(words.v[i], &cf->redis_sentinels[i]) < 0) {
+			seterr(why, whylen, "RedisSentinels: \"%s\" is not HOST:PORT "
+			    "([ADDRESS]:PORT for IPv6, PORT from 1 to 65535)", words.v[i]);
+			rc = -1;
+		}
+	}
+	cf->nredis_sentinels = rc == 0 ? words.n : 0;
+	strlist_free(&words);
+	return rc;
+}
+
+/* RedisMasterName: needed with RedisSentinels, refused without; 1 to 255
+ * printable characters, no blank. */
+static int
+check_master_name(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	const char *n = cf->redis_master_name;
+
+	(void)k;
+	if (cf->nredis_sentinels == 0) {
+		if (n[0] == '\0')
+			return 0;
+		seterr(why, whylen, "RedisMasterName is set but RedisSentinels is not");
+		return -1;
+	}
+	if (n[0] == '\0') {
+		seterr(why, whylen, "RedisSentinels needs RedisMasterName: the name the sentinels "
+		    "know the master by (their \"sentinel monitor NAME ...\")");
+		return -1;
+	}
+	for (const char *p = n; *p; p++) {
+		if (*p <= ' ' || *p >= 0x7f || p - n >= 255) {
+			seterr(why, whylen, "RedisMasterName \"%s\": 1 to 255 printable characters, "
+			    "no blank", n);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* RedisDB: with RedisSentinels only (RedisURI carries its own). */
+static int
+check_redis_db(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	(void)k;
+	if (cf->redis_db != 0 && cf->nredis_sentinels == 0) {
+		seterr(why, whylen, "RedisDB is for RedisSentinels; with RedisURI the database "
+		    "number is part of the URI (redis://HOST:PORT/DB)");
+		return -1;
+	}
+	return 0;
+}
+
+/* RedisSentinelPasswordFile: with RedisSentinels only; a full path. */
+static int
+check_sentinel_pw_file(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
+{
+	if (cf->redis_sentinel_password_file[0] != '\0' && cf->nredis_sentinels == 0) {
+		seterr(why, whylen, "RedisSentinelPasswordFile is set but RedisSentinels is not");
+		return -1;
+	}
+	return check_abs_path(cf, k, why, whylen);
+}
+
 /* RedisKeyPrefix: printable, no blank, at most 64 characters (it may be ""). */
 static int
 check_key_prefix(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
@@ -1472,6 +1623,12 @@ check_whole(struct rg_config *cf, char *why, size_t whylen, int *badkey)
 	}
 	if (check_redis_auth(cf, why, whylen, badkey) < 0)
 		return -1;
+	if (cf->redis_sentinel_password_file[0] != '\0' &&
+	    read_secret("RedisSentinelPasswordFile", cf->redis_sentinel_password_file,
+	    &cf->redis_sentinel_password, why, whylen) < 0) {
+		BADKEY("RedisSentinelPasswordFile");
+		return -1;
+	}
 	if (check_bind_keys(cf, why, whylen, badkey) < 0)
 		return -1;
 	if (cf->ldap_bind_password_file[0] == '\0') {
@@ -1853,8 +2010,9 @@ apply_ldap_config(struct loader *ld, char *err, size_t errlen)
 }
 
 /*
- * What is checked once every file is read: the required keys, then each
- * value and the keys together.  Messages name the line the key at fault was
+ * What is checked once every file is read: the required keys, that
+ * RedisURI and RedisSentinels are not both set (even "RedisURI none"), then
+ * each value and the keys together.  Messages name the line the key at fault was
  * set on, or the main file when none.  Returns 0, or -1 with err set.
  */
 static int
@@ -1868,6 +2026,12 @@ check_loaded(struct loader *ld, const char *file, char *err, size_t errlen)
 			seterr(err, errlen, "%s: %s is required", file, keys[k].name);
 			return -1;
 		}
+	}
+	const struct place *uri = &ld->seen[key_index("RedisURI")];
+	if (uri->line && ld->seen[key_index("RedisSentinels")].line) {
+		seterr(err, errlen, "%s:%u: RedisURI and RedisSentinels exclude each other: the "
+		    "sentinels name the Redis master; leave RedisURI out", uri->file, uri->line);
+		return -1;
 	}
 	if (check_whole(ld->cf, why, sizeof(why), &badkey) < 0) {
 		if (badkey >= 0 && ld->seen[badkey].line > 0)

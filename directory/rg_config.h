@@ -15,6 +15,7 @@
 #define RG_ERRLEN 512
 #define RG_FILTER_MAX 16384             /* an expanded LDAP filter, at most */
 #define RG_INCLUDE_DEPTH 8              /* files open at once through Include */
+#define RG_SENTINELS_MAX 16             /* servers in RedisSentinels, at most */
 
 enum rg_on_failure { RG_FAIL_TEMPFAIL, RG_FAIL_ACCEPT };
 enum rg_suggest_mode { RG_SUGGEST_OFF, RG_SUGGEST_TRUSTED, RG_SUGGEST_ALL };
@@ -34,6 +35,12 @@ struct rg_filter;                       /* rg_filter.h */
 struct rg_strlist {
 	char **v;
 	size_t n;
+};
+
+/* A server as HOST:PORT, for RedisSentinels; HOST without brackets. */
+struct rg_hostport {
+	char host[256];
+	int port;
 };
 
 /* One network in CIDR form, for TrustedNetworks. */
@@ -92,6 +99,13 @@ struct rg_config {
 	char *redis_user;               /* RedisUser: an ACL user (Redis 6+), "" for none */
 	char *redis_key_prefix;         /* RedisKeyPrefix: every key starts with it */
 	char *redis_tls_ca_file;        /* RedisTLSCACertFile, for rediss:// */
+	char *redis_sentinels_text;     /* RedisSentinels as written, "" for none */
+	struct rg_hostport *redis_sentinels;    /* RedisSentinels, in order */
+	size_t nredis_sentinels;        /* 0: RedisURI names the server */
+	char *redis_master_name;        /* RedisMasterName: the master the sentinels watch */
+	int redis_db;                   /* RedisDB, with RedisSentinels */
+	char *redis_sentinel_password_file;     /* RedisSentinelPasswordFile, "" for none */
+	char *redis_sentinel_password;  /* read from the file; never logged */
 
 	/* suggestions */
 	enum rg_suggest_mode suggest;

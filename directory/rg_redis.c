@@ -5,10 +5,13 @@
  * sliding window in a sorted set: ZCOUNT, or MULTI ZREMRANGEBYSCORE ZADD
  * ZCOUNT EXPIRE EXEC).
  *
- * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]),
+ * Reads: RedisURI (redis://HOST:PORT[/DB] or unix:/PATH[?db=N]), or
+ * RedisSentinels, RedisMasterName, RedisDB and RedisSentinelPasswordFile;
  * RedisTimeout, RedisPasswordFile and RedisUser (AUTH on every connect).
  * Reports: "Redis unreachable (WHY)" once when a connection fails (a
- * refused AUTH too), "Redis reachable again" when one opens again, and an
+ * refused AUTH too, or no sentinel naming the master), "Redis reachable
+ * again" when one opens again, "Redis master NAME is HOST:PORT" when the
+ * sentinels name a new one, and an
  * error reply (OOM, READONLY...) as "Redis refused COMMAND: ERROR" at most
  * every five minutes.  Every command answers ok, miss or failed
  * (rg_redis.h); the callers decide what a failure means (for the cache, a
@@ -24,6 +27,17 @@
  * an RCPT; and the thread closes idle contexts whose server hung up.  An
  * error reply leaves the context open.  Nothing is logged while the mutex
  * is held.
+ *
+ * With RedisSentinels, the server is the master they name: before a
+ * connect, when none is known, the sentinels are asked in order
+ * (SENTINEL get-master-addr-by-name, each within RedisTimeout) and the
+ * first answer is taken; the server must then say ROLE master.  A failure
+ * of a context to it (dropped, timed out, READONLY, ROLE replica, a
+ * refused connect) forgets it and closes every context to it, so that the
+ * next connect asks the sentinels again: a failover is followed without a
+ * restart, through the same backoff and thread as a reconnect, so that
+ * dead sentinels cost the thread a few RedisTimeouts per attempt and no
+ * RCPT anything.  Reads and writes go to the master only.
  *
  * Every call goes through a table of functions (struct rg_redis_backend):
  * the pool here is one backend, a test's fake is another.  Only this file
@@ -64,12 +78,16 @@ struct rg_redis {
 struct rslot {
 	redisContext *c;
 	int busy;
+	unsigned gen;                   /* p->gen when it was opened */
 };
 
-/* The real backend: connections to one server. */
+/*
+ * The real backend: connections to one server, RedisURI's or the master
+ * that RedisSentinels name.
+ */
 struct pool {
 	const struct rg_config *cf;
-	char host[256];
+	char host[256];                 /* RedisURI's; with sentinels, the master */
 	int port;
 	char upath[256];
 	int db;
@@ -86,6 +104,18 @@ struct pool {
 	pthread_t thread;
 	pthread_cond_t cv;
 	int stop;
+	int sentinel;                   /* RedisSentinels name the server */
+	int master_known;               /* host and port hold their last answer */
+	unsigned gen;                   /* bumped when that answer is forgotten */
+	char said_host[256];            /* the master last logged */
+	int said_port;
+};
+
+/* Where a new context goes, and the generation of that answer. */
+struct target {
+	char host[256];
+	int port;
+	unsigned gen;
 };
 
 static void setwhy(char *why, size_t whylen, const char *fmt, ...)
@@ -246,19 +276,63 @@ pool_auth(const struct pool *p, redisContext *rc, char *why, size_t whylen)
 	return bad ? -1 : 0;
 }
 
+/* SELECT the database when it is not 0.  0, or -1 with WHY. */
+static int
+pool_select(const struct pool *p, redisContext *rc, char *why, size_t whylen)
+{
+	if (p->db == 0)
+		return 0;
+	redisReply *r = redisCommand(rc, "SELECT %d", p->db);
+	int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
+	if (bad)
+		setwhy(why, whylen, "SELECT %d: %s", p->db, r ? r->str : rc->errstr);
+	if (r)
+		freeReplyObject(r);
+	return bad ? -1 : 0;
+}
+
 /*
- * Connect, set the timeout, authenticate (RedisPasswordFile), select the
- * database, and PING: a server that
+ * With RedisSentinels: does the server of T on RC answer ROLE with
+ * "master"?  A replica (the sentinels' answer is out of date: a failover
+ * is under way) or an error reply fails, with WHY.
+ */
+static int
+pool_role(const struct pool *p, redisContext *rc, const struct target *t, char *why,
+    size_t whylen)
+{
+	if (!p->sentinel)
+		return 0;
+	redisReply *r = redisCommand(rc, "ROLE");
+	const redisReply *e = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING ? r->element[0] : NULL;
+	int master = e != NULL && strcmp(e->str, "master") == 0;
+
+	if (r == NULL)
+		setwhy(why, whylen, "ROLE: %s", rc->err ? rc->errstr : "no answer");
+	else if (r->type == REDIS_REPLY_ERROR)
+		setwhy(why, whylen, "ROLE: %s", r->str);
+	else if (!master)
+		setwhy(why, whylen, "%s:%d, named master by the sentinels, says ROLE %s",
+		    t->host, t->port, e != NULL ? e->str : "(unexpected reply)");
+	if (r != NULL)
+		freeReplyObject(r);
+	return master ? 0 : -1;
+}
+
+/*
+ * Connect to T (or RedisURI's unix socket), set the timeout, authenticate
+ * (RedisPasswordFile), PING, select the database, and with RedisSentinels
+ * check that it is the master (ROLE): a server that
  * accepts the connection but does not answer (hung, stopped) fails here,
  * within RedisTimeout, and not later in the hands of an RCPT.  An error
  * reply to PING (NOAUTH, NOPERM) is a live server: the context is kept.
  */
 static redisContext *
-pool_open(struct pool *p, char *why, size_t whylen)
+pool_open(struct pool *p, const struct target *t, char *why, size_t whylen)
 {
 	struct timeval tv = pool_tv(p);
 	redisContext *rc = p->upath[0] ? redisConnectUnixWithTimeout(p->upath, tv)
-	    : redisConnectWithTimeout(p->host, p->port, tv);
+	    : redisConnectWithTimeout(t->host, t->port, tv);
 
 	if (rc == NULL) {
 		setwhy(why, whylen, "out of memory");
@@ -281,19 +355,190 @@ pool_open(struct pool *p, char *why, size_t whylen)
 		return NULL;
 	}
 	freeReplyObject(r);
-	if (p->db != 0) {
-		r = redisCommand(rc, "SELECT %d", p->db);
-		int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
-		if (bad)
-			setwhy(why, whylen, "SELECT %d: %s", p->db, r ? r->str : rc->errstr);
-		if (r)
-			freeReplyObject(r);
-		if (bad) {
-			redisFree(rc);
-			return NULL;
-		}
+	if (pool_select(p, rc, why, whylen) < 0 || pool_role(p, rc, t, why, whylen) < 0) {
+		redisFree(rc);
+		return NULL;
 	}
 	return rc;
+}
+
+/* ---- Redis Sentinel ---- */
+
+/*
+ * SENTINEL get-master-addr-by-name RedisMasterName on RC, a sentinel's
+ * context, into T's host and port.  0, or -1 with WHY.
+ */
+static int
+sentinel_query(const struct pool *p, redisContext *rc, struct target *t, char *why,
+    size_t whylen)
+{
+	const char *name = p->cf->redis_master_name;
+	const char *argv[] = { "SENTINEL", "get-master-addr-by-name", name };
+	redisReply *r = redisCommandArgv(rc, 3, argv, NULL);
+	int ok = 0;
+
+	if (r == NULL) {
+		setwhy(why, whylen, "%s", rc->err ? rc->errstr : "no answer");
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		setwhy(why, whylen, "%s", r->str);
+	} else if (r->type == REDIS_REPLY_NIL) {
+		setwhy(why, whylen, "knows no master %s", name);
+	} else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len == 0 || r->element[0]->len >= sizeof(t->host)) {
+		setwhy(why, whylen, "unexpected reply");
+	} else {
+		t->port = atoi(r->element[1]->str);
+		memcpy(t->host, r->element[0]->str, r->element[0]->len + 1);
+		ok = t->port > 0 && t->port < 65536;
+		if (!ok)
+			setwhy(why, whylen, "unexpected port %s", r->element[1]->str);
+	}
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Ask the sentinel S where the master is: connect, AUTH with
+ * RedisSentinelPasswordFile when set, and the query, each within
+ * RedisTimeout.  0 with T's host and port, or -1 with WHY.
+ */
+static int
+sentinel_ask(const struct pool *p, const struct rg_hostport *s, struct target *t, char *why,
+    size_t whylen)
+{
+	struct timeval tv = pool_tv(p);
+	redisContext *rc = redisConnectWithTimeout(s->host, s->port, tv);
+	int rv = -1;
+
+	if (rc == NULL) {
+		setwhy(why, whylen, "out of memory");
+		return -1;
+	}
+	if (rc->err) {
+		setwhy(why, whylen, "%s", rc->errstr);
+		redisFree(rc);
+		return -1;
+	}
+	redisSetTimeout(rc, tv);
+	if (p->cf->redis_sentinel_password != NULL) {
+		const char *auth[] = { "AUTH", p->cf->redis_sentinel_password };
+		redisReply *r = redisCommandArgv(rc, 2, auth, NULL);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR)
+			setwhy(why, whylen, "AUTH refused: %s", r ? r->str : rc->errstr);
+		else
+			rv = 0;
+		if (r != NULL)
+			freeReplyObject(r);
+	} else {
+		rv = 0;
+	}
+	if (rv == 0)
+		rv = sentinel_query(p, rc, t, why, whylen);
+	redisFree(rc);
+	return rv;
+}
+
+/*
+ * The master's address from the first of RedisSentinels that gives it,
+ * asked in order.  0 with T's host and port and *FROM the sentinel that
+ * answered, or -1 with each sentinel's reason in WHY (never a password).
+ */
+static int
+sentinel_discover(const struct pool *p, struct target *t, size_t *from, char *why,
+    size_t whylen)
+{
+	const struct rg_config *cf = p->cf;
+
+	setwhy(why, whylen, "no sentinel named the master %s:", cf->redis_master_name);
+	for (size_t i = 0; i < cf->nredis_sentinels; i++) {
+		const struct rg_hostport *s = &cf->redis_sentinels[i];
+		char reason[160];
+		if (sentinel_ask(p, s, t, reason, sizeof(reason)) == 0) {
+			*from = i;
+			return 0;
+		}
+		size_t used = why != NULL ? strlen(why) : whylen;
+		if (used < whylen)
+			setwhy(why + used, whylen - used, "%s %s:%d %s", i ? ";" : "", s->host,
+			    s->port, reason);
+	}
+	return -1;
+}
+
+/*
+ * Where to open the next context, into T: RedisURI's server; with
+ * RedisSentinels the master they named last, or, when that was forgotten
+ * (after a failure), what they say now (I/O, without the mutex; a new
+ * address is logged).  0, or -1 with WHY.
+ */
+static int
+pool_target(struct pool *p, struct target *t, char *why, size_t whylen)
+{
+	size_t from = 0;
+	int known, changed = 0;
+
+	pthread_mutex_lock(&p->mu);
+	known = !p->sentinel || p->master_known;
+	if (known) {
+		memcpy(t->host, p->host, sizeof(t->host));
+		t->port = p->port;
+	}
+	t->gen = p->gen;
+	pthread_mutex_unlock(&p->mu);
+	if (known)
+		return 0;
+	if (sentinel_discover(p, t, &from, why, whylen) < 0)
+		return -1;
+	pthread_mutex_lock(&p->mu);
+	if (p->gen == t->gen && !p->master_known) {
+		memcpy(p->host, t->host, sizeof(p->host));
+		p->port = t->port;
+		p->master_known = 1;
+		changed = strcmp(p->said_host, t->host) != 0 || p->said_port != t->port;
+		memcpy(p->said_host, t->host, sizeof(p->said_host));
+		p->said_port = t->port;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (changed)
+		rg_log(LOG_INFO, "Redis master %s is %s:%d (sentinel %s:%d)",
+		    p->cf->redis_master_name, t->host, t->port, p->cf->redis_sentinels[from].host,
+		    p->cf->redis_sentinels[from].port);
+	return 0;
+}
+
+/*
+ * Called with mu held.  With RedisSentinels, after a failure of a context
+ * of generation GEN (a drop, a timeout, READONLY, a refused connect, ROLE
+ * replica): forget the master it led to, so that the next connect asks
+ * the sentinels again, and move the idle contexts into DROP (*NDROP
+ * entries; REDIS_SLOTS more fit).  A failure of an older generation
+ * changes nothing.
+ */
+static void
+pool_forget(struct pool *p, unsigned gen, redisContext **drop, size_t *ndrop)
+{
+	if (!p->sentinel || !p->master_known || gen != p->gen)
+		return;
+	p->master_known = 0;
+	p->gen++;
+	for (int i = 0; i < REDIS_SLOTS; i++) {
+		if (p->slots[i].c != NULL && !p->slots[i].busy) {
+			drop[(*ndrop)++] = p->slots[i].c;
+			p->slots[i].c = NULL;
+		}
+	}
+}
+
+/* Free the N contexts of DROP (mu not held). */
+static void
+drop_free(redisContext **drop, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		redisFree(drop[i]);
 }
 
 /* A change of Redis's state, logged once the mutex is released. */
@@ -344,13 +589,47 @@ pool_ok(struct pool *p, struct rnote *note)
 	p->retry_at = 0;
 }
 
+/*
+ * Open a context into slot I, marked busy by the caller (mu not held): to
+ * the target, found first with RedisSentinels.  A failure starts the
+ * backoff (and forgets the master); a context opened to a master forgotten
+ * meanwhile is closed.  0, or -1 with WHY.
+ */
+static int
+fill_slot(struct pool *p, int i, char *why, size_t whylen)
+{
+	struct rnote note = { 0, 0, "" };
+	redisContext *drop[REDIS_SLOTS + 1];
+	size_t ndrop = 0;
+	struct target t;
+	redisContext *rc = NULL;
+
+	if (pool_target(p, &t, why, whylen) == 0)
+		rc = pool_open(p, &t, why, whylen);
+	pthread_mutex_lock(&p->mu);
+	p->slots[i].busy = 0;
+	if (rc == NULL) {
+		pool_failed(p, why, &note);
+		pool_forget(p, t.gen, drop, &ndrop);
+	} else if (t.gen != p->gen) {
+		drop[ndrop++] = rc;
+	} else {
+		p->slots[i].c = rc;
+		p->slots[i].gen = t.gen;
+		pool_ok(p, &note);
+	}
+	pthread_mutex_unlock(&p->mu);
+	drop_free(drop, ndrop);
+	note_log(&note);
+	return rc == NULL ? -1 : 0;
+}
+
 /* Open contexts for up to MAX empty slots; mu is not held on entry.  The
  * last failure's reason goes to WHY. */
 static void
 pool_fill(struct pool *p, int max, char *why, size_t whylen)
 {
 	for (int i = 0; i < REDIS_SLOTS && max > 0; i++) {
-		struct rnote note = { 0, 0, "" };
 		pthread_mutex_lock(&p->mu);
 		int want = p->slots[i].c == NULL && !p->slots[i].busy && rg_now() >= p->retry_at;
 		if (want)
@@ -359,17 +638,7 @@ pool_fill(struct pool *p, int max, char *why, size_t whylen)
 		if (!want)
 			continue;
 		char reason[256];
-		redisContext *rc = pool_open(p, reason, sizeof(reason));
-		pthread_mutex_lock(&p->mu);
-		p->slots[i].c = rc;
-		p->slots[i].busy = 0;
-		if (rc == NULL)
-			pool_failed(p, reason, &note);
-		else
-			pool_ok(p, &note);
-		pthread_mutex_unlock(&p->mu);
-		note_log(&note);
-		if (rc == NULL) {
+		if (fill_slot(p, i, reason, sizeof(reason)) < 0) {
 			setwhy(why, whylen, "%s", reason);
 			return;
 		}
@@ -379,7 +648,9 @@ pool_fill(struct pool *p, int max, char *why, size_t whylen)
 
 /*
  * Close idle contexts whose server went away: an idle connection has
- * nothing to read, so one that polls readable has met its end (EOF, reset).
+ * nothing to read, so one that polls readable has met its end (EOF, reset;
+ * with RedisSentinels the master is then asked for again, and a failover
+ * closes the connections to the old master: Sentinel kills them).
  * No I/O, no waiting; a killed Redis is seen here within REDIS_TICK, before
  * an RCPT takes a dead context.
  */
@@ -395,14 +666,14 @@ pool_sweep(struct pool *p)
 		if (rc == NULL || p->slots[i].busy)
 			continue;
 		struct pollfd pfd = { .fd = rc->fd, .events = POLLIN };
-		if (poll(&pfd, 1, 0) != 0) {
+		if (poll(&pfd, 1, 0) != 0 || p->slots[i].gen != p->gen) {
 			drop[ndrop++] = rc;
 			p->slots[i].c = NULL;
+			pool_forget(p, p->slots[i].gen, drop, &ndrop);
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
-	for (size_t i = 0; i < ndrop; i++)
-		redisFree(drop[i]);
+	drop_free(drop, ndrop);
 }
 
 static void *
@@ -451,13 +722,16 @@ pool_take(struct pool *p, char *why, size_t whylen)
 }
 
 /*
- * Give RC back.  A context that FAILED (I/O error, timeout) is closed, and
+ * Give RC back.  A context that FAILED (I/O error, timeout; with
+ * RedisSentinels READONLY too; FAILED says why) is closed, and
  * so is every idle one: they lead to the same server, and a hung server
  * would otherwise cost one RedisTimeout per context to the RCPTs that take
- * them.  The thread re-opens them, each checked with PING first.
+ * them; with RedisSentinels the master is asked for again.  A context to a
+ * master forgotten while it was out is closed too.  The thread re-opens
+ * them, each checked with PING (and ROLE) first.
  */
 static void
-pool_give(struct pool *p, redisContext *rc, int failed)
+pool_give(struct pool *p, redisContext *rc, const char *failed)
 {
 	redisContext *drop[REDIS_SLOTS + 1];
 	struct rnote note = { 0, 0, "" };
@@ -466,24 +740,26 @@ pool_give(struct pool *p, redisContext *rc, int failed)
 	pthread_mutex_lock(&p->mu);
 	for (int i = 0; i < REDIS_SLOTS; i++) {
 		if (p->slots[i].c == rc) {
-			if (failed) {
-				pool_failed(p, rc->err ? rc->errstr : "bad reply", &note);
+			if (failed != NULL)
+				pool_failed(p, failed, &note);
+			if (failed != NULL || p->slots[i].gen != p->gen) {
 				drop[ndrop++] = rc;
 				p->slots[i].c = NULL;
 			}
 			p->slots[i].busy = 0;
+			if (failed != NULL)
+				pool_forget(p, p->slots[i].gen, drop, &ndrop);
 			break;
 		}
 	}
-	for (int i = 0; failed && i < REDIS_SLOTS; i++) {
+	for (int i = 0; failed != NULL && i < REDIS_SLOTS; i++) {
 		if (p->slots[i].c != NULL && !p->slots[i].busy) {
 			drop[ndrop++] = p->slots[i].c;
 			p->slots[i].c = NULL;
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
-	for (size_t i = 0; i < ndrop; i++)
-		redisFree(drop[i]);
+	drop_free(drop, ndrop);
 	note_log(&note);
 }
 
@@ -524,6 +800,20 @@ replies_free(redisReply **out, size_t n)
 }
 
 /*
+ * With RedisSentinels, a READONLY error among the N replies OUT: the
+ * server is a replica now (a failover happened), and the context is
+ * dropped like a failed one.  Returns that error text, or NULL.
+ */
+static const char *
+replies_readonly(const struct pool *p, redisReply **out, size_t n)
+{
+	for (size_t i = 0; p->sentinel && i < n; i++)
+		if (out[i]->type == REDIS_REPLY_ERROR && strncmp(out[i]->str, "READONLY", 8) == 0)
+			return out[i]->str;
+	return NULL;
+}
+
+/*
  * Send the N commands CMD in one round trip and read their replies into
  * OUT.  0 when every one answered without an error; -1 otherwise, with
  * WHY set and OUT empty.  NAME is the command's name in "Redis refused".
@@ -544,10 +834,17 @@ pool_run(struct pool *p, const char *name, const struct cmd *cmd, size_t n, redi
 		failed = redisAppendCommandArgv(rc, cmd[i].argc, cmd[i].argv, NULL) != REDIS_OK;
 	for (size_t i = 0; i < n && !failed; i++)
 		failed = redisGetReply(rc, (void **)&out[i]) != REDIS_OK || out[i] == NULL;
+	const char *readonly = failed ? NULL : replies_readonly(p, out, n);
+	char reason[256];
 	if (failed)
-		setwhy(why, whylen, "%s", rc->err ? rc->errstr : "no reply");
+		setwhy(reason, sizeof(reason), "%s", rc->err ? rc->errstr : "no reply");
+	else if (readonly != NULL)
+		setwhy(reason, sizeof(reason), "%s", readonly);
+	failed = failed || readonly != NULL;
+	if (failed)
+		setwhy(why, whylen, "%s", reason);
 	rg_metrics_add(RG_M_REDIS_ERRORS, failed);
-	pool_give(p, rc, failed);
+	pool_give(p, rc, failed ? reason : NULL);
 	if (failed) {
 		replies_free(out, n);
 		return -1;
@@ -814,13 +1111,16 @@ rg_redis_with(const struct rg_redis_backend *be, void *arg)
 struct rg_redis *
 rg_redis_new(const struct rg_config *cf, int background)
 {
-	if (cf->redis_uri[0] == '\0' || strcmp(cf->redis_uri, "none") == 0)
+	int sentinel = cf->nredis_sentinels > 0;
+	if (!sentinel && (cf->redis_uri[0] == '\0' || strcmp(cf->redis_uri, "none") == 0))
 		return NULL;
 	struct pool *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
 	p->cf = cf;
-	if (parse_uri(p, cf->redis_uri) < 0) {
+	p->sentinel = sentinel;
+	p->db = cf->redis_db;
+	if (!sentinel && parse_uri(p, cf->redis_uri) < 0) {
 		rg_log(LOG_ERR, "RedisURI %s: cannot parse; not using Redis", cf->redis_uri);
 		free(p);
 		return NULL;

@@ -5,7 +5,8 @@
  * RedisTimeout.  No hiredis type crosses this header.
  *
  * A handle is a backend (a table of functions) and its state: rg_redis_new()
- * makes the real one, a pool of connections to RedisURI; a test makes a
+ * makes the real one, a pool of connections to RedisURI (or to the master
+ * that RedisSentinels name); a test makes a
  * fake one with rg_redis_with().  Every function takes a NULL handle (no
  * Redis configured) and then fails with "Redis is not configured".
  */
@@ -48,7 +49,9 @@ struct rg_redis_backend {
 struct rg_redis;
 
 /*
- * The pool of connections to cf->redis_uri; NULL when RedisURI is none,
+ * The pool of connections to cf->redis_uri, or with RedisSentinels to the
+ * master they name (found, and found again after a failover, by the pool);
+ * NULL when RedisURI is none and there are no sentinels, when it
  * cannot be parsed (logged) or memory is short.  BACKGROUND: reconnect from
  * a thread of its own (the daemon); else on demand, in the caller (tools).
  * Never fails for Redis being down: commands fail instead.

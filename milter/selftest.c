@@ -249,11 +249,15 @@ check_redis(struct report *r, const struct rg_config *cf)
 {
 	char shown[512], key[300], value[64], got[64], why[RG_ERRLEN], host[256] = "";
 
-	if (strcmp(cf->redis_uri, "none") == 0) {
+	if (strcmp(cf->redis_uri, "none") == 0 && cf->nredis_sentinels == 0) {
 		say(r, V_NOTE, "RedisURI none: no Redis to test (each MTA host caches alone)");
 		return;
 	}
-	redis_shown(cf->redis_uri, shown, sizeof(shown));
+	if (cf->nredis_sentinels > 0)
+		snprintf(shown, sizeof(shown), "Redis master %s (RedisSentinels %s)",
+		    cf->redis_master_name, cf->redis_sentinels_text);
+	else
+		redis_shown(cf->redis_uri, shown, sizeof(shown));
 	struct rg_redis *rd = rg_redis_new(cf, 0);
 	if (rd == NULL) {
 		say(r, V_FAIL, "%s: cannot be used", shown);

@@ -649,7 +649,8 @@ alerts_from_redis(const struct rg_config *cf)
 	int ret = 0;
 
 	if (r == NULL) {
-		fprintf(stderr, "rcptguard-audit: Redis %s: not reachable\n", cf->redis_uri);
+		fprintf(stderr, "rcptguard-audit: Redis %s: not reachable\n",
+		    cf->nredis_sentinels > 0 ? cf->redis_sentinels_text : cf->redis_uri);
 		return EX_TEMPFAIL;
 	}
 	rg_alert_stream(cf, stream, sizeof(stream));
@@ -667,7 +668,8 @@ alerts(const struct rg_config *cf)
 {
 	int ret;
 
-	if (strcmp(cf->redis_uri, "none") != 0 && cf->redis_uri[0] != '\0')
+	if ((strcmp(cf->redis_uri, "none") != 0 && cf->redis_uri[0] != '\0') ||
+	    cf->nredis_sentinels > 0)
 		ret = alerts_from_redis(cf);
 	else if (cf->alert_log[0] != '\0')
 		ret = alerts_from_file(cf->alert_log);

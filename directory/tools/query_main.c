@@ -231,6 +231,7 @@ main(int argc, char **argv)
 			return EX_OSERR;
 		free(cf->redis_uri);
 		cf->redis_uri = none;
+		cf->nredis_sentinels = 0;
 		cf->local_cache_size = 0;
 	}
 	/* Mirror yes: load the directory once, then answer every address from it */

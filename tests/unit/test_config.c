@@ -683,6 +683,79 @@ test_redis_and_harvest(void **state)
 #endif
 }
 
+/* RedisSentinels, RedisMasterName, RedisDB, RedisSentinelPasswordFile. */
+static void
+test_redis_sentinels(void **state)
+{
+	(void)state;
+	struct rg_config *cf = load_ok(REQUIRED);
+	char text[1024];
+
+	assert_int_equal(cf->nredis_sentinels, 0);
+	assert_string_equal(cf->redis_master_name, "");
+	assert_int_equal(cf->redis_db, 0);
+	assert_null(cf->redis_sentinel_password);
+	rg_config_free(cf);
+
+	cf = load_ok(REQUIRED "RedisSentinels 10.0.0.1:26379,sentinel-2.example.com:26380, "
+	    "[::1]:26381  s_4:1\nRedisMasterName mymaster\nRedisDB 3\n");
+	assert_int_equal(cf->nredis_sentinels, 4);
+	assert_string_equal(cf->redis_sentinels[0].host, "10.0.0.1");
+	assert_int_equal(cf->redis_sentinels[0].port, 26379);
+	assert_string_equal(cf->redis_sentinels[1].host, "sentinel-2.example.com");
+	assert_int_equal(cf->redis_sentinels[1].port, 26380);
+	assert_string_equal(cf->redis_sentinels[2].host, "::1");
+	assert_int_equal(cf->redis_sentinels[2].port, 26381);
+	assert_string_equal(cf->redis_sentinels[3].host, "s_4");
+	assert_int_equal(cf->redis_sentinels[3].port, 1);
+	assert_string_equal(cf->redis_master_name, "mymaster");
+	assert_int_equal(cf->redis_db, 3);
+	assert_string_equal(cf->redis_uri, "none");
+	rg_config_free(cf);
+
+	write_file("sentinel.pw", "sentinelpw\n");
+	snprintf(text, sizeof(text), REQUIRED "RedisSentinels 127.0.0.1:26379\n"
+	    "RedisMasterName m\nRedisSentinelPasswordFile %s/sentinel.pw\n", dir);
+	cf = load_ok(text);
+	assert_string_equal(cf->redis_sentinel_password, "sentinelpw");
+	rg_config_free(cf);
+
+	/* RedisURI beside RedisSentinels, even "none": the message names both
+	 * keys and the line of RedisURI */
+	expect_error(REQUIRED "RedisURI redis://127.0.0.1:6379\nRedisSentinels 127.0.0.1:26379\n"
+	    "RedisMasterName m\n", 4, "RedisURI and RedisSentinels exclude each other");
+	expect_error(REQUIRED "RedisSentinels 127.0.0.1:26379\nRedisMasterName m\n"
+	    "RedisURI none\n", 6, "RedisURI and RedisSentinels");
+	expect_error(REQUIRED "RedisSentinels 127.0.0.1:26379\n", 0, "needs RedisMasterName");
+	expect_error(REQUIRED "RedisMasterName m\n", 4, "RedisSentinels is not");
+	expect_error(REQUIRED "RedisDB 2\n", 4, "part of the URI");
+	expect_error(REQUIRED "RedisSentinelPasswordFile /x\n", 4, "RedisSentinels is not");
+	expect_error(REQUIRED "RedisSentinels 127.0.0.1:1\nRedisMasterName m\n"
+	    "RedisSentinelPasswordFile pw\n", 6, "relative path");
+	snprintf(text, sizeof(text), REQUIRED "RedisSentinels 127.0.0.1:1\nRedisMasterName m\n"
+	    "RedisSentinelPasswordFile %s/none.pw\n", dir);
+	expect_error(text, 6, "cannot read");
+	expect_error(REQUIRED "RedisSentinels 127.0.0.1:1\nRedisMasterName m\nRedisDB 65536\n", 6,
+	    "RedisDB");
+	expect_error(REQUIRED "RedisSentinels 127.0.0.1:1\nRedisMasterName a b\n", 5,
+	    "no blank");
+	static const char *const bad[] = { "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
+	    "127.0.0.1:65536", "127.0.0.1:26379x", ":26379", "::1:26379", "[::1]26379",
+	    "[::1:26379", "[]:1", "[g::1]:1", "host/x:1", "a:1:2", "127.0.0.1:-1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), REQUIRED "RedisSentinels 127.0.0.1:26379,%s\n"
+		    "RedisMasterName m\n", bad[i]);
+		char word[64];
+		snprintf(word, sizeof(word), "\"%s\" is not HOST:PORT", bad[i]);
+		expect_error(text, 4, word);
+	}
+	snprintf(text, sizeof(text), REQUIRED "RedisMasterName m\nRedisSentinels");
+	for (int i = 0; i < RG_SENTINELS_MAX + 1; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), " 127.0.0.1:%d", i + 1);
+	snprintf(text + strlen(text), sizeof(text) - strlen(text), "\n");
+	expect_error(text, 5, "more than 16");
+}
+
 /* RejectText, TempfailText, SuggestText: defaults, and what is refused. */
 static void
 test_reply_texts(void **state)
@@ -1030,6 +1103,7 @@ main(void)
 		cmocka_unit_test(test_bad_whole_values),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_redis_and_harvest),
+		cmocka_unit_test(test_redis_sentinels),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_reply_texts),
 		cmocka_unit_test(test_comments),
