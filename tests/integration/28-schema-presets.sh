@@ -1,0 +1,178 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
+# tests/integration/28-schema-presets.sh - DirectorySchema presets against
+# directories in their schema's shape.
+#
+# For each preset tried here, slapd holds a directory in that schema's shape
+# and rcptguard's configuration says nothing about the schema but
+# "DirectorySchema NAME"; a table of addresses with the answer the schema's
+# own mail stack gives is compared, exactly, with rcptguard-query's verdicts:
+#   iredmail       tests/data/iredmail.ldif (schema tests/data/iredmail-schema.ldif):
+#                  shadowAddress, forwarding only with enabledService=forward
+#                  but always on a mailAlias, a copy kept, lists by
+#                  memberOfGroup, accountStatus=disabled, the mailUser class;
+#   inetorgperson  a small directory written here: mail is the address, any
+#                  entry that has it is a mailbox, nothing else counts.
+# And "rcptguard -n -v" prints the effective values, those of the preset
+# marked, and a key the file sets wins over the preset, before or after the
+# DirectorySchema line.
+set -u
+. "$(dirname "$0")/../lib/servers.sh"
+rg_setup
+
+rg_require "schema-presets: directory checks" jq
+
+COMMON=("CacheTTL 0" "NegativeCacheTTL 0" "StaleTTL 0" "Suggest off" "MaxUnknownRecipients 0")
+
+# check_table NAME CONF TABLE: rcptguard-query's "ADDRESS VERDICT" for every
+# address of TABLE ("LOCAL VERDICT" lines, @example.com added) is TABLE's
+check_table() {
+    local name=$1 conf=$2 table=$3 want addrs got
+    want=$(while read -r l v; do echo "$l@example.com $v"; done <<<"$table")
+    addrs=$(while read -r l v; do echo "$l@example.com"; done <<<"$table")
+    got=$("$QUERY" -c "$conf" --json <<<"$addrs" 2>>"$T/query.err" | jq -r '"\(.address) \(.verdict)"')
+    expect_eq "schema-presets: $name: rcptguard-query answers as the schema's own stack" \
+        "$want" "$got"
+}
+
+# --- iredmail ----------------------------------------------------------------
+
+IREDMAIL="ada ok
+ada.lovelace ok
+old unknown
+alan.kay ok
+grace ok
+stale alias-broken
+niels.bohr ok
+info ok
+deadalias alias-broken
+team ok
+alumni alias-broken
+retired alias-broken
+carol unknown
+nobody unknown"
+
+RG_SLAPD_SCHEMA=$TOP/tests/data/iredmail-schema.ldif start_slapd "$TOP/tests/data/iredmail.ldif" ||
+    { not_ok "schema-presets: slapd starts with the iRedMail directory"; tap_done; }
+write_conf "$T/iredmail.conf" "DirectorySchema iredmail" "${COMMON[@]}"
+check_table iredmail "$T/iredmail.conf" "$IREDMAIL"
+got=$("$QUERY" -c "$T/iredmail.conf" niels.bohr@example.com 2>>"$T/query.err")
+expect_eq "schema-presets: iredmail: a forward to oneself keeps a copy" \
+    "niels.bohr@example.com ok ldap
+  -> niels.bohr@example.com local
+  -> gone@example.com unknown dangling-target" "$got"
+
+# the same directory without the preset: what the preset changes
+write_conf "$T/plain.conf" "${COMMON[@]}"
+got=$("$QUERY" -c "$T/plain.conf" --json ada.lovelace@example.com carol@example.com \
+    old@example.com 2>>"$T/query.err" | jq -r '"\(.address) \(.verdict)"')
+expect_eq "schema-presets: iredmail: without the preset, shadowAddress, class and status do not count" \
+    "ada.lovelace@example.com unknown
+carol@example.com ok
+old@example.com ok" "$got"
+
+# --- rcptguard -n -v ------------------------------------------------------------
+
+PRESET_LINES="DirectorySchema iredmail
+LDAPFilter (&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias))(|(mail=%s)(shadowAddress=%s)))  # from DirectorySchema iredmail
+LDAPAddressAttributes mail shadowAddress  # from DirectorySchema iredmail
+LDAPAliasAttributes mailForwardingAddress  # from DirectorySchema iredmail
+LDAPMemberAttributes  # from DirectorySchema iredmail
+LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias))  # from DirectorySchema iredmail
+LDAPMemberOfAttributes memberOfGroup  # from DirectorySchema iredmail
+LDAPAliasClasses mailList mailAlias  # from DirectorySchema iredmail
+LDAPDisabledFilter (accountStatus=disabled)  # from DirectorySchema iredmail"
+KEYS='^(DirectorySchema|LDAPFilter|LDAPAddressAttributes|LDAPAliasAttributes|LDAPMemberAttributes|LDAPForwardFilter|LDAPMemberOfAttributes|LDAPAliasClasses|LDAPDisabledFilter)( |$)'
+out=$("$RCPTGUARD" -n -v -c "$T/iredmail.conf" 2>"$T/v.err")
+rc=$?
+expect_eq "schema-presets: rcptguard -n -v exits 0" "0" "$rc"
+expect_eq "schema-presets: rcptguard -n -v marks the values of the preset" \
+    "$PRESET_LINES" "$(grep -E "$KEYS" <<<"$out")"
+expect_eq "schema-presets: rcptguard -n -v prints every other key too, then the verdict" \
+    "MaxUnknownRecipients 0
+LDAPBase dc=example,dc=com
+Suggest off
+$T/iredmail.conf: configuration OK" \
+    "$(grep -E '^(LDAPBase|MaxUnknownRecipients|Suggest) |^/' <<<"$out")"
+expect_eq "schema-presets: rcptguard -n -v prints no password" "" \
+    "$(grep -F "$RG_READER_PW" <<<"$out")"
+# its output is a configuration that answers the same
+sed '$d' <<<"$out" >"$T/printed.conf"
+check_table "iredmail, as printed by -v" "$T/printed.conf" "$IREDMAIL"
+
+# a key of the file wins, before or after the DirectorySchema line
+write_conf "$T/before.conf" "LDAPAliasClasses mailList" "DirectorySchema iredmail" \
+    "LDAPForwardFilter (enabledService=forward)" "${COMMON[@]}"
+expect_eq "schema-presets: keys set in the file win and are not marked" \
+    "LDAPForwardFilter (enabledService=forward)
+LDAPAliasClasses mailList" \
+    "$("$RCPTGUARD" -n -v -c "$T/before.conf" 2>>"$T/v.err" | grep -E '^(LDAPForwardFilter|LDAPAliasClasses) ')"
+# so info@ (a mailAlias) is no alias class and its forwards do not count:
+# a plain mailbox
+got=$("$QUERY" -c "$T/before.conf" info@example.com 2>>"$T/query.err")
+expect_eq "schema-presets: and they change the answer" "info@example.com ok ldap" "$got"
+expect_eq "schema-presets: rcptguard -v without -n is a usage error" "64" \
+    "$("$RCPTGUARD" -v -c "$T/iredmail.conf" >/dev/null 2>&1; echo $?)"
+stop_slapd
+
+# --- inetorgperson ------------------------------------------------------------------
+
+cat >"$T/inetorgperson.ldif" <<'LDIF'
+dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example
+
+dn: cn=reader,dc=example,dc=com
+objectClass: simpleSecurityObject
+objectClass: organizationalRole
+cn: reader
+userPassword: readerpw
+
+dn: ou=people,dc=example,dc=com
+objectClass: organizationalUnit
+ou: people
+
+dn: uid=john,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: john
+cn: john
+sn: john
+mail: john@example.com
+
+dn: uid=jdoe,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: inetLocalMailRecipient
+uid: jdoe
+cn: jdoe
+sn: jdoe
+mail: jdoe@example.com
+mailLocalAddress: john.doe@example.com
+
+dn: cn=staff,ou=people,dc=example,dc=com
+objectClass: groupOfNames
+objectClass: extensibleObject
+cn: staff
+mail: staff@example.com
+member: uid=gone,ou=people,dc=example,dc=com
+LDIF
+INETORGPERSON="john ok
+jdoe ok
+john.doe unknown
+staff ok
+nobody unknown"
+
+start_slapd "$T/inetorgperson.ldif" ||
+    { not_ok "schema-presets: slapd starts with the inetOrgPerson directory"; tap_done; }
+write_conf "$T/inetorgperson.conf" "DirectorySchema inetorgperson" "${COMMON[@]}"
+check_table inetorgperson "$T/inetorgperson.conf" "$INETORGPERSON"
+# without the preset, a groupOfNames is an alias class: one with a dead
+# member and no targets is reported, not a mailbox
+write_conf "$T/plain2.conf" "LDAPMemberAttributes member" "${COMMON[@]}"
+got=$("$QUERY" -c "$T/plain2.conf" --json staff@example.com 2>>"$T/query.err" | jq -r .verdict)
+expect_eq "schema-presets: inetorgperson: the same group with member handling is broken" \
+    "alias-broken" "$got"
+expect_eq "schema-presets: rcptguard-query wrote no errors" "" "$(cat "$T/query.err")"
+
+tap_done
