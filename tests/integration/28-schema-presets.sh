@@ -13,6 +13,10 @@
 #                  memberOfGroup, accountStatus=disabled, the mailUser class;
 #   inetorgperson  a small directory written here: mail is the address, any
 #                  entry that has it is a mailbox, nothing else counts.
+#   ad             tests/data/ad.ldif (schema tests/data/ad-schema.ldif):
+#                  "SMTP:"/"smtp:" proxyAddresses, userAccountControl bit 2
+#                  through AD's bit rule (slapd has it: integerBitAndMatch),
+#                  groups in groups through member; live and from the mirror.
 # And "rcptguard -n -v" prints the effective values, those of the preset
 # marked, and a key the file sets wins over the preset, before or after the
 # DirectorySchema line.
@@ -174,5 +178,45 @@ got=$("$QUERY" -c "$T/plain2.conf" --json staff@example.com 2>>"$T/query.err" | 
 expect_eq "schema-presets: inetorgperson: the same group with member handling is broken" \
     "alias-broken" "$got"
 expect_eq "schema-presets: rcptguard-query wrote no errors" "" "$(cat "$T/query.err")"
+
+# --- ad ---------------------------------------------------------------------------
+
+AD="ada ok
+ada.lovelace ok
+bob ok
+bobby ok
+old unknown
+locked unknown
+norm ok
+x400only unknown
+partner ok
+team ok
+inner ok
+outer alias-broken
+inner2 alias-broken
+ghosts alias-broken
+nobody unknown"
+
+stop_slapd
+RG_SLAPD_SCHEMA=$TOP/tests/data/ad-schema.ldif start_slapd "$TOP/tests/data/ad.ldif" ||
+    { not_ok "schema-presets: slapd starts with the Active Directory directory"; tap_done; }
+write_conf "$T/ad.conf" "DirectorySchema ad" "${COMMON[@]}"
+RG_TEST_MIRROR=yes write_conf "$T/ad-mirror.conf" "DirectorySchema ad" "${COMMON[@]}"
+check_table ad "$T/ad.conf" "$AD"
+check_table "ad, from the mirror" "$T/ad-mirror.conf" "$AD"
+got=$("$QUERY" -c "$T/ad-mirror.conf" --json ada.lovelace@example.com bobby@example.com \
+    norm@example.com team@example.com 2>>"$T/query.err" | jq -r .source | sort -u)
+expect_eq "schema-presets: ad: the mirror finds smtp: proxy addresses and evaluates bit 2 itself" \
+    "mirror" "$got"
+got=$("$QUERY" -c "$T/ad.conf" team@example.com outer@example.com 2>>"$T/query.err")
+expect_eq "schema-presets: ad: groups in groups are followed through member" \
+    "team@example.com ok ldap
+  -> ada@example.com ok
+  -> inner@example.com alias
+    -> bob@example.com ok
+outer@example.com alias-broken ldap
+  -> inner2@example.com alias
+    -> old@example.com disabled disabled-target" "$got"
+expect_eq "schema-presets: rcptguard-query wrote no errors (ad)" "" "$(cat "$T/query.err")"
 
 tap_done
