@@ -17,6 +17,11 @@
 #                  "SMTP:"/"smtp:" proxyAddresses, userAccountControl bit 2
 #                  through AD's bit rule (slapd has it: integerBitAndMatch),
 #                  groups in groups through member; live and from the mirror.
+#   postfix-book, kolab, univention
+#                  tests/data/NAME.ldif (schema tests/data/NAME-schema.ldif):
+#                  other addresses, forwards living and dead, groups by
+#                  uniqueMember, disabled accounts (postfix-book), entries
+#                  without the schema's class; live and from the mirror.
 # And "rcptguard -n -v" prints the effective values, those of the preset
 # marked, and a key the file sets wins over the preset, before or after the
 # DirectorySchema line.
@@ -218,5 +223,50 @@ outer@example.com alias-broken ldap
   -> inner2@example.com alias
     -> old@example.com disabled disabled-target" "$got"
 expect_eq "schema-presets: rcptguard-query wrote no errors (ad)" "" "$(cat "$T/query.err")"
+
+# --- postfix-book, kolab, univention -------------------------------------------------
+
+# the table of each: every shape its LDIF plants (read its header)
+declare -A TABLE
+TABLE[postfix-book]="ada ok
+ada.lovelace ok
+old unknown
+fwd ok
+deadfwd alias-broken
+carol unknown
+nobody unknown"
+TABLE[kolab]="ada ok
+ada.lovelace ok
+fwd ok
+deadfwd alias-broken
+team ok
+ghosts alias-broken
+shared ok
+carol unknown
+nobody unknown"
+TABLE[univention]="ada ok
+ada.lovelace ok
+fwd ok
+deadfwd alias-broken
+team ok
+ghosts alias-broken
+carol unknown
+nobody unknown"
+
+for s in postfix-book kolab univention; do
+    stop_slapd
+    RG_SLAPD_SCHEMA=$TOP/tests/data/$s-schema.ldif start_slapd "$TOP/tests/data/$s.ldif" ||
+        { not_ok "schema-presets: slapd starts with the $s directory"; continue; }
+    write_conf "$T/$s.conf" "DirectorySchema $s" "${COMMON[@]}"
+    RG_TEST_MIRROR=yes write_conf "$T/$s-mirror.conf" "DirectorySchema $s" "${COMMON[@]}"
+    check_table "$s" "$T/$s.conf" "${TABLE[$s]}"
+    check_table "$s, from the mirror" "$T/$s-mirror.conf" "${TABLE[$s]}"
+    # without the preset the schema's addresses are not found
+    write_conf "$T/$s-plain.conf" "${COMMON[@]}"
+    got=$("$QUERY" -c "$T/$s-plain.conf" --json ada.lovelace@example.com 2>>"$T/query.err" |
+        jq -r .verdict)
+    expect_eq "schema-presets: $s: without the preset, ada.lovelace@ is not found" "unknown" "$got"
+done
+expect_eq "schema-presets: rcptguard-query wrote no errors (the others)" "" "$(cat "$T/query.err")"
 
 tap_done
