@@ -22,6 +22,7 @@
 #                  other addresses, forwards living and dead, groups by
 #                  uniqueMember, disabled accounts (postfix-book), entries
 #                  without the schema's class; live and from the mirror.
+# rcptguard-audit reports exactly the problems each directory plants.
 # And "rcptguard -n -v" prints the effective values, those of the preset
 # marked, and a key the file sets wins over the preset, before or after the
 # DirectorySchema line.
@@ -42,6 +43,14 @@ check_table() {
     got=$("$QUERY" -c "$conf" --json <<<"$addrs" 2>>"$T/query.err" | jq -r '"\(.address) \(.verdict)"')
     expect_eq "schema-presets: $name: rcptguard-query answers as the schema's own stack" \
         "$want" "$got"
+}
+
+# check_audit NAME CONF WANT: rcptguard-audit reports exactly WANT
+# ("PROBLEM|ALIAS|TARGET" lines, sorted)
+check_audit() {
+    local got
+    got=$("$AUDIT" -c "$2" --json 2>>"$T/audit.err" | jq -r '"\(.problem)|\(.alias)|\(.target // "-")"' | sort)
+    expect_eq "schema-presets: $1: rcptguard-audit reports exactly the planted problems" "$3" "$got"
 }
 
 # --- iredmail ----------------------------------------------------------------
@@ -65,6 +74,11 @@ RG_SLAPD_SCHEMA=$TOP/tests/data/iredmail-schema.ldif start_slapd "$TOP/tests/dat
     { not_ok "schema-presets: slapd starts with the iRedMail directory"; tap_done; }
 write_conf "$T/iredmail.conf" "DirectorySchema iredmail" "${COMMON[@]}"
 check_table iredmail "$T/iredmail.conf" "$IREDMAIL"
+check_audit iredmail "$T/iredmail.conf" "dangling-target|deadalias@example.com|gone@example.com
+dangling-target|niels.bohr@example.com|gone@example.com
+dangling-target|stale@example.com|departed@example.com
+no-targets|alumni@example.com|-
+no-targets|retired@example.com|-"
 got=$("$QUERY" -c "$T/iredmail.conf" niels.bohr@example.com 2>>"$T/query.err")
 expect_eq "schema-presets: iredmail: a forward to oneself keeps a copy" \
     "niels.bohr@example.com ok ldap
@@ -209,6 +223,8 @@ write_conf "$T/ad.conf" "DirectorySchema ad" "${COMMON[@]}"
 RG_TEST_MIRROR=yes write_conf "$T/ad-mirror.conf" "DirectorySchema ad" "${COMMON[@]}"
 check_table ad "$T/ad.conf" "$AD"
 check_table "ad, from the mirror" "$T/ad-mirror.conf" "$AD"
+check_audit ad "$T/ad.conf" "dangling-target|ghosts@example.com|cn=gone,cn=Users,dc=example,dc=com
+disabled-target|inner2@example.com|old@example.com"
 got=$("$QUERY" -c "$T/ad-mirror.conf" --json ada.lovelace@example.com bobby@example.com \
     norm@example.com team@example.com 2>>"$T/query.err" | jq -r .source | sort -u)
 expect_eq "schema-presets: ad: the mirror finds smtp: proxy addresses and evaluates bit 2 itself" \
@@ -253,6 +269,12 @@ ghosts alias-broken
 carol unknown
 nobody unknown"
 
+declare -A PLANTED
+PLANTED[postfix-book]="dangling-target|deadfwd@example.com|gone@example.com"
+PLANTED[kolab]="dangling-target|deadfwd@example.com|gone@example.com
+dangling-target|ghosts@example.com|uid=gone,ou=people,dc=example,dc=com"
+PLANTED[univention]=${PLANTED[kolab]}
+
 for s in postfix-book kolab univention; do
     stop_slapd
     RG_SLAPD_SCHEMA=$TOP/tests/data/$s-schema.ldif start_slapd "$TOP/tests/data/$s.ldif" ||
@@ -261,12 +283,14 @@ for s in postfix-book kolab univention; do
     RG_TEST_MIRROR=yes write_conf "$T/$s-mirror.conf" "DirectorySchema $s" "${COMMON[@]}"
     check_table "$s" "$T/$s.conf" "${TABLE[$s]}"
     check_table "$s, from the mirror" "$T/$s-mirror.conf" "${TABLE[$s]}"
+    check_audit "$s" "$T/$s.conf" "${PLANTED[$s]}"
     # without the preset the schema's addresses are not found
     write_conf "$T/$s-plain.conf" "${COMMON[@]}"
     got=$("$QUERY" -c "$T/$s-plain.conf" --json ada.lovelace@example.com 2>>"$T/query.err" |
         jq -r .verdict)
     expect_eq "schema-presets: $s: without the preset, ada.lovelace@ is not found" "unknown" "$got"
 done
-expect_eq "schema-presets: rcptguard-query wrote no errors (the others)" "" "$(cat "$T/query.err")"
+expect_eq "schema-presets: rcptguard-query and rcptguard-audit wrote no errors" "" \
+    "$(cat "$T/query.err" "$T/audit.err" 2>/dev/null)"
 
 tap_done
