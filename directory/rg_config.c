@@ -9,13 +9,16 @@
  * folder of the file that names it), at most RG_INCLUDE_DEPTH files deep,
  * and refuses a file that includes itself; a key is set once across all of
  * them.  "LDAPConfig FILE" takes the LDAP keys the files leave unset from a
- * Postfix ldap_table(5) file (rg_ldapcf.h).  Every key is described once in
+ * Postfix ldap_table(5) file (rg_ldapcf.h); then "DirectorySchema NAME"
+ * fills the keys that describe a directory's schema and are still unset
+ * from one table of presets (presets[]).  Every key is described once in
  * the table below (designated initializers) with its type, default, bounds,
  * whether it can change a cached answer, and the check of its value, run
  * once the whole file is read; the password file is read last, when every
  * check passed.  An unknown key, a value
  * out of bounds, a repeated key or a missing required key is an error that
- * names the file and the line.  The result is read-only once returned.
+ * names the file and the line.  The result is read-only once returned;
+ * rg_config_print() writes its effective values back out as a file.
  */
 #include "config.h"
 #include "rg_config.h"
