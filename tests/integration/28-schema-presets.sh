@@ -22,12 +22,15 @@
 #                  other addresses, forwards living and dead, groups by
 #                  uniqueMember, disabled accounts (postfix-book), entries
 #                  without the schema's class; live and from the mirror.
-# rcptguard-audit reports exactly the problems each directory plants.
+# rcptguard-audit reports exactly the problems each directory plants, and
+# for iredmail and ad every address of the table gets, through a private
+# Postfix, the reply its answer calls for (compared exactly).
 # And "rcptguard -n -v" prints the effective values, those of the preset
 # marked, and a key the file sets wins over the preset, before or after the
 # DirectorySchema line.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
+. "$(dirname "$0")/../lib/mta.sh"
 rg_setup
 
 rg_require "schema-presets: directory checks" jq
@@ -292,5 +295,43 @@ for s in postfix-book kolab univention; do
 done
 expect_eq "schema-presets: rcptguard-query and rcptguard-audit wrote no errors" "" \
     "$(cat "$T/query.err" "$T/audit.err" 2>/dev/null)"
+
+# --- through Postfix: iredmail and ad ---------------------------------------------
+
+rg_require "schema-presets: through Postfix" postfix swaks
+
+reply_for() {
+    case $2 in
+    ok) echo "250 2.1.5 Ok" ;;
+    *) printf '550 5.1.1 <%s>: Recipient address rejected: User unknown' "$1" ;;
+    esac
+}
+
+# through_postfix NAME TABLE: rcptguard with "DirectorySchema NAME" behind a
+# private Postfix, on the directory of NAME: every address of TABLE gets the
+# reply of its verdict, compared exactly
+through_postfix() {
+    local s=$1 table=$2 l v a
+    stop_slapd
+    RG_SLAPD_SCHEMA=$TOP/tests/data/$s-schema.ldif start_slapd "$TOP/tests/data/$s.ldif" ||
+        { not_ok "schema-presets: Postfix: slapd starts with the $s directory"; return; }
+    write_conf "$T/$s-mta.conf" "DirectorySchema $s" "${COMMON[@]}"
+    start_rcptguard "$T/$s-mta.conf" ||
+        { not_ok "schema-presets: Postfix: rcptguard starts with DirectorySchema $s"; return; }
+    if start_postfix "inet:$MILTER_PORT@127.0.0.1"; then
+        while read -r l v; do
+            a=$l@example.com
+            expect_eq "schema-presets: Postfix: $s: $a ($v)" "$(reply_for "$a" "$v")" \
+                "$(swaks_rcpt "$POSTFIX_PORT" "$a")"
+        done <<<"$table"
+        stop_postfix
+    else
+        not_ok "schema-presets: Postfix: postfix starts ($s)"
+    fi
+    stop_rcptguard
+}
+
+through_postfix iredmail "$IREDMAIL"
+through_postfix ad "$AD"
 
 tap_done
