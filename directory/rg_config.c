@@ -9,13 +9,16 @@
  * folder of the file that names it), at most RG_INCLUDE_DEPTH files deep,
  * and refuses a file that includes itself; a key is set once across all of
  * them.  "LDAPConfig FILE" takes the LDAP keys the files leave unset from a
- * Postfix ldap_table(5) file (rg_ldapcf.h).  Every key is described once in
+ * Postfix ldap_table(5) file (rg_ldapcf.h); then "DirectorySchema NAME"
+ * fills the keys that describe a directory's schema and are still unset
+ * from one table of presets (presets[]).  Every key is described once in
  * the table below (designated initializers) with its type, default, bounds,
  * whether it can change a cached answer, and the check of its value, run
  * once the whole file is read; the password file is read last, when every
  * check passed.  An unknown key, a value
  * out of bounds, a repeated key or a missing required key is an error that
- * names the file and the line.  The result is read-only once returned.
+ * names the file and the line.  The result is read-only once returned;
+ * rg_config_print() writes its effective values back out as a file.
  */
 #include "config.h"
 #include "rg_config.h"
@@ -74,6 +77,9 @@ static const char *const broken_names[] = { "reject", "accept", "tempfail", NULL
 static const char *const tls_verify_names[] = { "demand", "allow", "never", NULL };
 static const char *const mirror_names[] = { "auto", "yes", "no", NULL };
 static const char *const disabled_reply_names[] = { "unknown", "disabled", NULL };
+/* DirectorySchema: index 0 is no preset, the others index presets[] + 1 */
+static const char *const schema_names[] = { "none", "iredmail", "ad", "univention", "kolab",
+    "postfix-book", "inetorgperson", NULL };
 
 #define OFF(f) offsetof(struct rg_config, f)
 
@@ -125,6 +131,8 @@ static const struct key keys[] = {
 	    .answer = 1, .check = check_uris },
 	{ .name = "LDAPBase", .kind = K_STR, .off = OFF(ldap_base), .def = "", .required = 1,
 	    .answer = 1 },
+	{ .name = "DirectorySchema", .kind = K_ENUM, .off = OFF(directory_schema),
+	    .def = "none", .choices = schema_names },
 	{ .name = "LDAPFilter", .kind = K_STR, .off = OFF(ldap_filter), .def = "(mail=%s)",
 	    .answer = 1, .check = check_filter },
 	{ .name = "LDAPBindDN", .kind = K_STR, .off = OFF(ldap_bind_dn), .def = "", .answer = 1 },
@@ -257,6 +265,54 @@ static const struct {
 	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
 	{ "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
 	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+/*
+ * DirectorySchema: the keys a preset sets, and for each schema (in the order
+ * of schema_names, "none" left out) their values, as each schema names its
+ * attributes and classes.  A preset sets every one of these keys that no
+ * file (nor LDAPConfig) sets; a key set in a file wins wherever the
+ * DirectorySchema line is.
+ */
+#define NPRESET 8
+static const char *const preset_keys[NPRESET] = {
+	"LDAPFilter", "LDAPAddressAttributes", "LDAPAliasAttributes", "LDAPMemberAttributes",
+	"LDAPMemberOfAttributes", "LDAPAliasClasses", "LDAPDisabledFilter", "LDAPForwardFilter",
+};
+
+static const char *const presets[][NPRESET] = {
+	[0] = {         /* iredmail: users, lists and aliases of iRedMail's schema */
+		"(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias))"
+		    "(|(mail=%s)(shadowAddress=%s)))",
+		"mail shadowAddress", "mailForwardingAddress", "", "memberOfGroup",
+		"mailList mailAlias", "(accountStatus=disabled)",
+		"(|(enabledService=forward)(objectClass=mailAlias))",
+	},
+	[1] = {         /* ad: Active Directory (with or without Exchange) */
+		"(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
+		    "(|(mail=%s)(proxyAddresses=smtp:%s)))",
+		"mail", "", "member", "", "group",
+		"(userAccountControl:1.2.840.113556.1.4.803:=2)", "",
+	},
+	[2] = {         /* univention: Univention Corporate Server */
+		"(|(mailPrimaryAddress=%s)(mailAlternativeAddress=%s))",
+		"mailPrimaryAddress mailAlternativeAddress", "mailForwardAddress",
+		"uniqueMember", "", "univentionGroup", "", "",
+	},
+	[3] = {         /* kolab: Kolab 3 and later */
+		"(&(|(objectClass=kolabInetOrgPerson)(objectClass=kolabGroupOfUniqueNames)"
+		    "(objectClass=kolabSharedFolder))(|(mail=%s)(alias=%s)))",
+		"mail alias", "mailForwardingAddress", "uniqueMember", "",
+		"kolabGroupOfUniqueNames", "", "",
+	},
+	[4] = {         /* postfix-book: the postfix-book.schema */
+		"(&(|(objectClass=PostfixBookMailAccount)(objectClass=PostfixBookMailForward))"
+		    "(|(mail=%s)(mailAlias=%s)))",
+		"mail mailAlias", "mailForwardingAddress", "", "", "", "(mailEnabled=FALSE)", "",
+	},
+	[5] = {         /* inetorgperson: mail of any entry, nothing else */
+		"(mail=%s)", "mail", "", "", "", "", "", "",
+	},
 };
 
 static void
@@ -653,6 +709,7 @@ rg_config_free(struct rg_config *cf)
 		explicit_bzero(cf->redis_password, strlen(cf->redis_password));
 		free(cf->redis_password);
 	}
+	strlist_free(&cf->preset_keys);
 	rg_filter_free(cf->forward_filter);
 	free(cf->member_scope);
 	if (cf->redis_sentinel_password != NULL) {
@@ -2010,6 +2067,39 @@ apply_ldap_config(struct loader *ld, char *err, size_t errlen)
 }
 
 /*
+ * DirectorySchema: the preset's value of every key in preset_keys[] that no
+ * file and no LDAPConfig set, noted in cf->preset_keys; a later check of
+ * such a key names the DirectorySchema line.  0, or -1 with err.
+ */
+static int
+apply_preset(struct loader *ld, char *err, size_t errlen)
+{
+	const struct place *at = &ld->seen[key_index("DirectorySchema")];
+	struct rg_config *cf = ld->cf;
+	char why[RG_ERRLEN];
+
+	if (cf->directory_schema == 0)
+		return 0;
+	const char *const *values = presets[cf->directory_schema - 1];
+	for (size_t i = 0; i < NPRESET; i++) {
+		int k = key_index(preset_keys[i]);
+		if (ld->seen[k].line)
+			continue;               /* the file says otherwise */
+		int rc = set_value(cf, &keys[k], values[i], why, sizeof(why));
+		if (rc == 0 && (rc = strlist_add(&cf->preset_keys, keys[k].name,
+		    strlen(keys[k].name))) < 0)
+			seterr(why, sizeof(why), "out of memory");
+		if (rc < 0) {
+			seterr(err, errlen, "%s:%u: DirectorySchema %s: %s", at->file, at->line,
+			    schema_names[cf->directory_schema], why);
+			return -1;
+		}
+		ld->seen[k] = *at;
+	}
+	return 0;
+}
+
+/*
  * What is checked once every file is read: the required keys, that
  * RedisURI and RedisSentinels are not both set (even "RedisURI none"), then
  * each value and the keys together.  Messages name the line the key at fault was
@@ -2064,6 +2154,7 @@ rg_config_load(const char *file, char *err, size_t errlen)
 	}
 	if (read_file(&ld, file, NULL, 0, err, errlen) < 0 ||
 	    apply_ldap_config(&ld, err, errlen) < 0 ||
+	    apply_preset(&ld, err, errlen) < 0 ||
 	    check_loaded(&ld, file, err, errlen) < 0)
 		goto fail;
 	make_fingerprint(ld.cf);
@@ -2073,6 +2164,87 @@ fail:
 	strlist_free(&ld.files);
 	rg_config_free(ld.cf);
 	return NULL;
+}
+
+/* The networks NETS, N of them, into FP as a list: "10.0.0.0/8 ::1/128". */
+static void
+print_nets(FILE *fp, const struct rg_net *nets, size_t n)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	for (size_t i = 0; i < n; i++) {
+		if (inet_ntop(nets[i].family, nets[i].addr, text, sizeof(text)) == NULL)
+			continue;
+		fprintf(fp, "%s%s/%u", i ? " " : "", text, nets[i].prefix);
+	}
+}
+
+/* The value of key K of CF into FP, as a file would set it. */
+static void
+print_value(FILE *fp, const struct rg_config *cf, const struct key *k)
+{
+	const char *base = (const char *)cf;
+
+	switch (k->kind) {
+	case K_STR:
+		fputs(*(char *const *)(base + k->off), fp);
+		break;
+	case K_LIST: {
+		const struct rg_strlist *l = (const struct rg_strlist *)(base + k->off);
+		for (size_t i = 0; i < l->n; i++)
+			fprintf(fp, "%s%s", i ? " " : "", l->v[i]);
+		break;
+	}
+	case K_BOOL:
+		fputs(*(const int *)(base + k->off) ? "yes" : "no", fp);
+		break;
+	case K_INT:
+		fprintf(fp, "%d", *(const int *)(base + k->off));
+		break;
+	case K_DOUBLE:
+		fprintf(fp, "%g", *(const double *)(base + k->off));
+		break;
+	case K_ENUM:
+		fputs(k->choices[*(const int *)(base + k->off)], fp);
+		break;
+	case K_NETS:
+		if (strcmp(k->name, "TrustedNetworks") == 0)
+			print_nets(fp, cf->trusted, cf->ntrusted);
+		else if (cf->harvest_exempt_set && cf->nharvest_exempt == 0)
+			fputs("none", fp);
+		else
+			print_nets(fp, cf->harvest_exempt, cf->nharvest_exempt);
+		break;
+	case K_FACILITY:
+		for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+			if (facilities[i].value == *(const int *)(base + k->off)) {
+				fputs(facilities[i].name, fp);
+				break;
+			}
+		break;
+	}
+}
+
+void
+rg_config_print(const struct rg_config *cf, FILE *fp)
+{
+	for (size_t k = 0; k < NKEYS; k++) {
+		char *value = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&value, &len);
+		if (mem == NULL)
+			continue;
+		print_value(mem, cf, &keys[k]);
+		fclose(mem);
+		/* an empty value leaves the key alone on its line */
+		fprintf(fp, "%s%s%s", keys[k].name, len > 0 ? " " : "", value);
+		free(value);
+		for (size_t i = 0; i < cf->preset_keys.n; i++)
+			if (strcmp(cf->preset_keys.v[i], keys[k].name) == 0)
+				fprintf(fp, "  # from DirectorySchema %s",
+				    schema_names[cf->directory_schema]);
+		fputc('\n', fp);
+	}
 }
 
 int

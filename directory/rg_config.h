@@ -11,6 +11,7 @@
 #define RG_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define RG_ERRLEN 512
 #define RG_FILTER_MAX 16384             /* an expanded LDAP filter, at most */
@@ -68,6 +69,8 @@ struct rg_config {
 	char *recipient_delimiter;
 
 	/* LDAP */
+	int directory_schema;           /* DirectorySchema: 0 none, else a preset */
+	struct rg_strlist preset_keys;  /* the keys whose value came from it */
 	char *ldap_config;              /* LDAPConfig: a Postfix ldap_table(5) file */
 	char *ldap_uri;                 /* space-separated, as libldap wants */
 	char *ldap_base;
@@ -180,6 +183,15 @@ struct rg_config *rg_config_load(const char *file, char *err, size_t errlen);
  */
 struct rg_config *rg_config_hold(struct rg_config *cf);
 void rg_config_free(struct rg_config *);
+
+/*
+ * Write every key of CF with its effective value to FP, one "Key value" a
+ * line in the order of the key table (a file rcptguard can read again);
+ * a value that came from DirectorySchema is followed by
+ * "  # from DirectorySchema NAME".  Secrets are never in it: only the
+ * names of the files that hold them are keys.
+ */
+void rg_config_print(const struct rg_config *, FILE *fp);
 
 /* Is DOMAIN (lower case, no trailing dot) one of Domains? */
 int rg_config_domain_ours(const struct rg_config *, const char *domain);

@@ -2,11 +2,12 @@
 /*
  * rcptguard - the milter daemon: recipient checks against LDAP at RCPT TO.
  *
- * rcptguard [-f] [-n] [-t] [-V] [-c FILE] [-p SOCKET]
+ * rcptguard [-f] [-n [-v]] [-t] [-V] [-c FILE] [-p SOCKET]
  *
  *	-c FILE    configuration file (default SYSCONFDIR/rcptguard.conf)
  *	-f         stay in the foreground and log to standard error (not syslog)
  *	-n         check the configuration and exit: 0 when good, 78 when not
+ *	-v         with -n: first print every key with its effective value
  *	-t         also try it against the servers (milter/selftest.c): 0 when
  *	           every check passed, 75 when one did not, 78 for a bad file
  *	-p SOCKET  listen on SOCKET instead of the configuration's Socket
@@ -51,7 +52,7 @@ static const char *conf_file = SYSCONFDIR "/rcptguard.conf";
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rcptguard [-f] [-n] [-t] [-V] [-c FILE] [-p SOCKET]\n");
+	fprintf(stderr, "usage: rcptguard [-f] [-n [-v]] [-t] [-V] [-c FILE] [-p SOCKET]\n");
 	exit(EX_USAGE);
 }
 
@@ -242,23 +243,24 @@ int
 main(int argc, char **argv)
 {
 	const char *sock_override = NULL;
-	int foreground = 0, check_only = 0, self_test = 0, opt;
+	int foreground = 0, check_only = 0, self_test = 0, verbose = 0, opt;
 	char err[RG_ERRLEN];
 
-	while ((opt = getopt(argc, argv, "c:fnp:tVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:fnp:tvVh")) != -1) {
 		switch (opt) {
 		case 'c': conf_file = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'n': check_only = 1; break;
 		case 'p': sock_override = optarg; break;
 		case 't': self_test = 1; break;
+		case 'v': verbose = 1; break;
 		case 'V':
 			printf("rcptguard %s\n", PACKAGE_VERSION);
 			return 0;
 		default: usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (verbose && !check_only))
 		usage();
 	/* libldap's global state, once, before any thread can race into it */
 	if (rg_ldap_global_init() < 0) {
@@ -295,6 +297,8 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (check_only) {
+		if (verbose)
+			rg_config_print(cf, stdout);
 		if (rc_check(cf, print_problem) > 0) {
 			rg_config_free(cf);
 			return EX_CONFIG;

@@ -1080,6 +1080,154 @@ test_ldap_config_errors(void **state)
 	expect_ldapcf_error("LDAPConfig bad.cf\n", "lc.conf", "LDAPBase is required");
 }
 
+/* The words of L joined by one blank (static buffer). */
+static const char *
+joined(const struct rg_strlist *l)
+{
+	static char buf[512];
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		strncat(buf, i ? " " : "", sizeof(buf) - strlen(buf) - 1);
+		strncat(buf, l->v[i], sizeof(buf) - strlen(buf) - 1);
+	}
+	return buf;
+}
+
+/* The eight keys of a preset, as CF has them, one a line (to be freed). */
+static char *
+preset_values(const struct rg_config *cf)
+{
+	const struct rg_strlist *lists[] = { &cf->address_attrs, &cf->alias_attrs,
+	    &cf->member_attrs, &cf->member_of_attrs, &cf->alias_classes };
+	char *out = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&out, &len);
+
+	assert_non_null(mem);
+	fprintf(mem, "%s\n", cf->ldap_filter);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		fprintf(mem, "%s\n", joined(lists[i]));
+	fprintf(mem, "%s\n%s\n", cf->ldap_disabled_filter, cf->ldap_forward_filter);
+	fclose(mem);
+	return out;
+}
+
+/* DirectorySchema: each preset's values of the eight keys it sets. */
+static void
+test_presets(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *schema, *want;
+	} cases[] = {
+		{ "iredmail",
+		  "(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias))"
+		  "(|(mail=%s)(shadowAddress=%s)))\n"
+		  "mail shadowAddress\nmailForwardingAddress\n\nmemberOfGroup\n"
+		  "mailList mailAlias\n(accountStatus=disabled)\n"
+		  "(|(enabledService=forward)(objectClass=mailAlias))\n" },
+		{ "ad",
+		  "(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
+		  "(|(mail=%s)(proxyAddresses=smtp:%s)))\n"
+		  "mail\n\nmember\n\ngroup\n(userAccountControl:1.2.840.113556.1.4.803:=2)\n\n" },
+		{ "univention",
+		  "(|(mailPrimaryAddress=%s)(mailAlternativeAddress=%s))\n"
+		  "mailPrimaryAddress mailAlternativeAddress\nmailForwardAddress\n"
+		  "uniqueMember\n\nuniventionGroup\n\n\n" },
+		{ "KOLAB",
+		  "(&(|(objectClass=kolabInetOrgPerson)(objectClass=kolabGroupOfUniqueNames)"
+		  "(objectClass=kolabSharedFolder))(|(mail=%s)(alias=%s)))\n"
+		  "mail alias\nmailForwardingAddress\nuniqueMember\n\n"
+		  "kolabGroupOfUniqueNames\n\n\n" },
+		{ "postfix-book",
+		  "(&(|(objectClass=PostfixBookMailAccount)(objectClass=PostfixBookMailForward))"
+		  "(|(mail=%s)(mailAlias=%s)))\n"
+		  "mail mailAlias\nmailForwardingAddress\n\n\n\n(mailEnabled=FALSE)\n\n" },
+		{ "inetorgperson", "(mail=%s)\nmail\n\n\n\n\n\n\n" },
+		{ "none", "(mail=%s)\nmail\n\n\n\n"
+		  "nisMailAlias groupOfNames groupOfUniqueNames\n\n\n" },
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), REQUIRED "DirectorySchema %s\n", cases[i].schema);
+		struct rg_config *cf = load_ok(text);
+		char *got = preset_values(cf);
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("DirectorySchema %s:\n%s\nwanted:\n%s", cases[i].schema, got,
+			    cases[i].want);
+		free(got);
+		assert_int_equal(cf->preset_keys.n, strcmp(cases[i].schema, "none") ? 8 : 0);
+		rg_config_free(cf);
+	}
+	expect_error(REQUIRED "DirectorySchema openldap\n", 4, "DirectorySchema wants one of");
+	expect_error(REQUIRED "DirectorySchema iredmail\nDirectorySchema ad\n", 5, "set twice");
+}
+
+/*
+ * A key the file sets wins over the preset, before or after the
+ * DirectorySchema line, and so does one set by LDAPConfig; "rcptguard -n
+ * -v" marks only the values that came from the preset.
+ */
+static void
+test_preset_file_wins(void **state)
+{
+	(void)state;
+	struct rg_config *cf;
+
+	cf = load_ok(REQUIRED "LDAPDisabledFilter (accountStatus=locked)\n"
+	    "DirectorySchema iredmail\nLDAPAliasClasses mailList\n");
+	assert_string_equal(cf->ldap_disabled_filter, "(accountStatus=locked)");
+	assert_string_equal(joined(&cf->alias_classes), "mailList");
+	assert_string_equal(joined(&cf->member_of_attrs), "memberOfGroup");
+	assert_string_equal(joined(&cf->address_attrs), "mail shadowAddress");
+	assert_int_equal(cf->preset_keys.n, 6);
+
+	char *out = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&out, &len);
+	assert_non_null(mem);
+	rg_config_print(cf, mem);
+	fclose(mem);
+	assert_non_null(strstr(out, "\nLDAPDisabledFilter (accountStatus=locked)\n"));
+	assert_non_null(strstr(out, "\nLDAPAliasClasses mailList\n"));
+	assert_non_null(strstr(out, "\nLDAPMemberAttributes  # from DirectorySchema iredmail\n"));
+	assert_non_null(strstr(out, "\nLDAPMemberOfAttributes memberOfGroup  "
+	    "# from DirectorySchema iredmail\n"));
+	assert_non_null(strstr(out, "\nDirectorySchema iredmail\n"));
+	assert_non_null(strstr(out, "\nMaxUnknownRecipients 20\n"));
+	assert_non_null(strstr(out, "\nTrustedNetworks 127.0.0.0/8 ::1/128\n"));
+	assert_null(strstr(out, "Password\n"));
+	free(out);
+
+	/* an explicit configuration of the same values answers the same */
+	char fp[sizeof(cf->fingerprint)];
+	memcpy(fp, cf->fingerprint, sizeof(fp));
+	rg_config_free(cf);
+	cf = load_ok(REQUIRED "LDAPDisabledFilter (accountStatus=locked)\n"
+	    "LDAPAliasClasses mailList\n"
+	    "LDAPFilter (&(|(objectClass=mailUser)(objectClass=mailList)"
+	    "(objectClass=mailAlias))(|(mail=%s)(shadowAddress=%s)))\n"
+	    "LDAPAddressAttributes mail shadowAddress\n"
+	    "LDAPAliasAttributes mailForwardingAddress\nLDAPMemberOfAttributes memberOfGroup\n"
+	    "LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias))\n");
+	assert_string_equal(cf->fingerprint, fp);
+	assert_int_equal(cf->preset_keys.n, 0);
+	rg_config_free(cf);
+
+	/* a value of the file is checked where it is written */
+	expect_error(REQUIRED "DirectorySchema ad\nLDAPFilter (mail=%s\n", 5, "LDAPFilter");
+	expect_error(REQUIRED "LDAPFilter (mail=%s\nDirectorySchema ad\n", 4, "LDAPFilter");
+
+	/* LDAPConfig's query_filter wins over the preset too */
+	write_file("ad.cf", "query_filter = (userPrincipalName=%s)\n");
+	cf = load_ok(REQUIRED "DirectorySchema ad\nLDAPConfig ad.cf\n");
+	assert_string_equal(cf->ldap_filter, "(userPrincipalName=%s)");
+	assert_string_equal(joined(&cf->member_attrs), "member");
+	rg_config_free(cf);
+}
+
 int
 main(void)
 {
@@ -1110,6 +1258,8 @@ main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_ldap_config),
 		cmocka_unit_test(test_ldap_config_errors),
+		cmocka_unit_test(test_presets),
+		cmocka_unit_test(test_preset_file_wins),
 	};
 
 	return cmocka_run_group_tests_name("rg_config", tests, setup, teardown);
