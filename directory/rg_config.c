@@ -2229,6 +2229,9 @@ void
 rg_config_print(const struct rg_config *cf, FILE *fp)
 {
 	for (size_t k = 0; k < NKEYS; k++) {
+		/* the two ways to name Redis exclude each other, "none" included */
+		if (cf->nredis_sentinels > 0 && strcmp(keys[k].name, "RedisURI") == 0)
+			continue;
 		char *value = NULL;
 		size_t len = 0;
 		FILE *mem = open_memstream(&value, &len);

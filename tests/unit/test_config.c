@@ -711,6 +711,19 @@ test_redis_sentinels(void **state)
 	assert_string_equal(cf->redis_master_name, "mymaster");
 	assert_int_equal(cf->redis_db, 3);
 	assert_string_equal(cf->redis_uri, "none");
+	/* -v prints what reads back: no RedisURI beside RedisSentinels */
+	char *out = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&out, &len);
+	assert_non_null(mem);
+	rg_config_print(cf, mem);
+	fclose(mem);
+	assert_null(strstr(out, "RedisURI"));
+	rg_config_free(cf);
+	cf = load_ok(out);
+	assert_int_equal(cf->nredis_sentinels, 4);
+	assert_string_equal(cf->redis_sentinels[3].host, "s_4");
+	free(out);
 	rg_config_free(cf);
 
 	write_file("sentinel.pw", "sentinelpw\n");
