@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #define RG_INPUT_MAX 1024
 
@@ -265,4 +266,16 @@ rg_address_plain(const char *v, char *out, size_t outlen)
 		out[i] = v + i > at ? (char)tolower((unsigned char)v[i]) : v[i];
 	out[n] = '\0';
 	return 0;
+}
+
+const char *
+rg_address_value(const char *v)
+{
+	size_t n = 0;
+
+	while (isalnum((unsigned char)v[n]) || v[n] == '-')
+		n++;
+	if (n == 0 || v[n] != ':')
+		return v;
+	return n == 4 && strncasecmp(v, "smtp", 4) == 0 ? v + 5 : NULL;
 }

@@ -51,4 +51,13 @@ int rg_address_domain(const char *rcpt, char *out, size_t outlen);
  */
 int rg_address_plain(const char *v, char *out, size_t outlen);
 
+/*
+ * The address an attribute value V holds: V itself, or what follows a
+ * leading "smtp:" (any case), as Active Directory's proxyAddresses write
+ * it; NULL when V starts with another "TYPE:" (x500:, X400:, sip: ...),
+ * which is no mail address.  An address itself never starts so: ":" is
+ * not allowed unquoted in a local part.
+ */
+const char *rg_address_value(const char *v);
+
 #endif

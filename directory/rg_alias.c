@@ -93,9 +93,11 @@ classify_addrs(const struct rg_config *cf, const struct rg_ldap_entry *e,
 	for (size_t k = 0; k < cf->address_attrs.n; k++) {
 		struct rg_strlist one = { &cf->address_attrs.v[k], 1 };
 		for (size_t i = 0; i < e->nvals; i++) {
-			if (!rg_alias_attr_in(e->vals[i].attr, &one))
+			/* proxyAddresses' "smtp:" is no part of the address; x500: ... are none */
+			const char *v = rg_address_value(e->vals[i].value);
+			if (!rg_alias_attr_in(e->vals[i].attr, &one) || v == NULL)
 				continue;
-			char *addr = address_dup(e->vals[i].value);
+			char *addr = address_dup(v);
 			if (addr == NULL)
 				return -1;
 			if (rg_alias_claims(out, addr)) {

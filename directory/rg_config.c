@@ -291,7 +291,7 @@ static const char *const presets[][NPRESET] = {
 	[1] = {         /* ad: Active Directory (with or without Exchange) */
 		"(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
 		    "(|(mail=%s)(proxyAddresses=smtp:%s)))",
-		"mail", "", "member", "", "group",
+		"mail proxyAddresses", "", "member", "", "group",
 		"(userAccountControl:1.2.840.113556.1.4.803:=2)", "",
 	},
 	[2] = {         /* univention: Univention Corporate Server */
@@ -2118,7 +2118,9 @@ check_loaded(struct loader *ld, const char *file, char *err, size_t errlen)
 		}
 	}
 	const struct place *uri = &ld->seen[key_index("RedisURI")];
-	if (uri->line && ld->seen[key_index("RedisSentinels")].line) {
+	/* an empty RedisSentinels (as -v prints it) names none */
+	const char *sentinels = ld->cf->redis_sentinels_text;
+	if (uri->line && sentinels[strspn(sentinels, " \t,")] != '\0') {
 		seterr(err, errlen, "%s:%u: RedisURI and RedisSentinels exclude each other: the "
 		    "sentinels name the Redis master; leave RedisURI out", uri->file, uri->line);
 		return -1;

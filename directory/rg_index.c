@@ -97,9 +97,9 @@ add_entry(void *arg, const struct rg_ldap_entry *e)
 	struct load *l = arg;
 
 	for (size_t i = 0; i < e->nvals; i++) {
-		const char *v = e->vals[i].value;
-		const char *at = strrchr(v, '@');
-		/* as rg_alias counts addresses: mail;lang-de is mail */
+		/* as rg_alias counts addresses: mail;lang-de is mail, smtp:ADDR is ADDR */
+		const char *v = rg_address_value(e->vals[i].value);
+		const char *at = v != NULL ? strrchr(v, '@') : NULL;
 		int wanted = rg_alias_attr_in(e->vals[i].attr, &l->cf->address_attrs);
 		if (!wanted || at == NULL)
 			continue;

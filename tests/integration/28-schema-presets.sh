@@ -232,6 +232,13 @@ got=$("$QUERY" -c "$T/ad-mirror.conf" --json ada.lovelace@example.com bobby@exam
     norm@example.com team@example.com 2>>"$T/query.err" | jq -r .source | sort -u)
 expect_eq "schema-presets: ad: the mirror finds smtp: proxy addresses and evaluates bit 2 itself" \
     "mirror" "$got"
+# the proxyAddresses values are the entries' own addresses, "smtp:" stripped:
+# a typo of one held only there is offered it
+got=$("$QUERY" -c "$T/ad.conf" --json ada.lovelcae@example.com bobbby@example.com \
+    2>>"$T/query.err" | jq -r '"\(.verdict) \(.suggestion // "-")"')
+expect_eq "schema-presets: ad: addresses held only in proxyAddresses are suggested" \
+    "unknown ada.lovelace@example.com
+unknown bobby@example.com" "$got"
 got=$("$QUERY" -c "$T/ad.conf" team@example.com outer@example.com 2>>"$T/query.err")
 expect_eq "schema-presets: ad: groups in groups are followed through member" \
     "team@example.com ok ldap

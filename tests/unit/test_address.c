@@ -372,6 +372,26 @@ test_plain(void **state)
 	assert_int_equal(rg_address_plain("abc@x.example", out, 13), -1);
 }
 
+/* Attribute values: Active Directory's "smtp:" stripped, other types no address. */
+static void
+test_value(void **state)
+{
+	(void)state;
+	assert_string_equal(rg_address_value("ada@example.com"), "ada@example.com");
+	assert_string_equal(rg_address_value("SMTP:Ada@Example.com"), "Ada@Example.com");
+	assert_string_equal(rg_address_value("smtp:ada.lovelace@example.com"),
+	    "ada.lovelace@example.com");
+	assert_string_equal(rg_address_value("sMtP:x@example.com"), "x@example.com");
+	assert_null(rg_address_value("X500:/o=Example/ou=Exchange/cn=ada"));
+	assert_null(rg_address_value("x400:c=US;a= ;p=Example;"));
+	assert_null(rg_address_value("sip:ada@example.com"));
+	assert_null(rg_address_value("smtps:ada@example.com"));
+	/* no type: the value as it is, whatever it holds */
+	assert_string_equal(rg_address_value("\"a:b\"@example.com"), "\"a:b\"@example.com");
+	assert_string_equal(rg_address_value(":x@example.com"), ":x@example.com");
+	assert_string_equal(rg_address_value(""), "");
+}
+
 int
 main(void)
 {
@@ -384,6 +404,7 @@ main(void)
 		cmocka_unit_test(test_overlong_input),
 		cmocka_unit_test(test_null_why),
 		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_value),
 	};
 
 	return cmocka_run_group_tests_name("rg_address", tests, NULL, NULL);

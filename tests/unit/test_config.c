@@ -1143,7 +1143,7 @@ test_presets(void **state)
 		{ "ad",
 		  "(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
 		  "(|(mail=%s)(proxyAddresses=smtp:%s)))\n"
-		  "mail\n\nmember\n\ngroup\n(userAccountControl:1.2.840.113556.1.4.803:=2)\n\n" },
+		  "mail proxyAddresses\n\nmember\n\ngroup\n(userAccountControl:1.2.840.113556.1.4.803:=2)\n\n" },
 		{ "univention",
 		  "(|(mailPrimaryAddress=%s)(mailAlternativeAddress=%s))\n"
 		  "mailPrimaryAddress mailAlternativeAddress\nmailForwardAddress\n"
