@@ -34,22 +34,6 @@ COMMON=(
 OK="250 2.1.5 Ok"
 unknown() { printf '550 5.1.1 <%s>: Recipient address rejected: User unknown' "$1"; }
 
-# reload CONF: SIGUSR1 and wait (at most 10 s) for the log line that says
-# how it went; prints that line.
-reload() {
-    local before i line
-    before=$(grep -c -E 'reloaded|reload refused' "$RCPTGUARD_LOG")
-    kill -USR1 "$RCPTGUARD_PID"
-    for ((i = 0; i < 100; i++)); do
-        line=$(grep -E 'reloaded|reload refused' "$RCPTGUARD_LOG" | sed -n "$((before + 1))p")
-        if [[ -n $line ]]; then
-            printf '%s\n' "$line"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
 # team_keys: the Redis keys that hold an answer for team@example.com.
 team_keys() { redis_cli --scan --pattern 'rcptguard:v1:*:team@example.com' | sort; }
 
@@ -71,7 +55,7 @@ expect_eq "fingerprint: the answer for $a is in Redis" "alias-broken" "${v%%;*}"
 
 write_conf "$T/rg.conf" "${COMMON[@]}" "LDAPAliasClasses nisMailAlias"
 expect_match "fingerprint: reload with LDAPAliasClasses nisMailAlias" \
-    'configuration .* reloaded' "$(reload)"
+    'configuration .* reloaded' "$(rg_reload)"
 expect_eq "fingerprint: after the reload $a is a mailbox and accepted, not served the cached 550" \
     "$OK" "$(swaks_rcpt "$POSTFIX_PORT" $a)"
 line=$(grep -F "rcpt=<$a> verdict=" "$RCPTGUARD_LOG" | tail -n 1)
@@ -81,7 +65,7 @@ expect_eq "fingerprint: Redis now holds two answers for $a, one per configuratio
 
 # Back to the first settings: the first answer is the one read again.
 write_conf "$T/rg.conf" "${COMMON[@]}"
-expect_match "fingerprint: reload with the first settings" 'configuration .* reloaded' "$(reload)"
+expect_match "fingerprint: reload with the first settings" 'configuration .* reloaded' "$(rg_reload)"
 expect_eq "fingerprint: under the first settings again, $a is the cached broken alias" \
     "$(unknown $a)" "$(swaks_rcpt "$POSTFIX_PORT" $a)"
 line=$(grep -F "rcpt=<$a> verdict=" "$RCPTGUARD_LOG" | tail -n 1)
@@ -91,7 +75,7 @@ expect_match "fingerprint: ... read from the cache" 'source=cache' "$line"
 
 write_conf "$T/rg.conf" "${COMMON[@]}" "LDAPDisabledFilter (description=disabled"
 expect_match "fingerprint: a reload with an unbalanced LDAPDisabledFilter is refused, naming file and line" \
-    "reload refused, keeping the running configuration: $T/rg.conf:18: LDAPDisabledFilter" "$(reload)"
+    "reload refused, keeping the running configuration: $T/rg.conf:18: LDAPDisabledFilter" "$(rg_reload)"
 a=jane.smith@example.com
 expect_eq "fingerprint: the running configuration keeps answering ($a)" \
     "$OK" "$(swaks_rcpt "$POSTFIX_PORT" $a)"

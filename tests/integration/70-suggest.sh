@@ -143,31 +143,14 @@ two_lines() {
 one_line() {
     printf '550 5.1.1 <%s>: Recipient address rejected: User unknown' "$1"
 }
-# log_wait REGEX SECONDS [FROM-LINE]: wait until rcptguard's log has a line
-# matching REGEX after line FROM-LINE; prints that line.
-log_wait() {
-    local re=$1 secs=$2 from=${3:-0} i line
-    for ((i = 0; i < secs * 10; i++)); do
-        line=$(tail -n +"$((from + 1))" "$RCPTGUARD_LOG" 2>/dev/null | grep -E -m 1 "$re")
-        if [[ -n $line ]]; then
-            printf '%s\n' "$line"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-log_lines() {
-    if [[ -f $T/rcptguard.log ]]; then wc -l <"$T/rcptguard.log"; else echo 0; fi
-}
 UNTRUSTED=(--local-interface 127.0.0.2)
 
 write_conf "$T/trusted.conf" "${COMMON[@]}" "Suggest trusted"
-mark=$(log_lines)
+mark=$(rg_log_lines)
 start_rcptguard "$T/trusted.conf" || { not_ok "suggest: rcptguard starts"; tap_done; }
 start_postfix "inet:$MILTER_PORT@127.0.0.1" || { not_ok "suggest: postfix starts"; tap_done; }
 
-if line=$(log_wait 'suggestion index loaded' 30 "$mark"); then
+if line=$(rg_log_wait 'suggestion index loaded' 30 "$mark"); then
     ok "suggest: rcptguard logs that the suggestion index is loaded"
     expect_match "suggest: the index holds all $TOTAL addresses (paged load past 500)" \
         "suggestion index loaded: $TOTAL addresses" "$line"
@@ -261,7 +244,7 @@ expect_match "suggest: the refreshed index holds $TOTAL addresses (one added, on
 
 stop_rcptguard
 write_conf "$T/off.conf" "${COMMON[@]}" "Suggest off"
-mark=$(log_lines)
+mark=$(rg_log_lines)
 start_rcptguard "$T/off.conf" || { not_ok "suggest: rcptguard starts with Suggest off"; tap_done; }
 sleep 2   # time enough for a load, if one (wrongly) happened
 a=jhon.doe@example.com
@@ -278,9 +261,9 @@ expect_eq "suggest: Suggest off, rcptguard-query still suggests (the admin runs 
 
 stop_rcptguard
 write_conf "$T/all.conf" "${COMMON[@]}" "Suggest all"
-mark=$(log_lines)
+mark=$(rg_log_lines)
 start_rcptguard "$T/all.conf" || { not_ok "suggest: rcptguard starts with Suggest all"; tap_done; }
-log_wait 'suggestion index loaded' 30 "$mark" >/dev/null ||
+rg_log_wait 'suggestion index loaded' 30 "$mark" >/dev/null ||
     not_ok "suggest: Suggest all, index loaded" "$(tail -n 5 "$RCPTGUARD_LOG")"
 a=jhon.doe@example.com
 expect_eq "suggest: Suggest all, untrusted client (127.0.0.2) gets the two-line reply" \
@@ -296,9 +279,9 @@ chmod 600 "$T/lister.pw"
 write_conf "$T/lister.conf" "${COMMON[@]}" "Suggest all"
 sed -i -e "s|^LDAPBindDN .*|LDAPBindDN $LISTER_DN|" \
     -e "s|^LDAPBindPasswordFile .*|LDAPBindPasswordFile $T/lister.pw|" "$T/lister.conf"
-mark=$(log_lines)
+mark=$(rg_log_lines)
 start_rcptguard "$T/lister.conf" || { not_ok "suggest: rcptguard starts bound as cn=lister"; tap_done; }
-if line=$(log_wait 'suggestion index (not loaded|loaded)' 30 "$mark"); then
+if line=$(rg_log_wait 'suggestion index (not loaded|loaded)' 30 "$mark"); then
     expect_match "suggest: without size.prtotal the index is not loaded, and the log says why" \
         'suggestion index not loaded: .*size limit' "$line"
     expect_match "suggest: the log line names the fix (size.prtotal)" 'size\.prtotal=unlimited' "$line"

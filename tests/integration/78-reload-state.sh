@@ -32,34 +32,12 @@ OK="250 2.1.5 Ok"
 two_lines() {
     printf '550-5.1.1 <%s>: Recipient address rejected: User unknown\n550 5.1.1 Did you mean <%s>?' "$1" "$2"
 }
-log_lines() { wc -l <"$RCPTGUARD_LOG"; }
-# log_wait REGEX SECONDS FROM-LINE: wait for a line matching REGEX after
-# line FROM-LINE of rcptguard's log; prints it.
-log_wait() {
-    local re=$1 secs=$2 from=$3 i line
-    for ((i = 0; i < secs * 10; i++)); do
-        line=$(tail -n +"$((from + 1))" "$RCPTGUARD_LOG" | grep -E -m 1 "$re")
-        if [[ -n $line ]]; then
-            printf '%s\n' "$line"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-# reload: SIGUSR1 and wait (at most 10 s) for the line that says how it went.
-reload() {
-    local from
-    from=$(log_lines)
-    kill -USR1 "$RCPTGUARD_PID"
-    log_wait 'reloaded|reload refused' 10 "$from"
-}
 
 start_slapd "$TOP/tests/data/directory.ldif" || { not_ok "reload-state: slapd starts"; tap_done; }
 write_conf "$T/rg.conf" "${COMMON[@]}" "MaxUnknownRecipients 0"
 start_rcptguard "$T/rg.conf" || { not_ok "reload-state: rcptguard starts"; tap_done; }
 start_postfix "inet:$MILTER_PORT@127.0.0.1" || { not_ok "reload-state: postfix starts"; tap_done; }
-log_wait 'suggestion index loaded' 30 0 >/dev/null ||
+rg_log_wait 'suggestion index loaded' 30 0 >/dev/null ||
     not_ok "reload-state: the index is loaded at start" "$(tail -n 5 "$RCPTGUARD_LOG")"
 
 typo=jhon.doe@example.com
@@ -71,8 +49,8 @@ expect_eq "reload-state: $cached accepted (and cached)" "$OK" "$(swaks_rcpt "$PO
 # kept_checks WHAT: after a reload that should keep everything.
 kept_checks() {
     local what=$1 from line
-    from=$(log_lines)
-    line=$(reload)
+    from=$(rg_log_lines)
+    line=$(rg_reload)
     expect_match "reload-state: $what: the reload keeps the index and the cache" \
         'configuration .* reloaded: suggestion index and cache kept' "$line"
     expect_eq "reload-state: $what: $typo gets the suggestion at once" \
@@ -95,11 +73,11 @@ kept_checks "MaxUnknownRecipients changed"
 # reloaded_checks WHAT KEY: after a reload that changes KEY.
 reloaded_checks() {
     local what=$1 key=$2 from line
-    from=$(log_lines)
-    line=$(reload)
+    from=$(rg_log_lines)
+    line=$(rg_reload)
     expect_match "reload-state: $what: the reload line says the index is loaded again" \
         "configuration .* reloaded: suggestion index reloading \($key changed\)" "$line"
-    if log_wait 'suggestion index loaded' 30 "$from" >/dev/null; then
+    if rg_log_wait 'suggestion index loaded' 30 "$from" >/dev/null; then
         ok "reload-state: $what: the index is loaded again"
     else
         not_ok "reload-state: $what: the index is loaded again" "$(tail -n 5 "$RCPTGUARD_LOG")"

@@ -33,28 +33,6 @@ CONF=(
     "Suggest trusted"
     "TrustedNetworks 127.0.0.1/32"
 )
-log_lines() { wc -l <"$RCPTGUARD_LOG"; }
-# log_wait REGEX SECONDS FROM-LINE: the first line matching REGEX after line
-# FROM-LINE of rcptguard's log, waiting at most SECONDS.
-log_wait() {
-    local re=$1 secs=$2 from=$3 i line
-    for ((i = 0; i < secs * 10; i++)); do
-        line=$(tail -n +"$((from + 1))" "$RCPTGUARD_LOG" | grep -E -m 1 "$re")
-        if [[ -n $line ]]; then
-            printf '%s\n' "$line"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-# reload: SIGUSR1; prints the line that says how it went (at most 10 s).
-reload() {
-    local from
-    from=$(log_lines)
-    kill -USR1 "$RCPTGUARD_PID"
-    log_wait 'reloaded|reload refused' 10 "$from"
-}
 # source_of ADDRESS: where the daemon's last answer for ADDRESS came from.
 source_of() {
     grep -F "rcpt=<$1>" "$RCPTGUARD_LOG" | tail -n 1 | sed -n 's/.* source=\([a-z]*\).*/\1/p'
@@ -66,7 +44,7 @@ RG_SLAPD_SYNCPROV=1 start_slapd "$T/dir.ldif" || { not_ok "mirror reload: slapd 
 RG_TEST_MIRROR=yes write_conf "$T/rg.conf" "${CONF[@]}" "MaxUnknownRecipients 0"
 start_rcptguard "$T/rg.conf" || { not_ok "mirror reload: rcptguard starts"; tap_done; }
 start_postfix "inet:$MILTER_PORT@127.0.0.1" || { not_ok "mirror reload: postfix starts"; tap_done; }
-log_wait 'mirror ready' 30 0 >/dev/null ||
+rg_log_wait 'mirror ready' 30 0 >/dev/null ||
     not_ok "mirror reload: the mirror is loaded at start" "$(tail -n 5 "$RCPTGUARD_LOG")"
 expect_eq "mirror reload: u0002 accepted before any reload" "$OK" \
     "$(swaks_rcpt "$POSTFIX_PORT" u0002@example.com)"
@@ -75,7 +53,7 @@ expect_eq "mirror reload: ... from the mirror" mirror "$(source_of u0002@example
 # kept_checks WHAT ADDRESS: after a reload that should keep the mirror.
 kept_checks() {
     local what=$1 addr=$2 line
-    line=$(reload)
+    line=$(rg_reload)
     expect_match "mirror reload: $what: the reload line says the mirror is kept" \
         'reloaded: .*mirror kept' "$line"
     expect_eq "mirror reload: $what: $addr accepted at once" "$OK" \
@@ -118,11 +96,11 @@ expect_eq "mirror reload: a typo of that user gets the suggestion (the new index
 
 # A reload that changes what the mirror holds loads a new one.
 sed -i 's/^LDAPFilter .*/LDAPFilter (|(mailLocalAddress=%s)(mail=%s))/' "$T/rg.conf"
-from=$(log_lines)
-line=$(reload)
+from=$(rg_log_lines)
+line=$(rg_reload)
 expect_match "mirror reload: LDAPFilter changed: the reload line says the mirror reloads" \
     'reloaded: .*mirror reloading \(lookup settings changed\)' "$line"
-if log_wait 'mirror ready' 30 "$from" >/dev/null; then
+if rg_log_wait 'mirror ready' 30 "$from" >/dev/null; then
     ok "mirror reload: LDAPFilter changed: a new mirror is loaded"
 else
     not_ok "mirror reload: LDAPFilter changed: a new mirror is loaded" "$(tail -n 5 "$RCPTGUARD_LOG")"

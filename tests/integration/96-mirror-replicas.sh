@@ -29,17 +29,6 @@ unknown() { printf '550 5.1.1 <%s>: Recipient address rejected: User unknown' "$
 connected_to() {
     ss -Htnp state established "dport = :$1" 2>/dev/null | grep -q "pid=$RCPTGUARD_PID,"
 }
-log_lines() { wc -l <"$RCPTGUARD_LOG"; }
-# log_wait REGEX SECONDS FROM-LINE: a line matching REGEX after line
-# FROM-LINE of rcptguard's log, waiting at most SECONDS.
-log_wait() {
-    local re=$1 secs=$2 from=$3 i
-    for ((i = 0; i < secs * 10; i++)); do
-        tail -n +"$((from + 1))" "$RCPTGUARD_LOG" | grep -E -q "$re" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 source_of() {
     grep -F "rcpt=<$1>" "$RCPTGUARD_LOG" | tail -n 1 | sed -n 's/.* source=\([a-z]*\).*/\1/p'
 }
@@ -75,7 +64,7 @@ SLAPD_URI="$CONSUMER_URI $SLAPD_URI" RG_TEST_MIRROR=yes write_conf "$T/rcptguard
     "Suggest off" "MaxUnknownRecipients 0" "LocalCacheSize 0" "CacheTTL 0" "NegativeCacheTTL 60"
 start_rcptguard "$T/rcptguard.conf" || { not_ok "mirror-replicas: rcptguard starts"; tap_done; }
 start_postfix "inet:$MILTER_PORT@127.0.0.1" || { not_ok "mirror-replicas: Postfix starts"; tap_done; }
-log_wait 'mirror ready' 30 0 ||
+rg_log_wait 'mirror ready' 30 0 >/dev/null ||
     not_ok "mirror-replicas: the mirror is loaded" "$(tail -n 5 "$RCPTGUARD_LOG")"
 
 a=john.doe@example.com
@@ -96,15 +85,15 @@ fi
 expect_eq "mirror-replicas: ... from the mirror" mirror "$(source_of first.hire@example.com)"
 
 # --- the consumer dies --------------------------------------------------------------
-from=$(log_lines)
+from=$(rg_log_lines)
 stop_consumer KILL
-if log_wait "mirror: session with ldap://127\.0\.0\.1:$SLAPD_PORT \(place 2 in LDAPURI\)" 10 "$from"; then
+if rg_log_wait "mirror: session with ldap://127\.0\.0\.1:$SLAPD_PORT \(place 2 in LDAPURI\)" 10 "$from" >/dev/null; then
     ok "mirror-replicas: consumer killed: the session moves to the provider"
 else
     not_ok "mirror-replicas: consumer killed: the session moves to the provider within 10 s" \
         "$(tail -n 5 "$RCPTGUARD_LOG")"
 fi
-log_wait 'mirror in step with the directory again' 10 "$from" ||
+rg_log_wait 'mirror in step with the directory again' 10 "$from" >/dev/null ||
     not_ok "mirror-replicas: consumer killed: the mirror is in step again" "$(tail -n 5 "$RCPTGUARD_LOG")"
 add_user second.hire
 if took=$(accepted_within second.hire@example.com 2); then
@@ -118,7 +107,7 @@ expect_eq "mirror-replicas: consumer down: $a rejected" "$(unknown $a)" "$(swaks
 expect_eq "mirror-replicas: ... from the mirror" mirror "$(source_of $a)"
 
 # --- the consumer comes back ------------------------------------------------------
-from=$(log_lines)
+from=$(rg_log_lines)
 restart_consumer || not_ok "mirror-replicas: the consumer restarts"
 bad=()
 back=
@@ -140,7 +129,7 @@ else
         "$(tail -n 5 "$RCPTGUARD_LOG")"
 fi
 expect_eq "mirror-replicas: consumer back: every answer meanwhile was 250" "" "${bad[*]}"
-log_wait 'mirror in step with the directory again' 10 "$from" ||
+rg_log_wait 'mirror in step with the directory again' 10 "$from" >/dev/null ||
     not_ok "mirror-replicas: consumer back: the mirror is in step again" "$(tail -n 5 "$RCPTGUARD_LOG")"
 if connected_to "$CONSUMER_PORT" && ! connected_to "$SLAPD_PORT"; then
     ok "mirror-replicas: consumer back: rcptguard holds no connection to the provider any more"

@@ -13,8 +13,9 @@
 #   free_port                print a free TCP port on 127.0.0.1
 #   start_slapd LDIF         slapd in $T/slapd, suffix dc=example,dc=com, the
 #                            entries of LDIF; sets SLAPD_PORT SLAPD_URI
-#                            (RG_SLAPD_SCHEMAS: more schema LDIFs, absolute
-#                            paths, loaded after the system's)
+#                            (RG_SLAPD_SCHEMAS, or the one RG_SLAPD_SCHEMA:
+#                            more schema LDIFs, absolute paths, loaded after
+#                            the system's)
 #   stop_slapd, restart_slapd (same data, same port)
 #   ldap_admin CMD LDIF      ldapadd/ldapmodify/ldapdelete as cn=admin
 #   start_redis              redis-server in $T/redis; sets REDIS_PORT REDIS_URI
@@ -23,6 +24,9 @@
 #   start_rcptguard CONF [ARG...]  the daemon in the foreground (-f), in the
 #                            background of the script, log in $T/rcptguard.log
 #   stop_rcptguard           SIGTERM, wait; its exit status in RCPTGUARD_STATUS
+#   rg_log_lines, rg_log_wait REGEX SECONDS [FROM-LINE]  the daemon's log:
+#                            its length; a line matching REGEX after FROM-LINE
+#   rg_reload                SIGUSR1; prints the line saying how it went
 #
 # Directory: root DN cn=admin,dc=example,dc=com (password adminpw); the
 # reader cn=reader,dc=example,dc=com (password readerpw) is an entry of the
@@ -505,6 +509,36 @@ stop_rcptguard() {
     wait "$pid" 2>/dev/null
     RCPTGUARD_STATUS=$?
     return 1
+}
+
+# rg_log_lines: how many lines rcptguard's log has so far (0 before it exists).
+rg_log_lines() {
+    if [[ -f ${RCPTGUARD_LOG:-} ]]; then wc -l <"$RCPTGUARD_LOG"; else echo 0; fi
+}
+
+# rg_log_wait REGEX SECONDS [FROM-LINE]: wait (at most SECONDS) for a line of
+# rcptguard's log after line FROM-LINE (default 0) that matches REGEX
+# (grep -E); prints it.  Non-zero when none came.
+rg_log_wait() {
+    local re=$1 secs=$2 from=${3:-0} i line
+    for ((i = 0; i < secs * 10; i++)); do
+        line=$(tail -n +"$((from + 1))" "$RCPTGUARD_LOG" 2>/dev/null | grep -E -m 1 "$re")
+        if [[ -n $line ]]; then
+            printf '%s\n' "$line"
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# rg_reload: SIGUSR1 to the daemon; prints the log line that says how the
+# reload went ("... reloaded: ..." or "reload refused ..."), waiting at most 10 s.
+rg_reload() {
+    local from
+    from=$(rg_log_lines)
+    kill -USR1 "$RCPTGUARD_PID"
+    rg_log_wait 'reloaded|reload refused' 10 "$from"
 }
 
 # expect_query EXPECTED_STATUS DESC EXPECTED_OUTPUT CONF ADDRESS...: run
