@@ -1186,7 +1186,8 @@ check_member_of(struct rg_config *cf, const struct key *k, char *why, size_t why
 	int rc = rg_filter_walk(f, walk, sizeof(walk));
 	rg_filter_free(f);
 	if (rc < 0 || (cf->member_scope = strdup(walk)) == NULL) {
-		seterr(why, whylen, "LDAPMemberOfAttributes: LDAPFilter is too long");
+		seterr(why, whylen, "LDAPMemberOfAttributes: LDAPFilter is too long, or holds a "
+		    "placeholder in an extensible match without an attribute");
 		return -1;
 	}
 	return 0;

@@ -668,6 +668,8 @@ walk(const struct rg_filter *f, const struct node *n, char *out, size_t outlen, 
 		return put(out, outlen, o, ")", 1);
 	}
 	if (has_tok(n)) {
+		if (!n->has_attr)
+			return -1;      /* (:rule:=%s): no attribute to test for */
 		const char *a = f->attrs[n->attr];
 		return put(out, outlen, o, "(", 1) < 0 || put(out, outlen, o, a, strlen(a)) < 0 ||
 		    put(out, outlen, o, "=*)", 3) < 0 ? -1 : 0;

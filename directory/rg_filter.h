@@ -55,7 +55,9 @@ int rg_filter_mirrorable(const struct rg_filter *, char *err, size_t errlen);
 /*
  * The walk filter of F into OUT (RFC 4515, escaped): F with every
  * assertion that holds a placeholder turned into a presence test of its
- * attribute.  Returns 0, or -1 when OUTLEN is too small.
+ * attribute.  Returns 0, or -1 when OUTLEN is too small or a placeholder
+ * stands in an extensible match without an attribute (no presence test
+ * can stand for it).
  */
 int rg_filter_walk(const struct rg_filter *, char *out, size_t outlen);
 

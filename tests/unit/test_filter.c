@@ -94,6 +94,15 @@ walk_filter(void **state)
 		assert_int_equal(rg_filter_walk(f, out, strlen(cases[i][1])), -1);
 		rg_filter_free(f);
 	}
+	/* a placeholder in an extensible match without an attribute: no walk form
+	 * (it once passed a NULL attribute name to strlen) */
+	static const char *const none[] = { "(:8:=%s)", "(&(mail=*)(:dn:2.5.13.5:=%u))" };
+	for (size_t i = 0; i < sizeof(none) / sizeof(*none); i++) {
+		struct rg_filter *f = parse_ok(none[i]);
+		char out[256];
+		assert_int_equal(rg_filter_walk(f, out, sizeof(out)), -1);
+		rg_filter_free(f);
+	}
 }
 
 static void
