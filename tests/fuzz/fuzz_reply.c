@@ -21,6 +21,7 @@
  *     of it, when cut).
  */
 #include "fuzz.h"
+#include "rg_address.h"
 #include "rg_escape.h"
 #include "rg_reply.h"
 
@@ -58,7 +59,9 @@ check_codes(const struct rg_reply *r, const struct rg_answer *ans, const struct 
 	char both[16];
 	snprintf(both, sizeof(both), "%s %s", r->code, r->xcode);
 	PROPERTY(!strcmp(both, "550 5.1.1") || !strcmp(both, "550 5.1.3") ||
-	    !strcmp(both, "451 4.3.0") || !strcmp(both, "421 4.7.0"), "code %s", both);
+	    !strcmp(both, "550 5.1.6") || !strcmp(both, "550 5.2.1") ||
+	    !strcmp(both, "451 4.3.0") || !strcmp(both, "451 4.4.6") ||
+	    !strcmp(both, "421 4.7.0"), "code %s", both);
 	if (ans->verdict == RG_V_TEMPFAIL)
 		PROPERTY(!strcmp(both, "451 4.3.0"), "tempfail answered %s", both);
 	if (ans->verdict == RG_V_OK || ans->verdict == RG_V_NOT_OURS)
@@ -122,8 +125,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rg_reply r;
 	memset(&cf, 0, sizeof(cf));
 	memset(&ans, 0, sizeof(ans));
-	ans.verdict = (enum rg_verdict)(set % 6);
-	cf.broken_alias_action = (enum rg_broken_action)((set / 6) % 3);
+	/* every verdict; a moved one carries a plain address, as rg_check gives it */
+	ans.verdict = (enum rg_verdict)(set % (RG_V_ALIAS_LOOP + 1));
+	cf.broken_alias_action = (enum rg_broken_action)((set / (RG_V_ALIAS_LOOP + 1)) % 3);
+	if (ans.verdict == RG_V_MOVED &&
+	    rg_address_plain(parts[1], ans.moved_to, sizeof(ans.moved_to)) < 0)
+		ans.verdict = RG_V_UNKNOWN;
 	cf.on_lookup_failure = (set & 0x20) ? RG_FAIL_ACCEPT : RG_FAIL_TEMPFAIL;
 	f.mta = (set & 0x40) ? RG_MTA_SENDMAIL : RG_MTA_POSTFIX;
 	cf.max_unknown = (set & 0x80) ? 1 : 0;
