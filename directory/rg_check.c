@@ -29,7 +29,8 @@
  *   (domain not in Domains) are taken as living and never checked.  A
  *   mailbox that keeps a copy (rg_alias) receives the mail whatever its
  *   other targets are.  With LDAPMemberOfAttributes, an address that a
- *   living member names is found, asked with one existence search.
+ *   living member names is found, asked with one existence search (the
+ *   mirror counts the living members of each group as entries change).
  *
  * People who left: a disabled entry with a value of LDAPMovedToAttribute
  * that is a plain address (dot-atom local part, host name domain, at most
@@ -46,8 +47,9 @@
  * alias with a living target) takes it.  The entries it finds are not
  * counted as duplicates of anything.  It is resolved at the depth below
  * the address, under the name "@DOMAIN" (no address is), which is also
- * its cache key and what closes a loop back into it; it is asked of the
- * cache and the server, never of the mirror (which holds LDAPFilter's keys).
+ * its cache key and what closes a loop back into it.  From the mirror
+ * when it holds the catch-all (rg_mirror_has_catch_all()), else of the
+ * cache and the server.
  */
 #include "rg_check.h"
 #include "rg_directory.h"
@@ -639,6 +641,8 @@ find_members(struct resolve *r, const char *full)
 
 	if (cf->member_of_attrs.n == 0)
 		return RG_NOTFOUND;
+	if (r->mirror)
+		return rg_mirror_member_of(r->d->mirror, full, r->why, r->whylen);
 	char *names = malloc(FILTER_MAX), *filter = malloc(FILTER_MAX);
 	if (names == NULL || filter == NULL) {
 		snprintf(r->why, r->whylen, "out of memory");
@@ -843,8 +847,9 @@ catch_all_lookup(struct resolve *r, const char *key, const char *domain, int *lo
 		snprintf(r->why, r->whylen, "catch-all filter too long");
 		goto out;
 	}
-	enum rg_found f = rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs : NULL,
-	    LOOKUP_MAX_ENTRIES, r->until, &res, r->why, r->whylen);
+	enum rg_found f = r->mirror ? rg_mirror_catch_all(d->mirror, domain, LOOKUP_MAX_ENTRIES,
+	    &res, r->why, r->whylen) : rg_ldap_search(d->ldap, filter, d->aliases ? d->attrs :
+	    NULL, LOOKUP_MAX_ENTRIES, r->until, &res, r->why, r->whylen);
 	if (f == RG_LOOKUP_FAIL)
 		rg_metrics_inc(RG_M_LDAP_ERRORS);
 	if (f != RG_FOUND) {
@@ -902,15 +907,17 @@ catch_all(struct resolve *r, const char *domain, int *loop_min, enum rg_source *
 		*loop_min = -1;
 		return ST_OK;
 	}
+	/* from the mirror when it holds the catch-all, else the cache and the server */
+	r->mirror = mirror && rg_mirror_has_catch_all(r->d->mirror);
 	*src = RG_SRC_CACHE;
-	if (rg_cache_get(r->d->cache, key, value, sizeof(value)) &&
+	if (!r->mirror && rg_cache_get(r->d->cache, key, value, sizeof(value)) &&
 	    (s = from_cache_value(value, moved)) != ST_FAIL) {
 		if (s != ST_UNKNOWN)
 			report_at(r, r->depth + 1, key, s == ST_OK ? "catch-all" : st_names[s], NULL);
+		r->mirror = mirror;
 		return s == ST_OK ? ST_OK : ST_UNKNOWN;
 	}
-	*src = RG_SRC_LDAP;
-	r->mirror = 0;
+	*src = r->mirror ? RG_SRC_MIRROR : RG_SRC_LDAP;
 	r->depth++;
 	r->path[r->depth] = key;
 	s = catch_all_lookup(r, key, domain, &my_loop_min);
@@ -919,7 +926,7 @@ catch_all(struct resolve *r, const char *domain, int *loop_min, enum rg_source *
 		*loop_min = my_loop_min;
 	if (r->stale == stale_before)
 		remember(r, key, s, "", my_loop_min > r->depth);
-	if (s == ST_FAIL && stale_found(r, key))
+	if (s == ST_FAIL && !r->mirror && stale_found(r, key))
 		s = ST_OK;
 	r->mirror = mirror;
 	return s == ST_OK || s == ST_FAIL ? s : ST_UNKNOWN;

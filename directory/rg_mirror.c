@@ -10,12 +10,19 @@
  * members they reach by DN.  Of each entry, its DN, its entryUUID and the
  * values of the attributes LDAPFilter, LDAPDisabledFilter and the alias
  * model read (and LDAPMovedToAttribute, so that a disabled entry found here
- * names where its person went as the server would), packed in one block (the attribute as a one-byte number).
- * Three hash tables lead to entries: the values of the equality assertions
- * of LDAPFilter that hold a placeholder (lower case), the normalised DN,
- * and the entryUUID.  A lookup takes the candidates a key finds and
- * evaluates LDAPFilter and LDAPDisabledFilter on them in memory, so the
- * answer is the server's.
+ * names where its person went as the server would), packed in one block
+ * (the attribute as a one-byte number).  The entries LDAPCatchAllFilter
+ * picks are held too, and the values of LDAPMemberOfAttributes.
+ * Four hash tables lead to entries: the values of the equality assertions
+ * of LDAPFilter that hold a placeholder (lower case), those of
+ * LDAPCatchAllFilter that can be a catch-all's (the text around its %d),
+ * the normalised DN, and the entryUUID.  A lookup takes the candidates a
+ * key finds and evaluates the filter and LDAPDisabledFilter on them in
+ * memory, so the answer is the server's.  A fifth table counts, for each
+ * group address, the living entries (in the walk form of LDAPFilter, not
+ * disabled) that name it, kept as entries come, change and go: a group
+ * of 50,000 members is one lookup, as it is one existence search on the
+ * server.
  *
  * How it is kept: a thread opens an RFC 4533 refreshAndPersist session.
  * Its refresh phase (no cookie: every entry) is loaded into a new set that
@@ -53,6 +60,7 @@
 #define CAND_MAX 64                     /* candidates a lookup evaluates */
 #define RETRY_MAX 30.0                  /* seconds between session attempts, at most */
 #define ON_CHANGE_MIN 5.0               /* seconds between ON_LOAD calls for changes */
+#define CA_KEYS_MAX 8                   /* catch-all keys whose shape is known */
 #define PREFER_PROBE 5.0                /* seconds between looks for an earlier LDAPURI
 					 * server while the session is on a later one */
 
@@ -71,6 +79,19 @@ struct table {
 };
 #define TOMB UINT64_MAX
 
+/* How many living members name each group address (LDAPMemberOfAttributes):
+ * open addressing on the lower-case address, which the table owns.  A count
+ * that falls to 0 keeps its row, for the next member. */
+struct gslot {
+	uint32_t hash;
+	uint32_t count;
+	char *key;                      /* NULL: empty */
+};
+struct groups {
+	struct gslot *slot;
+	size_t cap, used;               /* cap a power of two */
+};
+
 /* One loaded set. */
 struct set {
 	struct ment **ents;             /* by number; 0 unused, NULL free */
@@ -80,10 +101,15 @@ struct set {
 	size_t live;                    /* entries held */
 	size_t bytes;                   /* in the entries */
 	struct table keys, dns, uuids;
+	struct table cakeys;            /* LDAPCatchAllFilter's keys */
+	struct groups groups;
 	char *attr[ATTR_MAX];           /* attribute descriptions by number */
 	int nattr;
 	int16_t fpos[ATTR_MAX];         /* position in LDAPFilter's attributes, -1 */
 	int16_t dpos[ATTR_MAX];         /* position in LDAPDisabledFilter's, -1 */
+	int16_t spos[ATTR_MAX];         /* in the member scope's, -1 */
+	int16_t cpos[ATTR_MAX];         /* in LDAPCatchAllFilter's, -1 */
+	unsigned char mof[ATTR_MAX];    /* one of LDAPMemberOfAttributes */
 	unsigned char want[ATTR_MAX];   /* returned by lookups */
 };
 
@@ -91,6 +117,15 @@ struct rg_mirror {
 	struct rg_config *cf;           /* held: the mirror may outlive its directory */
 	int holds;                      /* rg_mirror_hold() calls not yet freed */
 	struct rg_filter *f, *dis;      /* dis NULL without LDAPDisabledFilter */
+	struct rg_filter *scope;        /* the entries that may name a group
+					 * (cf->member_scope), NULL without
+					 * LDAPMemberOfAttributes */
+	struct rg_filter *ca;           /* LDAPCatchAllFilter, NULL when there is
+					 * none or the mirror cannot answer it */
+	struct {                        /* what a value of its keys looks like: */
+		char pre[64], suf[64];  /* the text around %d (lower case) */
+		int any;                /* unknown: every value is indexed */
+	} ca_shape[CA_KEYS_MAX];
 	char **fetch;                   /* the attributes loaded */
 	size_t nfetch;
 	size_t nwant;                   /* the first nwant of fetch are returned */
@@ -211,6 +246,71 @@ table_get(const struct table *t, uint32_t h, uint32_t *ids, size_t n, size_t max
 	return n;
 }
 
+/* The row of KEY (LEN bytes, hash H) in G, or its empty slot; NULL when G is empty. */
+static struct gslot *
+groups_slot(const struct groups *g, uint32_t h, const char *key, size_t len)
+{
+	if (g->cap == 0)
+		return NULL;
+	for (size_t j = h & (g->cap - 1);; j = (j + 1) & (g->cap - 1)) {
+		struct gslot *x = &g->slot[j];
+		if (x->key == NULL || (x->hash == h && strncasecmp(x->key, key, len) == 0 &&
+		    x->key[len] == '\0'))
+			return x;
+	}
+}
+
+/* Count one living member more (DELTA 1) or less (-1) for group KEY. */
+static int
+groups_add(struct groups *g, const char *key, int delta)
+{
+	size_t len = strlen(key);
+	uint32_t h = hash_lower(key, len);
+
+	if (delta > 0 && (g->used + 1) * 10 > g->cap * 7) {
+		size_t cap = g->cap ? 2 * g->cap : 256;
+		struct gslot *ns = calloc(cap, sizeof(*ns));
+		if (ns == NULL)
+			return -1;
+		for (size_t i = 0; i < g->cap; i++) {
+			if (g->slot[i].key == NULL)
+				continue;
+			size_t j = g->slot[i].hash & (cap - 1);
+			while (ns[j].key != NULL)
+				j = (j + 1) & (cap - 1);
+			ns[j] = g->slot[i];
+		}
+		free(g->slot);
+		g->slot = ns;
+		g->cap = cap;
+	}
+	struct gslot *x = groups_slot(g, h, key, len);
+	if (x == NULL || x->key == NULL) {
+		if (delta < 0)
+			return 0;       /* never counted (out of memory then) */
+		if ((x->key = strdup(key)) == NULL)
+			return -1;
+		for (char *c = x->key; *c != '\0'; c++)
+			*c = (char)tolower((unsigned char)*c);
+		x->hash = h;
+		x->count = 0;
+		g->used++;
+	}
+	if (delta > 0)
+		x->count++;
+	else if (x->count > 0)
+		x->count--;
+	return 0;
+}
+
+static void
+groups_free(struct groups *g)
+{
+	for (size_t i = 0; i < g->cap; i++)
+		free(g->slot[i].key);
+	free(g->slot);
+}
+
 /* ---- one set ---- */
 
 static void
@@ -225,6 +325,8 @@ set_free(struct set *s)
 	free(s->keys.slot);
 	free(s->dns.slot);
 	free(s->uuids.slot);
+	free(s->cakeys.slot);
+	groups_free(&s->groups);
 	for (int i = 0; i < s->nattr; i++)
 		free(s->attr[i]);
 	free(s);
@@ -264,6 +366,9 @@ set_attr(struct rg_mirror *m, struct set *s, const char *a)
 	int i = s->nattr++;
 	s->fpos[i] = (int16_t)attr_pos(a, rg_filter_attrs(m->f, NULL));
 	s->dpos[i] = (int16_t)(m->dis ? attr_pos(a, rg_filter_attrs(m->dis, NULL)) : -1);
+	s->spos[i] = (int16_t)(m->scope ? attr_pos(a, rg_filter_attrs(m->scope, NULL)) : -1);
+	s->cpos[i] = (int16_t)(m->ca ? attr_pos(a, rg_filter_attrs(m->ca, NULL)) : -1);
+	s->mof[i] = attr_pos(a, m->cf->member_of_attrs.v) >= 0;
 	int w = attr_pos(a, m->fetch);
 	s->want[i] = w >= 0 && (size_t)w < m->nwant;
 	return i;
@@ -304,6 +409,96 @@ dn_hash(const char *dn, int *ok)
 	return h;
 }
 
+static int match(const struct rg_filter *f, const int16_t *posmap, const struct ment *e,
+    const char *local, const char *domain);
+static int disabled(const struct rg_mirror *m, const struct set *s, const struct ment *e);
+
+/* The text around %d in each key of the catch-all filter, so that only the
+ * values that can be a catch-all's are indexed under it. */
+static void
+ca_shapes(struct rg_mirror *m)
+{
+	char x[RG_FILTER_MAX];
+
+	for (size_t k = 0; k < CA_KEYS_MAX; k++) {
+		m->ca_shape[k].any = 1;
+		if (k >= rg_filter_nkeys(m->ca) ||
+		    rg_filter_key_value(m->ca, k, "", "\001", x, sizeof(x)) < 0)
+			continue;
+		char *d = strchr(x, '\001');
+		if (d == NULL || strchr(d + 1, '\001') != NULL ||
+		    (size_t)(d - x) >= sizeof(m->ca_shape[k].pre) ||
+		    strlen(d + 1) >= sizeof(m->ca_shape[k].suf))
+			continue;
+		*d = '\0';
+		strcpy(m->ca_shape[k].pre, x);
+		strcpy(m->ca_shape[k].suf, d + 1);
+		m->ca_shape[k].any = 0;
+	}
+}
+
+/* Can V be the value of catch-all key K for some domain? */
+static int
+ca_fits(const struct rg_mirror *m, size_t k, const char *v)
+{
+	if (k >= CA_KEYS_MAX || m->ca_shape[k].any)
+		return 1;
+	size_t pl = strlen(m->ca_shape[k].pre), sl = strlen(m->ca_shape[k].suf), vl = strlen(v);
+	return vl > pl + sl && strncasecmp(v, m->ca_shape[k].pre, pl) == 0 &&
+	    strcasecmp(v + vl - sl, m->ca_shape[k].suf) == 0;
+}
+
+/* Add or remove (DEL) in T the rows of entry ID of E under the keys of
+ * filter F (attribute map POSMAP): each value of an attribute that an
+ * equality assertion of F holding a placeholder tests; for the catch-all
+ * filter (M non-NULL), only the values that fit its keys' shape. */
+static int
+index_keys(const struct rg_mirror *m, struct table *t, const struct rg_filter *f,
+    const int16_t *posmap, const struct ment *e, uint32_t id, int del)
+{
+	int bad = 0;
+
+	for (size_t k = 0; k < rg_filter_nkeys(f); k++) {
+		size_t pos;
+		rg_filter_key_attr(f, k, &pos);
+		size_t p = 0;
+		int a;
+		const char *v;
+		while (ment_next(e, &p, &a, &v)) {
+			if (posmap[a] != (int16_t)pos || (m != NULL && !ca_fits(m, k, v)))
+				continue;
+			uint32_t h = hash_lower(v, strlen(v));
+			bad |= del ? (table_del(t, h, id), 0) : table_add(t, h, id);
+		}
+	}
+	return bad;
+}
+
+/* Count E in (DEL: out of) the groups it names, when it is a living member:
+ * in the member scope and not disabled. */
+static int
+index_groups(struct rg_mirror *m, struct set *s, const struct ment *e, int del)
+{
+	size_t p = 0;
+	int a, bad = 0, named = 0;
+	const char *v;
+
+	while (!named && ment_next(e, &p, &a, &v))
+		named = s->mof[a];
+	if (!named || m->scope == NULL)
+		return 0;
+	int in = match(m->scope, s->spos, e, NULL, NULL);
+	int dis = in > 0 ? disabled(m, s, e) : 0;
+	if (in < 0 || dis < 0)
+		return -1;
+	if (!in || dis)
+		return 0;
+	for (p = 0; ment_next(e, &p, &a, &v);)
+		if (s->mof[a])
+			bad |= groups_add(&s->groups, v, del ? -1 : 1);
+	return bad;
+}
+
 /* Add or remove (DEL) the table rows of entry ID. */
 static int
 set_index(struct rg_mirror *m, struct set *s, uint32_t id, int del)
@@ -319,19 +514,10 @@ set_index(struct rg_mirror *m, struct set *s, uint32_t id, int del)
 		h = hash_lower((const char *)e->uuid, 16);
 		bad |= del ? (table_del(&s->uuids, h, id), 0) : table_add(&s->uuids, h, id);
 	}
-	for (size_t k = 0; k < rg_filter_nkeys(m->f); k++) {
-		size_t pos;
-		rg_filter_key_attr(m->f, k, &pos);
-		size_t p = 0;
-		int a;
-		const char *v;
-		while (ment_next(e, &p, &a, &v)) {
-			if (s->fpos[a] != (int16_t)pos)
-				continue;
-			h = hash_lower(v, strlen(v));
-			bad |= del ? (table_del(&s->keys, h, id), 0) : table_add(&s->keys, h, id);
-		}
-	}
+	bad |= index_keys(NULL, &s->keys, m->f, s->fpos, e, id, del);
+	if (m->ca != NULL)
+		bad |= index_keys(m, &s->cakeys, m->ca, s->cpos, e, id, del);
+	bad |= index_groups(m, s, e, del);
 	return bad ? -1 : 0;
 }
 
@@ -437,7 +623,8 @@ static size_t
 set_mib(const struct set *s)
 {
 	size_t b = s->bytes + s->cap * sizeof(*s->ents) +
-	    (s->keys.cap + s->dns.cap + s->uuids.cap) * sizeof(uint64_t);
+	    (s->keys.cap + s->dns.cap + s->uuids.cap + s->cakeys.cap) * sizeof(uint64_t) +
+	    s->groups.cap * sizeof(*s->groups.slot);
 
 	return (b + (1 << 19)) >> 20;
 }
@@ -584,10 +771,12 @@ nomem:
 }
 
 /* Keep the candidates IDS that are (DISABLED: not) picked by LDAPDisabledFilter
- * and, with a key, by LDAPFilter for LOCAL@DOMAIN; how many, or -1. */
+ * and, unless F is NULL, by F (attribute map POSMAP) for LOCAL@DOMAIN; how
+ * many, or -1. */
 static long
 keep_matching(const struct rg_mirror *m, const struct set *s, uint32_t *ids, size_t n,
-    int keyed, const char *local, const char *domain, int want_disabled)
+    const struct rg_filter *f, const int16_t *posmap, const char *local, const char *domain,
+    int want_disabled)
 {
 	size_t k = 0;
 
@@ -595,7 +784,7 @@ keep_matching(const struct rg_mirror *m, const struct set *s, uint32_t *ids, siz
 		const struct ment *e = s->ents[ids[i]];
 		if (e == NULL)
 			continue;
-		int ok = keyed ? match(m->f, s->fpos, e, local, domain) : 1;
+		int ok = f != NULL ? match(f, posmap, e, local, domain) : 1;
 		int dis = ok > 0 ? disabled(m, s, e) : 0;
 		if (ok < 0 || dis < 0)
 			return -1;
@@ -605,14 +794,19 @@ keep_matching(const struct rg_mirror *m, const struct set *s, uint32_t *ids, siz
 	return (long)k;
 }
 
-enum rg_found
-rg_mirror_find(struct rg_mirror *m, const char *local, const char *domain, int want_disabled,
+/*
+ * The entries filter F (LDAPFilter, or with CA LDAPCatchAllFilter) picks
+ * for LOCAL@DOMAIN, as rg_mirror_find() says.
+ */
+static enum rg_found
+find(struct rg_mirror *m, int ca, const char *local, const char *domain, int want_disabled,
     int maxentries, struct rg_ldap_result *res, char *err, size_t errlen)
 {
 	uint32_t ids[CAND_MAX];
 	size_t n = 0;
 	char key[RG_FILTER_MAX];
 	enum rg_found f = RG_LOOKUP_FAIL;
+	const struct rg_filter *flt = ca ? m->ca : m->f;
 
 	if (res != NULL)
 		memset(res, 0, sizeof(*res));
@@ -622,10 +816,12 @@ rg_mirror_find(struct rg_mirror *m, const char *local, const char *domain, int w
 		snprintf(err, errlen, "the directory mirror is not loaded");
 		goto out;
 	}
-	for (size_t k = 0; k < rg_filter_nkeys(m->f); k++)
-		if (rg_filter_key_value(m->f, k, local, domain, key, sizeof(key)) == 0)
-			n = table_get(&s->keys, hash_lower(key, strlen(key)), ids, n, CAND_MAX);
-	long kept = keep_matching(m, s, ids, n, 1, local, domain, want_disabled);
+	const struct table *t = ca ? &s->cakeys : &s->keys;
+	for (size_t k = 0; k < rg_filter_nkeys(flt); k++)
+		if (rg_filter_key_value(flt, k, local, domain, key, sizeof(key)) == 0)
+			n = table_get(t, hash_lower(key, strlen(key)), ids, n, CAND_MAX);
+	long kept = keep_matching(m, s, ids, n, flt, ca ? s->cpos : s->fpos, local, domain,
+	    want_disabled);
 	if (kept < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -636,6 +832,50 @@ rg_mirror_find(struct rg_mirror *m, const char *local, const char *domain, int w
 	}
 	f = copy_result(s, ids, (size_t)kept, res, err, errlen);
 out:
+	pthread_rwlock_unlock(&m->lock);
+	return f;
+}
+
+enum rg_found
+rg_mirror_find(struct rg_mirror *m, const char *local, const char *domain, int want_disabled,
+    int maxentries, struct rg_ldap_result *res, char *err, size_t errlen)
+{
+	return find(m, 0, local, domain, want_disabled, maxentries, res, err, errlen);
+}
+
+int
+rg_mirror_has_catch_all(const struct rg_mirror *m)
+{
+	return m->ca != NULL;
+}
+
+enum rg_found
+rg_mirror_catch_all(struct rg_mirror *m, const char *domain, int maxentries,
+    struct rg_ldap_result *res, char *err, size_t errlen)
+{
+	if (m->ca == NULL) {
+		snprintf(err, errlen, "the directory mirror does not hold the catch-all");
+		return RG_LOOKUP_FAIL;
+	}
+	return find(m, 1, "", domain, 0, maxentries, res, err, errlen);
+}
+
+enum rg_found
+rg_mirror_member_of(struct rg_mirror *m, const char *group, char *err, size_t errlen)
+{
+	enum rg_found f = RG_LOOKUP_FAIL;
+
+	pthread_rwlock_rdlock(&m->lock);
+	const struct set *s = m->set;
+	if (s == NULL) {
+		snprintf(err, errlen, "the directory mirror is not loaded");
+	} else if (m->scope == NULL) {
+		f = RG_NOTFOUND;
+	} else {
+		size_t len = strlen(group);
+		const struct gslot *x = groups_slot(&s->groups, hash_lower(group, len), group, len);
+		f = x != NULL && x->key != NULL && x->count > 0 ? RG_FOUND : RG_NOTFOUND;
+	}
 	pthread_rwlock_unlock(&m->lock);
 	return f;
 }
@@ -673,7 +913,8 @@ rg_mirror_read_dn(struct rg_mirror *m, const char *dn, int want_disabled,
 		    strcmp(have, want) == 0)
 			ids[k++] = ids[i];
 	}
-	long kept = keep_matching(m, s, ids, k > 1 ? 1 : k, 0, NULL, NULL, want_disabled);
+	long kept = keep_matching(m, s, ids, k > 1 ? 1 : k, NULL, NULL, NULL, NULL,
+	    want_disabled);
 	if (kept < 0)
 		snprintf(err, errlen, "out of memory");
 	else
@@ -721,6 +962,12 @@ make_walk(struct rg_mirror *m)
 	walk[0] = '(';
 	walk[1] = '|';
 	o = strlen(walk);
+	/* the catch-all entries (the members that name a group are in LDAPFilter's) */
+	if (m->ca != NULL) {
+		if (rg_filter_walk(m->ca, walk + o, len - o) < 0)
+			return -1;
+		o += strlen(walk + o);
+	}
 	for (size_t l = 0; l < 3; l++)
 		for (size_t i = 0; i < lists[l]->n && o < len; i++)
 			o += (size_t)snprintf(walk + o, len - o, "(%s=*)", lists[l]->v[i]);
@@ -768,6 +1015,10 @@ make_fetch(struct rg_mirror *m)
 		bad |= fetch_add(m, *a);
 	for (char *const *a = m->dis ? rg_filter_attrs(m->dis, NULL) : NULL; a && *a; a++)
 		bad |= fetch_add(m, *a);
+	for (char *const *a = m->ca ? rg_filter_attrs(m->ca, NULL) : NULL; a && *a; a++)
+		bad |= fetch_add(m, *a);
+	for (size_t i = 0; i < cf->member_of_attrs.n; i++)
+		bad |= fetch_add(m, cf->member_of_attrs.v[i]);
 	return bad ? -1 : 0;
 }
 
@@ -1181,11 +1432,6 @@ rg_mirror_possible(const struct rg_config *cf, char *err, size_t errlen)
 	}
 	rg_filter_free(f);
 	f = NULL;
-	if (ok && cf->member_of_attrs.n > 0) {
-		/* one existence search answers it; the mirror does not hold it */
-		snprintf(err, errlen, "LDAPMemberOfAttributes is answered by the directory only");
-		ok = 0;
-	}
 	if (ok && cf->ldap_disabled_filter[0] != '\0') {
 		if (strchr(cf->ldap_disabled_filter, '%') != NULL) {
 			snprintf(err, errlen, "LDAPDisabledFilter %s: a %% sign",
@@ -1218,9 +1464,20 @@ rg_mirror_new(struct rg_config *cf)
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->cb_mu, NULL);
 	rg_cond_init(&m->cv);
+	if (cf->ldap_catchall_filter[0] != '\0' &&
+	    rg_filter_parse(cf->ldap_catchall_filter, &m->ca, err, sizeof(err)) == 0 &&
+	    (rg_filter_mirrorable(m->ca, err, sizeof(err)) < 0 || rg_filter_nkeys(m->ca) == 0)) {
+		/* no key to find it by: the catch-all is asked of the server */
+		rg_filter_free(m->ca);
+		m->ca = NULL;
+	}
+	if (m->ca != NULL)
+		ca_shapes(m);
 	if (rg_filter_parse(cf->ldap_filter, &m->f, err, sizeof(err)) < 0 ||
 	    (cf->ldap_disabled_filter[0] != '\0' &&
 	    rg_filter_parse(cf->ldap_disabled_filter, &m->dis, err, sizeof(err)) < 0) ||
+	    (cf->member_scope != NULL &&
+	    rg_filter_parse(cf->member_scope, &m->scope, err, sizeof(err)) < 0) ||
 	    make_fetch(m) < 0 || make_walk(m) < 0) {
 		rg_mirror_free(m);
 		return NULL;
@@ -1308,6 +1565,8 @@ rg_mirror_free(struct rg_mirror *m)
 	set_free(m->set);
 	rg_filter_free(m->f);
 	rg_filter_free(m->dis);
+	rg_filter_free(m->scope);
+	rg_filter_free(m->ca);
 	free(m->fetch);
 	free(m->walk);
 	pthread_rwlock_destroy(&m->lock);

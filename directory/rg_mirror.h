@@ -73,6 +73,27 @@ enum rg_found rg_mirror_find(struct rg_mirror *, const char *local, const char *
     int disabled, int maxentries, struct rg_ldap_result *res, char *err, size_t errlen);
 
 /* The same for the entry named DN, as rg_ldap_read_dn() would read it. */
+/*
+ * Does the mirror answer LDAPCatchAllFilter?  Only when it has an equality
+ * assertion holding %d (the key it is found by) and nothing the mirror
+ * cannot evaluate; otherwise the catch-all is asked of the server.
+ */
+int rg_mirror_has_catch_all(const struct rg_mirror *);
+
+/* The catch-all entries of DOMAIN that are not disabled, as
+ * rg_mirror_find() returns them. */
+enum rg_found rg_mirror_catch_all(struct rg_mirror *, const char *domain, int maxentries,
+    struct rg_ldap_result *res, char *err, size_t errlen);
+
+/*
+ * Does a living entry (one LDAPFilter could pick for some address, not
+ * disabled) name GROUP in LDAPMemberOfAttributes?  Counted as entries come
+ * and go, so it costs one table lookup however many members there are.
+ * RG_NOTFOUND without the key; RG_LOOKUP_FAIL when nothing is loaded.
+ */
+enum rg_found rg_mirror_member_of(struct rg_mirror *, const char *group, char *err,
+    size_t errlen);
+
 enum rg_found rg_mirror_read_dn(struct rg_mirror *, const char *dn, int disabled,
     struct rg_ldap_result *res, char *err, size_t errlen);
 

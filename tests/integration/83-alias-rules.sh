@@ -135,7 +135,7 @@ expect_eq "alias-rules: rcptguard-audit reports exactly the planted problems" "$
 stop_postfix
 stop_rcptguard
 stop_slapd
-start_slapd "$T/lists.ldif" || { not_ok "alias-rules: slapd starts with the lists"; tap_done; }
+RG_SLAPD_SYNCPROV=1 start_slapd "$T/lists.ldif" || { not_ok "alias-rules: slapd starts with the lists"; tap_done; }
 LISTS=("${RULES[@]}" "LDAPAliasClasses rgTestMailList" "LDAPMemberOfAttributes memberOfGroup")
 write_conf "$T/lists.conf" "${LISTS[@]}" "AlertLog $T/list-alerts.log"
 start_rcptguard "$T/lists.conf" || { not_ok "alias-rules: rcptguard starts with the lists"; tap_done; }
@@ -174,16 +174,66 @@ expect_eq "alias-rules: rcptguard-audit with the lists: no-targets only where no
 no-targets|alumni@example.com|-
 no-targets|retired@example.com|-")" "$got"
 
-# The mirror does not hold reverse membership: Mirror yes is refused with
-# it, and Mirror auto answers from the directory.
-RG_TEST_MIRROR=yes write_conf "$T/lists-mirror.conf" "${LISTS[@]}"
-expect_exit "alias-rules: Mirror yes with LDAPMemberOfAttributes is refused (78)" 78 \
-    "$RCPTGUARD" -n -c "$T/lists-mirror.conf"
-RG_TEST_MIRROR=auto write_conf "$T/lists-auto.conf" "${LISTS[@]}"
-got=$("$QUERY" -c "$T/lists-auto.conf" team@example.com ghostlist@example.com 2>>"$T/query.err")
-expect_eq "alias-rules: Mirror auto with LDAPMemberOfAttributes answers from LDAP" \
-    "team@example.com ok ldap
-ghostlist@example.com ok ldap" "$got"
+# The mirror counts the living members of each group: Mirror yes answers
+# every list the same, from memory, and follows members as they change.
+RG_TEST_MIRROR=yes write_conf "$T/lists-mirror.conf" "${LISTS[@]}" "AlertLog $T/mirror-alerts.log"
+got=$("$QUERY" -c "$T/lists-mirror.conf" --json <<<"$addrs" 2>>"$T/query.err" | jq -r '"\(.address) \(.verdict)"')
+expect_eq "alias-rules: rcptguard-query from the mirror answers every list the same" "$want" "$got"
+got=$("$QUERY" -c "$T/lists-mirror.conf" --json <<<"$addrs" 2>>"$T/query.err" | jq -r 'select(.verdict != "unknown") | .source' | sort -u)
+expect_eq "alias-rules: and every found list came from the mirror" "mirror" "$got"
+
+stop_rcptguard
+start_rcptguard "$T/lists-mirror.conf" || { not_ok "alias-rules: rcptguard starts with the mirror"; tap_done; }
+# ADDRESS REPLY: poll until Postfix gives REPLY (the change reaches the
+# mirror through the RFC 4533 session), for at most 10 s; the last reply
+wait_reply() {
+    local got i
+    for i in $(seq 1 50); do
+        got=$(swaks_rcpt "$POSTFIX_PORT" "$1")
+        [[ $got == "$2" ]] && break
+        sleep 0.2
+    done
+    echo "$got"
+}
+last_source() {
+    grep -F "rcpt=<$1> " "$RCPTGUARD_LOG" | tail -n 1 | sed -n 's/.* source=\([^ ]*\) .*/\1/p'
+}
+expect_eq "alias-rules: mirror: ghostlist@ (bob names it) through Postfix" "$OK" \
+    "$(wait_reply ghostlist@example.com "$OK")"
+expect_eq "alias-rules: mirror: answered from the mirror" "mirror" "$(last_source ghostlist@example.com)"
+ldap_admin ldapmodify >>"$T/ldap.log" 2>&1 <<LDIF
+dn: uid=bob,ou=people,dc=example,dc=com
+changetype: modify
+replace: accountStatus
+accountStatus: disabled
+LDIF
+expect_eq "alias-rules: mirror: its only member disabled, ghostlist@ is unknown" \
+    "$(unknown ghostlist@example.com)" "$(wait_reply ghostlist@example.com "$(unknown ghostlist@example.com)")"
+expect_eq "alias-rules: mirror: and that came from the mirror too" "mirror" \
+    "$(last_source ghostlist@example.com)"
+ldap_admin ldapmodify >>"$T/ldap.log" 2>&1 <<LDIF
+dn: uid=bob,ou=people,dc=example,dc=com
+changetype: modify
+replace: accountStatus
+accountStatus: active
+LDIF
+expect_eq "alias-rules: mirror: bob enabled again, ghostlist@ is back" "$OK" \
+    "$(wait_reply ghostlist@example.com "$OK")"
+# big@: its 40 members leave one by one; the last one takes the list with it
+for i in $(seq 1 39); do
+    printf 'dn: uid=m%s,ou=people,dc=example,dc=com\nchangetype: modify\ndelete: memberOfGroup\n\n' "$i"
+done | ldap_admin ldapmodify >>"$T/ldap.log" 2>&1
+sleep 1
+expect_eq "alias-rules: mirror: big@ with one member left" "$OK" "$(swaks_rcpt "$POSTFIX_PORT" big@example.com)"
+printf 'dn: uid=m40,ou=people,dc=example,dc=com\nchangetype: delete\n' |
+    ldap_admin ldapmodify >>"$T/ldap.log" 2>&1
+expect_eq "alias-rules: mirror: its last member deleted, big@ has no targets" \
+    "$(unknown big@example.com)" "$(wait_reply big@example.com "$(unknown big@example.com)")"
+expect_eq "alias-rules: mirror: from the mirror" "mirror" "$(last_source big@example.com)"
+printf 'dn: uid=m7,ou=people,dc=example,dc=com\nchangetype: modify\nadd: memberOfGroup\nmemberOfGroup: BIG@example.com\n' |
+    ldap_admin ldapmodify >>"$T/ldap.log" 2>&1
+expect_eq "alias-rules: mirror: a member names it again (in capitals): big@ is back" "$OK" \
+    "$(wait_reply big@example.com "$OK")"
 
 # --- configuration ---------------------------------------------------------------
 

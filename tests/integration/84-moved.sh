@@ -14,8 +14,8 @@
 #
 # The same directory has a catch-all for example.org (LDAPCatchAllFilter):
 # asked only for an address that is not there at all, at the top and as an
-# alias target, never for one that is found (no duplicate alerts); the
-# audit sends unclaimed targets to it too.
+# alias target, never for one that is found (no duplicate alerts), from the
+# directory and from the mirror; the audit sends unclaimed targets to it too.
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
 . "$(dirname "$0")/../lib/mta.sh"
@@ -105,6 +105,23 @@ eve@example.com unknown mirror
 frank@example.com ok mirror
 250 2.1.5 Ok" \
     "$T/mirror.conf" --reply carol@example.com eve@example.com frank@example.com
+# It holds the catch-all too, and answers for it as the directory does.
+expect_query 1 "catch-all: rcptguard-query, from the mirror" \
+"whoever@example.org ok mirror
+  -> @example.org catch-all
+    -> ann@example.com ok
+250 2.1.5 Ok
+list@example.org ok mirror
+  -> whoever@example.org unknown
+    -> @example.org catch-all
+      -> ann@example.com ok
+250 2.1.5 Ok
+gus@example.org unknown mirror
+550 5.1.1 <gus@example.org>: $U
+nobody@example.com unknown mirror
+550 5.1.1 <nobody@example.com>: $U" \
+    "$T/mirror.conf" --reply whoever@example.org list@example.org gus@example.org \
+    nobody@example.com
 
 # DisabledReply disabled: 5.2.1 for a disabled entry that names no new address.
 REDIS_URI= write_conf "$T/disabled.conf" "${KEYS[@]}" "LDAPMovedToAttribute mailMovedTo" \
