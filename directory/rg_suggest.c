@@ -664,8 +664,8 @@ rg_suggest_builder_add(struct rg_suggest_builder *b, const char *addr,
 
 /* ---------------------------------------------------------------------- */
 
-/* Bucket numbers an address contributes to TABLE (BITS wide), sorted and
- * without repeats.  Returns how many. */
+/* Bucket numbers (of NB) an address contributes to a table, each once, in
+ * no particular order.  Returns how many. */
 static size_t
 rec_buckets(const struct rg_suggest_builder *b, size_t id, int swap,
     uint32_t nb, uint32_t *out)
@@ -689,17 +689,19 @@ rec_buckets(const struct rg_suggest_builder *b, size_t id, int swap,
 	k = key_of(buf, n, key);
 	n = variants(key, k, 0, allowed(r->skel, 2), seed_of(SEED_DELETE, r->dom),
 	    h);
-	for (size_t i = 0; i < n; i++)
-		out[i] = bucket(h[i], nb);
-	for (size_t i = 1; i < n; i++)          /* insertion sort, n <= 37 */
-		for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
-			uint32_t t = out[j];
-			out[j] = out[j - 1];
-			out[j - 1] = t;
+	/* repeats out through a small set (bucket + 1; 0 empty) */
+	_Static_assert(VARIANTS_MAX < 64, "the set holds every variant");
+	uint32_t seen[64] = { 0 };
+	for (u = 0, k = 0; k < n; k++) {
+		uint32_t x = bucket(h[k], nb) + 1;
+		size_t j = (x * 2654435761u) >> 26;
+		while (seen[j] != 0 && seen[j] != x)
+			j = (j + 1) & 63;
+		if (seen[j] == 0) {
+			seen[j] = x;
+			out[u++] = x - 1;
 		}
-	for (u = 0, k = 0; k < n; k++)
-		if (u == 0 || out[u - 1] != out[k])
-			out[u++] = out[k];
+	}
 	return u;
 }
 
