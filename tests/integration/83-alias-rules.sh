@@ -198,25 +198,20 @@ wait_reply() {
 last_source() {
     grep -F "rcpt=<$1> " "$RCPTGUARD_LOG" | tail -n 1 | sed -n 's/.* source=\([^ ]*\) .*/\1/p'
 }
+# bob_status STATUS: set bob's accountStatus
+bob_status() {
+    printf 'dn: uid=bob,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: accountStatus\naccountStatus: %s\n' "$1" |
+        ldap_admin ldapmodify >>"$T/ldap.log" 2>&1
+}
 expect_eq "alias-rules: mirror: ghostlist@ (bob names it) through Postfix" "$OK" \
     "$(wait_reply ghostlist@example.com "$OK")"
 expect_eq "alias-rules: mirror: answered from the mirror" "mirror" "$(last_source ghostlist@example.com)"
-ldap_admin ldapmodify >>"$T/ldap.log" 2>&1 <<LDIF
-dn: uid=bob,ou=people,dc=example,dc=com
-changetype: modify
-replace: accountStatus
-accountStatus: disabled
-LDIF
+bob_status disabled
 expect_eq "alias-rules: mirror: its only member disabled, ghostlist@ is unknown" \
     "$(unknown ghostlist@example.com)" "$(wait_reply ghostlist@example.com "$(unknown ghostlist@example.com)")"
 expect_eq "alias-rules: mirror: and that came from the mirror too" "mirror" \
     "$(last_source ghostlist@example.com)"
-ldap_admin ldapmodify >>"$T/ldap.log" 2>&1 <<LDIF
-dn: uid=bob,ou=people,dc=example,dc=com
-changetype: modify
-replace: accountStatus
-accountStatus: active
-LDIF
+bob_status active
 expect_eq "alias-rules: mirror: bob enabled again, ghostlist@ is back" "$OK" \
     "$(wait_reply ghostlist@example.com "$OK")"
 # big@: its 40 members leave one by one; the last one takes the list with it
