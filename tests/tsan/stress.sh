@@ -7,7 +7,10 @@
 #
 # A real slapd (with syncprov, so a change brings the next index reload
 # forward) and redis-server; rcptguard with "Suggest trusted",
-# "SuggestRefresh 10", a pool of two LDAP connections and short cache times.
+# "SuggestRefresh 10", a pool of two LDAP connections and short cache times;
+# one of its two configurations has the directory mirror (Mirror yes), so
+# mirrors are started, followed by RFC 4533, read by the recipients, shared
+# across reloads and stopped while everything else goes on.
 # For RG_STRESS_SECONDS (default 60) RG_STRESS_CLIENTS miltertest processes
 # (default 6) run milter sessions back to back (tests/tsan/stress.lua), while:
 #
@@ -51,7 +54,8 @@ COMMON=("TrustedNetworks 127.0.0.0/8" "Suggest trusted" "SuggestRefresh 10"
     "MaxUnknownRecipients 0" "LDAPPoolSize 2")
 CONF=$T/rcptguard.conf
 write_conf "$T/a.conf" "${COMMON[@]}" "CacheTTL 1" "NegativeCacheTTL 1" "LocalCacheSize 0"
-write_conf "$T/b.conf" "${COMMON[@]}" "CacheTTL 2" "NegativeCacheTTL 2" "LocalCacheSize 1000"
+RG_TEST_MIRROR=yes write_conf "$T/b.conf" "${COMMON[@]}" "CacheTTL 2" "NegativeCacheTTL 2" \
+    "LocalCacheSize 1000"
 cp "$T/a.conf" "$CONF"
 if start_rcptguard "$CONF"; then
     ok "stress: rcptguard starts ($RCPTGUARD)"
@@ -157,6 +161,11 @@ if ((n >= reloads / 4 && n > 0)); then
 else
     not_ok "stress: the daemon logged $n reloads for $reloads signals"
 fi
+# the configuration with the mirror was in use long enough for it to load
+n=$(grep -c 'mirror ready: ' "$RCPTGUARD_LOG")
+expect_match "stress: the directory mirror was loaded ($n times)" '^[1-9]' "$n"
+n=$(grep -c ' source=mirror ' "$RCPTGUARD_LOG")
+expect_match "stress: and answered recipients ($n)" '^[1-9]' "$n"
 # a known address is never "unknown", whatever was restarted
 bad=$(grep -E 'rcpt=<(john\.doe|jane\.smith|bob)@example\.com> verdict=unknown|rcpt=<alice@example\.org> verdict=unknown' \
     "$RCPTGUARD_LOG" | head -n 3)
@@ -200,6 +209,7 @@ esac
 # code in any stack (libmilter has no symbols, so no suppression can name
 # its static functions); they are shown as notes.  A shutdown report with a
 # frame of rcptguard's code fails like any other.
+: >"$T/judged"
 awk -v before="$before" -v out="$T/judged" '
     function flush() {
         if (text == "") return
