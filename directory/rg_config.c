@@ -290,16 +290,17 @@ static const char *const presets[][NPRESET] = {
 	 * members name it in memberOfGroup (mailExternalUser: an outside
 	 * member) and the list entry itself is never read, so it counts as
 	 * disabled and its members decide; an mlmmj list is a recipient of
-	 * its own.  catchall_maps.cf: a mailUser whose address is @domain.
+	 * its own.  catchall_maps.cf: a mailUser whose address is @domain,
+	 * forwarding with nothing asked but its status and its domain's.
 	 */
 	[0] = {
 		"(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias)"
 		    "(objectClass=mailExternalUser))(|(mail=%s)(shadowAddress=%s)))",
 		"mail shadowAddress", "mailForwardingAddress", "", "memberOfGroup", "mailAlias",
-		"(|(!(accountStatus=active))(domainStatus=disabled)(!(enabledService=mail))"
-		    "(!(enabledService=deliver))"
+		"(|(!(accountStatus=active))(domainStatus=disabled)(&(!(mail=@*))"
+		    "(!(shadowAddress=@*))(|(!(enabledService=mail))(!(enabledService=deliver))))"
 		    "(&(objectClass=mailList)(!(enabledService=mlmmj))))",
-		"(|(enabledService=forward)(objectClass=mailAlias))",
+		"(|(enabledService=forward)(objectClass=mailAlias)(mail=@*)(shadowAddress=@*))",
 		"(&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))",
 	},
 	/*

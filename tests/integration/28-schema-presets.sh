@@ -140,10 +140,10 @@ LDAPFilter (&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlia
 LDAPAddressAttributes mail shadowAddress  # from DirectorySchema iredmail
 LDAPAliasAttributes mailForwardingAddress  # from DirectorySchema iredmail
 LDAPMemberAttributes  # from DirectorySchema iredmail
-LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias))  # from DirectorySchema iredmail
+LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias)(mail=@*)(shadowAddress=@*))  # from DirectorySchema iredmail
 LDAPMemberOfAttributes memberOfGroup  # from DirectorySchema iredmail
 LDAPAliasClasses mailAlias  # from DirectorySchema iredmail
-LDAPDisabledFilter (|(!(accountStatus=active))(domainStatus=disabled)(!(enabledService=mail))(!(enabledService=deliver))(&(objectClass=mailList)(!(enabledService=mlmmj))))  # from DirectorySchema iredmail
+LDAPDisabledFilter (|(!(accountStatus=active))(domainStatus=disabled)(&(!(mail=@*))(!(shadowAddress=@*))(|(!(enabledService=mail))(!(enabledService=deliver))))(&(objectClass=mailList)(!(enabledService=mlmmj))))  # from DirectorySchema iredmail
 LDAPCatchAllFilter (&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))  # from DirectorySchema iredmail"
 KEYS='^(DirectorySchema|LDAPFilter|LDAPAddressAttributes|LDAPAliasAttributes|LDAPMemberAttributes|LDAPForwardFilter|LDAPMemberOfAttributes|LDAPAliasClasses|LDAPDisabledFilter|LDAPCatchAllFilter)( |$)'
 out=$("$RCPTGUARD" -n -v -c "$T/iredmail.conf" 2>"$T/v.err")

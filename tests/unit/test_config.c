@@ -1139,10 +1139,10 @@ test_presets(void **state)
 		  "(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias)"
 		  "(objectClass=mailExternalUser))(|(mail=%s)(shadowAddress=%s)))\n"
 		  "mail shadowAddress\nmailForwardingAddress\n\nmemberOfGroup\nmailAlias\n"
-		  "(|(!(accountStatus=active))(domainStatus=disabled)(!(enabledService=mail))"
-		  "(!(enabledService=deliver))"
+		  "(|(!(accountStatus=active))(domainStatus=disabled)(&(!(mail=@*))"
+		  "(!(shadowAddress=@*))(|(!(enabledService=mail))(!(enabledService=deliver))))"
 		  "(&(objectClass=mailList)(!(enabledService=mlmmj))))\n"
-		  "(|(enabledService=forward)(objectClass=mailAlias))\n"
+		  "(|(enabledService=forward)(objectClass=mailAlias)(mail=@*)(shadowAddress=@*))\n"
 		  "(&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))\n" },
 		{ "ad",
 		  "(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
@@ -1236,7 +1236,8 @@ test_preset_file_wins(void **state)
 	    "(|(mail=%s)(shadowAddress=%s)))\n"
 	    "LDAPAddressAttributes mail shadowAddress\n"
 	    "LDAPAliasAttributes mailForwardingAddress\nLDAPMemberOfAttributes memberOfGroup\n"
-	    "LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias))\n"
+	    "LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias)(mail=@*)"
+	    "(shadowAddress=@*))\n"
 	    "LDAPCatchAllFilter (&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))\n");
 	assert_string_equal(cf->fingerprint, fp);
 	assert_int_equal(cf->preset_keys.n, 0);
