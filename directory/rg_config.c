@@ -270,48 +270,98 @@ static const struct {
 /*
  * DirectorySchema: the keys a preset sets, and for each schema (in the order
  * of schema_names, "none" left out) their values, as each schema names its
- * attributes and classes.  A preset sets every one of these keys that no
- * file (nor LDAPConfig) sets; a key set in a file wins wherever the
- * DirectorySchema line is.
+ * attributes and classes and as the Postfix LDAP maps of its own mail stack
+ * answer (a recipient is valid when those maps find it).  A preset sets
+ * every one of these keys that no file (nor LDAPConfig) sets; a key set in
+ * a file wins wherever the DirectorySchema line is.
  */
-#define NPRESET 8
+#define NPRESET 9
 static const char *const preset_keys[NPRESET] = {
 	"LDAPFilter", "LDAPAddressAttributes", "LDAPAliasAttributes", "LDAPMemberAttributes",
 	"LDAPMemberOfAttributes", "LDAPAliasClasses", "LDAPDisabledFilter", "LDAPForwardFilter",
+	"LDAPCatchAllFilter",
 };
 
 static const char *const presets[][NPRESET] = {
-	[0] = {         /* iredmail: users, lists and aliases of iRedMail's schema */
-		"(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias))"
-		    "(|(mail=%s)(shadowAddress=%s)))",
-		"mail shadowAddress", "mailForwardingAddress", "", "memberOfGroup",
-		"mailList mailAlias", "(accountStatus=disabled)",
-		"(|(enabledService=forward)(objectClass=mailAlias))",
+	/*
+	 * iredmail: every map asks accountStatus=active, a domain not
+	 * disabled, enabledService=mail and =deliver.  A user's forwards
+	 * count with enabledService=forward, an alias's always.  A list's
+	 * members name it in memberOfGroup (mailExternalUser: an outside
+	 * member) and the list entry itself is never read, so it counts as
+	 * disabled and its members decide; an mlmmj list is a recipient of
+	 * its own.  catchall_maps.cf: a mailUser whose address is @domain,
+	 * forwarding with nothing asked but its status and its domain's.
+	 */
+	[0] = {
+		"(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias)"
+		    "(objectClass=mailExternalUser))(|(mail=%s)(shadowAddress=%s)))",
+		"mail shadowAddress", "mailForwardingAddress", "", "memberOfGroup", "mailAlias",
+		"(|(!(accountStatus=active))(domainStatus=disabled)(&(!(mail=@*))"
+		    "(!(shadowAddress=@*))(|(!(enabledService=mail))(!(enabledService=deliver))))"
+		    "(&(objectClass=mailList)(!(enabledService=mlmmj))))",
+		"(|(enabledService=forward)(objectClass=mailAlias)(mail=@*)(shadowAddress=@*))",
+		"(&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))",
 	},
-	[1] = {         /* ad: Active Directory (with or without Exchange) */
+	/*
+	 * ad: Active Directory (with or without Exchange): "smtp:" proxy
+	 * addresses, groups in groups through member, ACCOUNTDISABLE (bit 2
+	 * of userAccountControl) by AD's bitwise-AND rule.
+	 */
+	[1] = {
 		"(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
 		    "(|(mail=%s)(proxyAddresses=smtp:%s)))",
 		"mail proxyAddresses", "", "member", "", "group",
-		"(userAccountControl:1.2.840.113556.1.4.803:=2)", "",
+		"(userAccountControl:1.2.840.113556.1.4.803:=2)", "", "",
 	},
-	[2] = {         /* univention: Univention Corporate Server */
-		"(|(mailPrimaryAddress=%s)(mailAlternativeAddress=%s))",
-		"mailPrimaryAddress mailAlternativeAddress", "mailForwardAddress",
-		"uniqueMember", "", "univentionGroup", "", "",
+	/*
+	 * univention: users (univentionMail) by primary or alternative
+	 * address, forwarded by mailForwardAddress (a copy kept by listing
+	 * the own address); groups are posixGroups expanded through
+	 * uniqueMember (ldap.groups), lists univentionMailLists with member
+	 * addresses (ldap.distlist), shared folders by primary address.
+	 * No map tests a disabled state: a deactivated user gets mail.
+	 */
+	[2] = {
+		"(|(&(objectClass=univentionMail)(|(mailPrimaryAddress=%s)"
+		    "(mailAlternativeAddress=%s)))(&(|(objectClass=posixGroup)"
+		    "(objectClass=univentionMailList)(objectClass=univentionMailSharedFolder))"
+		    "(mailPrimaryAddress=%s)))",
+		"mailPrimaryAddress mailAlternativeAddress",
+		"mailForwardAddress univentionMailMember",
+		"uniqueMember", "", "posixGroup univentionMailList", "", "", "",
 	},
-	[3] = {         /* kolab: Kolab 3 and later */
-		"(&(|(objectClass=kolabInetOrgPerson)(objectClass=kolabGroupOfUniqueNames)"
-		    "(objectClass=kolabSharedFolder))(|(mail=%s)(alias=%s)))",
-		"mail alias", "mailForwardingAddress", "uniqueMember", "",
-		"kolabGroupOfUniqueNames", "", "",
+	/*
+	 * kolab: Kolab 3 (pykolab's maps).  local_recipient_maps takes
+	 * people, groups and shared folders by mail or alias; forwards are
+	 * 389-DS's mailRecipient mailForwardingAddress, on inetOrgPersons
+	 * that are no kolabInetOrgPerson (for those an earlier map answers
+	 * first, with the own address); static groups are groupOfUniqueNames
+	 * expanded through uniqueMember, dynamic ones (groupOfURLs) are
+	 * taken as they are.  No map tests nsAccountLock or nsRoleDN.
+	 */
+	[3] = {
+		"(&(|(mail=%s)(alias=%s))(|(objectClass=kolabInetOrgPerson)"
+		    "(objectClass=kolabGroupOfUniqueNames)(objectClass=groupOfUniqueNames)"
+		    "(objectClass=groupOfURLs)(objectClass=kolabSharedFolder)"
+		    "(&(objectClass=mailRecipient)(objectClass=inetOrgPerson)"
+		    "(mailForwardingAddress=*))))",
+		"mail alias", "mailForwardingAddress", "uniqueMember", "", "groupOfUniqueNames", "",
+		"(!(objectClass=kolabInetOrgPerson))", "",
 	},
-	[4] = {         /* postfix-book: the postfix-book.schema */
-		"(&(|(objectClass=PostfixBookMailAccount)(objectClass=PostfixBookMailForward))"
-		    "(|(mail=%s)(mailAlias=%s)))",
-		"mail mailAlias", "mailForwardingAddress", "", "", "", "(mailEnabled=FALSE)", "",
+	/*
+	 * postfix-book (docker-mailserver's maps): an entry by mail or
+	 * mailAlias (a PostfixBookMailForward's mail is its target, so the
+	 * alias's address leads to an entry that holds it); groups named on
+	 * the member in mailGroupMember; every map asks mailEnabled=TRUE.
+	 */
+	[4] = {
+		"(|(mail=%s)(mailAlias=%s))", "mail mailAlias", "", "", "mailGroupMember", "",
+		"(!(mailEnabled=TRUE))", "", "",
 	},
-	[5] = {         /* inetorgperson: mail of any entry, nothing else */
-		"(mail=%s)", "mail", "", "", "", "", "", "",
+	/* inetorgperson: mail of any entry, nothing else */
+	[5] = {
+		"(mail=%s)", "mail", "", "", "", "", "", "", "",
 	},
 };
 

@@ -4,24 +4,31 @@
 # directories in their schema's shape.
 #
 # For each preset tried here, slapd holds a directory in that schema's shape
-# and rcptguard's configuration says nothing about the schema but
-# "DirectorySchema NAME"; a table of addresses with the answer the schema's
-# own mail stack gives is compared, exactly, with rcptguard-query's verdicts:
-#   iredmail       tests/data/iredmail.ldif (schema tests/data/iredmail-schema.ldif):
-#                  shadowAddress, forwarding only with enabledService=forward
-#                  but always on a mailAlias, a copy kept, lists by
-#                  memberOfGroup, accountStatus=disabled, the mailUser class;
+# (tests/data/NAME.ldif; its schema, written from the published
+# definitions, in tests/data/NAME-schema.ldif) and rcptguard's
+# configuration says nothing about the schema but "DirectorySchema NAME"; a
+# table of addresses with the answer the product's own Postfix maps give
+# (each LDIF says, entry by entry, what they answer and why) is compared,
+# exactly, with rcptguard-query's verdicts, live and from the directory
+# mirror:
+#   iredmail       shadowAddress; accountStatus, domainStatus and the
+#                  services mail and deliver; forwarding only with
+#                  enabledService=forward but always on a mailAlias, a copy
+#                  kept; an alias loop; lists by memberOfGroup (an outside
+#                  member too), an mlmmj list; the catch-all of example.org;
 #   inetorgperson  a small directory written here: mail is the address, any
-#                  entry that has it is a mailbox, nothing else counts.
-#   ad             tests/data/ad.ldif (schema tests/data/ad-schema.ldif):
-#                  "SMTP:"/"smtp:" proxyAddresses, userAccountControl bit 2
+#                  entry that has it is a mailbox, nothing else counts;
+#   ad             "SMTP:"/"smtp:" proxyAddresses, userAccountControl bit 2
 #                  through AD's bit rule (slapd has it: integerBitAndMatch),
-#                  groups in groups through member; live and from the mirror.
-#   postfix-book, kolab, univention
-#                  tests/data/NAME.ldif (schema tests/data/NAME-schema.ldif):
-#                  other addresses, forwards living and dead, groups by
-#                  uniqueMember, disabled accounts (postfix-book), entries
-#                  without the schema's class; live and from the mirror.
+#                  groups in groups through member;
+#   postfix-book   mailAlias, mailEnabled, groups named on the member
+#                  (mailGroupMember), PostfixBookMailForward entries;
+#   kolab          alias, forwarding entries (389-DS's mailRecipient) and
+#                  the forwards a Kolab user's own entry does not use,
+#                  groups by uniqueMember, a dynamic group, a shared folder;
+#   univention     alternative addresses, forwards living and dead, a copy
+#                  kept, posixGroups by uniqueMember, mailing lists, a
+#                  shared folder, a deactivated user who still gets mail.
 # rcptguard-audit reports exactly the problems each directory plants, and
 # for iredmail and ad every address of the table gets, through a private
 # Postfix, the reply its answer calls for (compared exactly).
@@ -37,12 +44,21 @@ rg_require "schema-presets: directory checks" jq
 
 COMMON=("CacheTTL 0" "NegativeCacheTTL 0" "StaleTTL 0" "Suggest off" "MaxUnknownRecipients 0")
 
+# full_address WORD: WORD when it holds an "@", else WORD@example.com
+full_address() {
+    case $1 in
+    *@*) echo "$1" ;;
+    *) echo "$1@example.com" ;;
+    esac
+}
+
 # check_table NAME CONF TABLE: rcptguard-query's "ADDRESS VERDICT" for every
-# address of TABLE ("LOCAL VERDICT" lines, @example.com added) is TABLE's
+# address of TABLE ("LOCAL VERDICT" lines, @example.com added; or "ADDRESS
+# VERDICT") is TABLE's
 check_table() {
     local name=$1 conf=$2 table=$3 want addrs got
-    want=$(while read -r l v; do echo "$l@example.com $v"; done <<<"$table")
-    addrs=$(while read -r l v; do echo "$l@example.com"; done <<<"$table")
+    want=$(while read -r l v; do echo "$(full_address "$l") $v"; done <<<"$table")
+    addrs=$(while read -r l v; do full_address "$l"; done <<<"$table")
     got=$("$QUERY" -c "$conf" --json <<<"$addrs" 2>>"$T/query.err" | jq -r '"\(.address) \(.verdict)"')
     expect_eq "schema-presets: $name: rcptguard-query answers as the schema's own stack" \
         "$want" "$got"
@@ -61,27 +77,47 @@ check_audit() {
 IREDMAIL="ada ok
 ada.lovelace ok
 old unknown
+nodeliver unknown
+domoff unknown
 alan.kay ok
 grace ok
 stale alias-broken
 niels.bohr ok
 info ok
 deadalias alias-broken
+offalias unknown
+ops alias-loop
 team ok
-alumni alias-broken
-retired alias-broken
+alumni unknown
+retired unknown
+outside ok
+announce ok
 carol unknown
+skipper@example.org ok
+whoever@example.org ok
 nobody unknown"
 
 RG_SLAPD_SCHEMA=$TOP/tests/data/iredmail-schema.ldif start_slapd "$TOP/tests/data/iredmail.ldif" ||
     { not_ok "schema-presets: slapd starts with the iRedMail directory"; tap_done; }
 write_conf "$T/iredmail.conf" "DirectorySchema iredmail" "${COMMON[@]}"
+RG_TEST_MIRROR=yes write_conf "$T/iredmail-mirror.conf" "DirectorySchema iredmail" "${COMMON[@]}"
 check_table iredmail "$T/iredmail.conf" "$IREDMAIL"
+check_table "iredmail, from the mirror" "$T/iredmail-mirror.conf" "$IREDMAIL"
+got=$("$QUERY" -c "$T/iredmail-mirror.conf" --json team@example.com outside@example.com \
+    announce@example.com whoever@example.org 2>>"$T/query.err" | jq -r .source | sort -u)
+expect_eq "schema-presets: iredmail: the mirror answers for lists by their members and for the catch-all" \
+    "mirror" "$got"
+got=$("$QUERY" -c "$T/iredmail.conf" whoever@example.org skipper@example.org 2>>"$T/query.err")
+expect_eq "schema-presets: iredmail: the catch-all takes what its domain does not know, nothing else" \
+    "whoever@example.org ok ldap
+  -> @example.org catch-all
+    -> ada@example.com ok
+skipper@example.org ok ldap" "$got"
 check_audit iredmail "$T/iredmail.conf" "dangling-target|deadalias@example.com|gone@example.com
 dangling-target|niels.bohr@example.com|gone@example.com
 dangling-target|stale@example.com|departed@example.com
-no-targets|alumni@example.com|-
-no-targets|retired@example.com|-"
+loop|ops2@example.com|ops2@example.com
+loop|ops@example.com|ops@example.com"
 got=$("$QUERY" -c "$T/iredmail.conf" niels.bohr@example.com 2>>"$T/query.err")
 expect_eq "schema-presets: iredmail: a forward to oneself keeps a copy" \
     "niels.bohr@example.com ok ldap
@@ -100,15 +136,16 @@ old@example.com ok" "$got"
 # --- rcptguard -n -v ------------------------------------------------------------
 
 PRESET_LINES="DirectorySchema iredmail
-LDAPFilter (&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias))(|(mail=%s)(shadowAddress=%s)))  # from DirectorySchema iredmail
+LDAPFilter (&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias)(objectClass=mailExternalUser))(|(mail=%s)(shadowAddress=%s)))  # from DirectorySchema iredmail
 LDAPAddressAttributes mail shadowAddress  # from DirectorySchema iredmail
 LDAPAliasAttributes mailForwardingAddress  # from DirectorySchema iredmail
 LDAPMemberAttributes  # from DirectorySchema iredmail
-LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias))  # from DirectorySchema iredmail
+LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias)(mail=@*)(shadowAddress=@*))  # from DirectorySchema iredmail
 LDAPMemberOfAttributes memberOfGroup  # from DirectorySchema iredmail
-LDAPAliasClasses mailList mailAlias  # from DirectorySchema iredmail
-LDAPDisabledFilter (accountStatus=disabled)  # from DirectorySchema iredmail"
-KEYS='^(DirectorySchema|LDAPFilter|LDAPAddressAttributes|LDAPAliasAttributes|LDAPMemberAttributes|LDAPForwardFilter|LDAPMemberOfAttributes|LDAPAliasClasses|LDAPDisabledFilter)( |$)'
+LDAPAliasClasses mailAlias  # from DirectorySchema iredmail
+LDAPDisabledFilter (|(!(accountStatus=active))(domainStatus=disabled)(&(!(mail=@*))(!(shadowAddress=@*))(|(!(enabledService=mail))(!(enabledService=deliver))))(&(objectClass=mailList)(!(enabledService=mlmmj))))  # from DirectorySchema iredmail
+LDAPCatchAllFilter (&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))  # from DirectorySchema iredmail"
+KEYS='^(DirectorySchema|LDAPFilter|LDAPAddressAttributes|LDAPAliasAttributes|LDAPMemberAttributes|LDAPForwardFilter|LDAPMemberOfAttributes|LDAPAliasClasses|LDAPDisabledFilter|LDAPCatchAllFilter)( |$)'
 out=$("$RCPTGUARD" -n -v -c "$T/iredmail.conf" 2>"$T/v.err")
 rc=$?
 expect_eq "schema-presets: rcptguard -n -v exits 0" "0" "$rc"
@@ -256,34 +293,48 @@ expect_eq "schema-presets: rcptguard-query wrote no errors (ad)" "" "$(cat "$T/q
 declare -A TABLE
 TABLE[postfix-book]="ada ok
 ada.lovelace ok
+grace ok
 old unknown
+unset unknown
 fwd ok
-deadfwd alias-broken
+oldfwd unknown
+shared ok
+team ok
+retired unknown
 carol unknown
 nobody unknown"
 TABLE[kolab]="ada ok
 ada.lovelace ok
+keeper ok
 fwd ok
 deadfwd alias-broken
 team ok
 ghosts alias-broken
+dyn ok
 shared ok
 carol unknown
 nobody unknown"
 TABLE[univention]="ada ok
 ada.lovelace ok
+former ok
 fwd ok
 deadfwd alias-broken
+copy ok
 team ok
 ghosts alias-broken
+list ok
+deadlist alias-broken
+shared ok
 carol unknown
 nobody unknown"
 
 declare -A PLANTED
-PLANTED[postfix-book]="dangling-target|deadfwd@example.com|gone@example.com"
 PLANTED[kolab]="dangling-target|deadfwd@example.com|gone@example.com
 dangling-target|ghosts@example.com|uid=gone,ou=people,dc=example,dc=com"
-PLANTED[univention]=${PLANTED[kolab]}
+PLANTED[univention]="dangling-target|copy@example.com|gone@example.com
+dangling-target|deadfwd@example.com|gone@example.com
+dangling-target|deadlist@example.com|gone@example.com
+dangling-target|ghosts@example.com|uid=gone,ou=people,dc=example,dc=com"
 
 for s in postfix-book kolab univention; do
     stop_slapd
@@ -293,7 +344,15 @@ for s in postfix-book kolab univention; do
     RG_TEST_MIRROR=yes write_conf "$T/$s-mirror.conf" "DirectorySchema $s" "${COMMON[@]}"
     check_table "$s" "$T/$s.conf" "${TABLE[$s]}"
     check_table "$s, from the mirror" "$T/$s-mirror.conf" "${TABLE[$s]}"
-    check_audit "$s" "$T/$s.conf" "${PLANTED[$s]}"
+    if [[ $s == postfix-book ]]; then
+        # no alias attribute, no alias class: the audit has nothing to walk
+        got=$("$AUDIT" -c "$T/$s.conf" --json 2>&1 >/dev/null; echo "rc=$?")
+        expect_eq "schema-presets: $s: rcptguard-audit says there are no aliases to audit" \
+            "rcptguard-audit: $T/$s.conf: LDAPAliasAttributes and LDAPMemberAttributes are both empty; there are no aliases to audit
+rc=78" "$got"
+    else
+        check_audit "$s" "$T/$s.conf" "${PLANTED[$s]}"
+    fi
     # without the preset the schema's addresses are not found
     write_conf "$T/$s-plain.conf" "${COMMON[@]}"
     got=$("$QUERY" -c "$T/$s-plain.conf" --json ada.lovelace@example.com 2>>"$T/query.err" |
@@ -310,35 +369,38 @@ rg_require "schema-presets: through Postfix" postfix swaks
 reply_for() {
     case $2 in
     ok) echo "250 2.1.5 Ok" ;;
+    alias-loop) printf '451 4.4.6 <%s>: Alias loop' "$1" ;;
     *) printf '550 5.1.1 <%s>: Recipient address rejected: User unknown' "$1" ;;
     esac
 }
 
-# through_postfix NAME TABLE: rcptguard with "DirectorySchema NAME" behind a
-# private Postfix, on the directory of NAME: every address of TABLE gets the
-# reply of its verdict, compared exactly
+# through_postfix NAME TABLE: rcptguard with "DirectorySchema NAME" behind
+# the private Postfix, on the directory of NAME: every address of TABLE,
+# all in one SMTP session, gets the reply of its verdict, compared exactly
 through_postfix() {
-    local s=$1 table=$2 l v a
+    local s=$1 table=$2 l v want addrs=()
     stop_slapd
     RG_SLAPD_SCHEMA=$TOP/tests/data/$s-schema.ldif start_slapd "$TOP/tests/data/$s.ldif" ||
         { not_ok "schema-presets: Postfix: slapd starts with the $s directory"; return; }
     write_conf "$T/$s-mta.conf" "DirectorySchema $s" "${COMMON[@]}"
     start_rcptguard "$T/$s-mta.conf" ||
         { not_ok "schema-presets: Postfix: rcptguard starts with DirectorySchema $s"; return; }
-    if start_postfix "inet:$MILTER_PORT@127.0.0.1"; then
-        while read -r l v; do
-            a=$l@example.com
-            expect_eq "schema-presets: Postfix: $s: $a ($v)" "$(reply_for "$a" "$v")" \
-                "$(swaks_rcpt "$POSTFIX_PORT" "$a")"
-        done <<<"$table"
-        stop_postfix
-    else
-        not_ok "schema-presets: Postfix: postfix starts ($s)"
-    fi
+    want=$(while read -r l v; do
+        a=$(full_address "$l")
+        echo "RCPT <$a>: $(reply_for "$a" "$v")"
+    done <<<"$table")
+    while read -r l v; do addrs+=("$(full_address "$l")"); done <<<"$table"
+    expect_eq "schema-presets: Postfix: $s: every address gets the reply of its answer" "$want" \
+        "$(smtp_rcpts "$POSTFIX_PORT" tester@example.net "${addrs[@]}" | grep '^RCPT ')"
     stop_rcptguard
 }
 
-through_postfix iredmail "$IREDMAIL"
-through_postfix ad "$AD"
+if start_postfix "inet:$MILTER_PORT@127.0.0.1"; then
+    through_postfix iredmail "$IREDMAIL"
+    through_postfix ad "$AD"
+    stop_postfix
+else
+    not_ok "schema-presets: Postfix: postfix starts"
+fi
 
 tap_done

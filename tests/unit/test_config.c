@@ -1107,7 +1107,7 @@ joined(const struct rg_strlist *l)
 	return buf;
 }
 
-/* The eight keys of a preset, as CF has them, one a line (to be freed). */
+/* The nine keys of a preset, as CF has them, one a line (to be freed). */
 static char *
 preset_values(const struct rg_config *cf)
 {
@@ -1121,12 +1121,13 @@ preset_values(const struct rg_config *cf)
 	fprintf(mem, "%s\n", cf->ldap_filter);
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
 		fprintf(mem, "%s\n", joined(lists[i]));
-	fprintf(mem, "%s\n%s\n", cf->ldap_disabled_filter, cf->ldap_forward_filter);
+	fprintf(mem, "%s\n%s\n%s\n", cf->ldap_disabled_filter, cf->ldap_forward_filter,
+	    cf->ldap_catchall_filter);
 	fclose(mem);
 	return out;
 }
 
-/* DirectorySchema: each preset's values of the eight keys it sets. */
+/* DirectorySchema: each preset's values of the nine keys it sets. */
 static void
 test_presets(void **state)
 {
@@ -1135,31 +1136,41 @@ test_presets(void **state)
 		const char *schema, *want;
 	} cases[] = {
 		{ "iredmail",
-		  "(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias))"
-		  "(|(mail=%s)(shadowAddress=%s)))\n"
-		  "mail shadowAddress\nmailForwardingAddress\n\nmemberOfGroup\n"
-		  "mailList mailAlias\n(accountStatus=disabled)\n"
-		  "(|(enabledService=forward)(objectClass=mailAlias))\n" },
+		  "(&(|(objectClass=mailUser)(objectClass=mailList)(objectClass=mailAlias)"
+		  "(objectClass=mailExternalUser))(|(mail=%s)(shadowAddress=%s)))\n"
+		  "mail shadowAddress\nmailForwardingAddress\n\nmemberOfGroup\nmailAlias\n"
+		  "(|(!(accountStatus=active))(domainStatus=disabled)(&(!(mail=@*))"
+		  "(!(shadowAddress=@*))(|(!(enabledService=mail))(!(enabledService=deliver))))"
+		  "(&(objectClass=mailList)(!(enabledService=mlmmj))))\n"
+		  "(|(enabledService=forward)(objectClass=mailAlias)(mail=@*)(shadowAddress=@*))\n"
+		  "(&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))\n" },
 		{ "ad",
 		  "(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
 		  "(|(mail=%s)(proxyAddresses=smtp:%s)))\n"
-		  "mail proxyAddresses\n\nmember\n\ngroup\n(userAccountControl:1.2.840.113556.1.4.803:=2)\n\n" },
+		  "mail proxyAddresses\n\nmember\n\ngroup\n"
+		  "(userAccountControl:1.2.840.113556.1.4.803:=2)\n\n\n" },
 		{ "univention",
-		  "(|(mailPrimaryAddress=%s)(mailAlternativeAddress=%s))\n"
-		  "mailPrimaryAddress mailAlternativeAddress\nmailForwardAddress\n"
-		  "uniqueMember\n\nuniventionGroup\n\n\n" },
+		  "(|(&(objectClass=univentionMail)(|(mailPrimaryAddress=%s)"
+		  "(mailAlternativeAddress=%s)))(&(|(objectClass=posixGroup)"
+		  "(objectClass=univentionMailList)(objectClass=univentionMailSharedFolder))"
+		  "(mailPrimaryAddress=%s)))\n"
+		  "mailPrimaryAddress mailAlternativeAddress\n"
+		  "mailForwardAddress univentionMailMember\n"
+		  "uniqueMember\n\nposixGroup univentionMailList\n\n\n\n" },
 		{ "KOLAB",
-		  "(&(|(objectClass=kolabInetOrgPerson)(objectClass=kolabGroupOfUniqueNames)"
-		  "(objectClass=kolabSharedFolder))(|(mail=%s)(alias=%s)))\n"
-		  "mail alias\nmailForwardingAddress\nuniqueMember\n\n"
-		  "kolabGroupOfUniqueNames\n\n\n" },
+		  "(&(|(mail=%s)(alias=%s))(|(objectClass=kolabInetOrgPerson)"
+		  "(objectClass=kolabGroupOfUniqueNames)(objectClass=groupOfUniqueNames)"
+		  "(objectClass=groupOfURLs)(objectClass=kolabSharedFolder)"
+		  "(&(objectClass=mailRecipient)(objectClass=inetOrgPerson)"
+		  "(mailForwardingAddress=*))))\n"
+		  "mail alias\nmailForwardingAddress\nuniqueMember\n\ngroupOfUniqueNames\n\n"
+		  "(!(objectClass=kolabInetOrgPerson))\n\n" },
 		{ "postfix-book",
-		  "(&(|(objectClass=PostfixBookMailAccount)(objectClass=PostfixBookMailForward))"
-		  "(|(mail=%s)(mailAlias=%s)))\n"
-		  "mail mailAlias\nmailForwardingAddress\n\n\n\n(mailEnabled=FALSE)\n\n" },
-		{ "inetorgperson", "(mail=%s)\nmail\n\n\n\n\n\n\n" },
+		  "(|(mail=%s)(mailAlias=%s))\n"
+		  "mail mailAlias\n\n\nmailGroupMember\n\n(!(mailEnabled=TRUE))\n\n\n" },
+		{ "inetorgperson", "(mail=%s)\nmail\n\n\n\n\n\n\n\n" },
 		{ "none", "(mail=%s)\nmail\n\n\n\n"
-		  "nisMailAlias groupOfNames groupOfUniqueNames\n\n\n" },
+		  "nisMailAlias groupOfNames groupOfUniqueNames\n\n\n\n" },
 	};
 	char text[512];
 
@@ -1171,7 +1182,7 @@ test_presets(void **state)
 			fail_msg("DirectorySchema %s:\n%s\nwanted:\n%s", cases[i].schema, got,
 			    cases[i].want);
 		free(got);
-		assert_int_equal(cf->preset_keys.n, strcmp(cases[i].schema, "none") ? 8 : 0);
+		assert_int_equal(cf->preset_keys.n, strcmp(cases[i].schema, "none") ? 9 : 0);
 		rg_config_free(cf);
 	}
 	expect_error(REQUIRED "DirectorySchema openldap\n", 4, "DirectorySchema wants one of");
@@ -1195,7 +1206,7 @@ test_preset_file_wins(void **state)
 	assert_string_equal(joined(&cf->alias_classes), "mailList");
 	assert_string_equal(joined(&cf->member_of_attrs), "memberOfGroup");
 	assert_string_equal(joined(&cf->address_attrs), "mail shadowAddress");
-	assert_int_equal(cf->preset_keys.n, 6);
+	assert_int_equal(cf->preset_keys.n, 7);
 
 	char *out = NULL;
 	size_t len = 0;
@@ -1221,10 +1232,13 @@ test_preset_file_wins(void **state)
 	cf = load_ok(REQUIRED "LDAPDisabledFilter (accountStatus=locked)\n"
 	    "LDAPAliasClasses mailList\n"
 	    "LDAPFilter (&(|(objectClass=mailUser)(objectClass=mailList)"
-	    "(objectClass=mailAlias))(|(mail=%s)(shadowAddress=%s)))\n"
+	    "(objectClass=mailAlias)(objectClass=mailExternalUser))"
+	    "(|(mail=%s)(shadowAddress=%s)))\n"
 	    "LDAPAddressAttributes mail shadowAddress\n"
 	    "LDAPAliasAttributes mailForwardingAddress\nLDAPMemberOfAttributes memberOfGroup\n"
-	    "LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias))\n");
+	    "LDAPForwardFilter (|(enabledService=forward)(objectClass=mailAlias)(mail=@*)"
+	    "(shadowAddress=@*))\n"
+	    "LDAPCatchAllFilter (&(objectClass=mailUser)(|(mail=@%d)(shadowAddress=@%d)))\n");
 	assert_string_equal(cf->fingerprint, fp);
 	assert_int_equal(cf->preset_keys.n, 0);
 	rg_config_free(cf);
