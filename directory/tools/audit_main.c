@@ -735,9 +735,11 @@ main(int argc, char **argv)
 		ret = EX_CONFIG;
 	} else if (mode == M_MOVED) {
 		ret = moved(cf);
-	} else if (cf->alias_attrs.n == 0 && cf->member_attrs.n == 0) {
-		fprintf(stderr, "rcptguard-audit: %s: LDAPAliasAttributes and LDAPMemberAttributes "
-		    "are both empty; there are no aliases to audit\n", cf->path);
+	} else if (cf->alias_attrs.n == 0 && cf->member_attrs.n == 0 &&
+	    cf->alias_classes.n == 0 && cf->member_of_attrs.n == 0) {
+		fprintf(stderr, "rcptguard-audit: %s: LDAPAliasAttributes, LDAPMemberAttributes, "
+		    "LDAPAliasClasses and LDAPMemberOfAttributes are all empty; there are no "
+		    "aliases to audit\n", cf->path);
 		ret = EX_CONFIG;
 	} else {
 		ret = audit(cf, mode);

@@ -331,6 +331,9 @@ nobody unknown"
 declare -A PLANTED
 PLANTED[kolab]="dangling-target|deadfwd@example.com|gone@example.com
 dangling-target|ghosts@example.com|uid=gone,ou=people,dc=example,dc=com"
+# postfix-book has no alias attribute or class; its groups are named by
+# their members: what the audit has to say is the address two entries hold
+PLANTED[postfix-book]="duplicate-address|shared@example.com|-"
 PLANTED[univention]="dangling-target|copy@example.com|gone@example.com
 dangling-target|deadfwd@example.com|gone@example.com
 dangling-target|deadlist@example.com|gone@example.com
@@ -344,15 +347,7 @@ for s in postfix-book kolab univention; do
     RG_TEST_MIRROR=yes write_conf "$T/$s-mirror.conf" "DirectorySchema $s" "${COMMON[@]}"
     check_table "$s" "$T/$s.conf" "${TABLE[$s]}"
     check_table "$s, from the mirror" "$T/$s-mirror.conf" "${TABLE[$s]}"
-    if [[ $s == postfix-book ]]; then
-        # no alias attribute, no alias class: the audit has nothing to walk
-        got=$("$AUDIT" -c "$T/$s.conf" --json 2>&1 >/dev/null; echo "rc=$?")
-        expect_eq "schema-presets: $s: rcptguard-audit says there are no aliases to audit" \
-            "rcptguard-audit: $T/$s.conf: LDAPAliasAttributes and LDAPMemberAttributes are both empty; there are no aliases to audit
-rc=78" "$got"
-    else
-        check_audit "$s" "$T/$s.conf" "${PLANTED[$s]}"
-    fi
+    check_audit "$s" "$T/$s.conf" "${PLANTED[$s]}"
     # without the preset the schema's addresses are not found
     write_conf "$T/$s-plain.conf" "${COMMON[@]}"
     got=$("$QUERY" -c "$T/$s-plain.conf" --json ada.lovelace@example.com 2>>"$T/query.err" |
