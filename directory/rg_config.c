@@ -1111,7 +1111,11 @@ check_mirror(struct rg_config *cf, const struct key *k, char *why, size_t whylen
 	return 0;
 }
 
-/* LDAPDisabledFilter, when set, must be a filter the server takes. */
+/*
+ * LDAPDisabledFilter, when set, must be a filter the server takes.  It is
+ * sent as written, so it takes no placeholder: a % sign is refused (a
+ * reader, and the mirror, would take it for one); \25 is a percent sign.
+ */
 static int
 check_disabled_filter(struct rg_config *cf, const struct key *k, char *why, size_t whylen)
 {
@@ -1119,6 +1123,11 @@ check_disabled_filter(struct rg_config *cf, const struct key *k, char *why, size
 	const char *d = cf->ldap_disabled_filter;
 
 	(void)k;
+	if (strchr(d, '%') != NULL) {
+		seterr(why, whylen, "LDAPDisabledFilter \"%s\": a %% sign (it takes no placeholder; "
+		    "a percent sign in a value is written \\25)", d);
+		return -1;
+	}
 	if (d[0] != '\0' && (filter_shape(d, problem, sizeof(problem)) < 0 ||
 	    filter_parses(d, problem, sizeof(problem)) < 0)) {
 		seterr(why, whylen, "LDAPDisabledFilter \"%s\" %s", d, problem);

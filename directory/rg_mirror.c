@@ -1433,14 +1433,9 @@ rg_mirror_possible(const struct rg_config *cf, char *err, size_t errlen)
 	rg_filter_free(f);
 	f = NULL;
 	if (ok && cf->ldap_disabled_filter[0] != '\0') {
-		if (strchr(cf->ldap_disabled_filter, '%') != NULL) {
-			snprintf(err, errlen, "LDAPDisabledFilter %s: a %% sign",
-			    cf->ldap_disabled_filter);
-			ok = 0;
-		} else {
-			ok = rg_filter_parse(cf->ldap_disabled_filter, &f, err, errlen) == 0 &&
-			    rg_filter_mirrorable(f, err, errlen) == 0;
-		}
+		/* no % sign in it: rg_config refuses one */
+		ok = rg_filter_parse(cf->ldap_disabled_filter, &f, err, errlen) == 0 &&
+		    rg_filter_mirrorable(f, err, errlen) == 0;
 		rg_filter_free(f);
 	}
 	return ok ? 0 : -1;

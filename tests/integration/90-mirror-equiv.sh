@@ -81,7 +81,7 @@ expect_match "and the error names the assertion" '\(mail=\*%u\*\): a placeholder
 RG_TEST_MIRROR=auto write_conf "$T/auto.conf" "LDAPFilter (mail=*%u*)"
 expect_exit "with Mirror auto that configuration is accepted" 0 "$RCPTGUARD" -n -c "$T/auto.conf"
 RG_TEST_MIRROR=yes write_conf "$T/dis.conf" "LDAPDisabledFilter (uid=%u)"
-expect_exit "Mirror yes with a placeholder in LDAPDisabledFilter: exit 78" 78 \
+expect_exit "a placeholder in LDAPDisabledFilter: exit 78" 78 \
     "$RCPTGUARD" -n -c "$T/dis.conf"
 
 tap_done

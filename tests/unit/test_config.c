@@ -514,6 +514,10 @@ test_bad_filter(void **state)
 	expect_error(REQUIRED "LDAPFilter (|(m%d=x)(mail=%s))\n", 4, "outside an assertion value");
 	expect_error(REQUIRED "LDAPDisabledFilter (!(a=b)(c=d))\n", 4, "Bad search filter");
 	expect_error(REQUIRED "LDAPDisabledFilter (a=b\\)\n", 4, "LDAPDisabledFilter");
+	/* it is sent as written, never expanded: a % would be taken for a
+	 * placeholder by a reader (and by the mirror); \25 is the percent sign */
+	expect_error(REQUIRED "LDAPDisabledFilter (description=%u-left)\n", 4, "a % sign");
+	expect_error(REQUIRED "LDAPDisabledFilter (description=100%%)\n", 4, "\\25");
 }
 
 /* Filters that the server takes are still accepted. */
