@@ -38,7 +38,8 @@
  * on each side (this holds for the two ends too), so the lookup misses
  * nothing.  Distance 1 is looked for first; the variants with two deletions
  * only when nothing nearer turned up.  Name parts sorted and joined are a
- * second, smaller bucket table.  About 200 bytes an address.
+ * second, smaller bucket table.  Address numbers take three bytes there
+ * (four past 2^24 - 1 addresses).  About 160 bytes an address.
  *
  * Thread safety: the builder is for one thread; a finished index is never
  * written to again, and rg_suggest_lookup() uses only its own stack and
@@ -64,6 +65,9 @@
 #define SUGGEST_MIN_D2  8               /* ... and for distance 2 */
 #define TIES_MAX        16              /* more equal candidates: no answer */
 #define BUCKET_FILL     4               /* deletion variants per bucket */
+#ifndef RG_SUGGEST_ID3_MAX
+#define RG_SUGGEST_ID3_MAX 0xffffff     /* most addresses numbered in 3 bytes */
+#endif
 
 enum { SEED_EXACT = 1, SEED_DOMAIN, SEED_DELETE, SEED_SWAP };
 
@@ -76,9 +80,10 @@ struct rec {
 
 struct table {                          /* bucket number -> address numbers */
 	uint32_t *off;                  /* nb + 1 */
-	uint32_t *ids;
+	unsigned char *ids;             /* nids numbers of w bytes, little-endian */
 	uint32_t nb;                    /* buckets */
 	size_t nids;
+	size_t w;                       /* 3, or 4 past 2^24 - 1 addresses */
 };
 
 struct rg_suggest_builder {
@@ -705,6 +710,27 @@ rec_buckets(const struct rg_suggest_builder *b, size_t id, int swap,
 	return u;
 }
 
+static inline uint32_t
+id_at(const struct table *t, size_t k)
+{
+	const unsigned char *p = t->ids + k * t->w;
+	uint32_t v = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+
+	return t->w == 4 ? v | (uint32_t)p[3] << 24 : v;
+}
+
+static inline void
+id_put(struct table *t, size_t k, uint32_t id)
+{
+	unsigned char *p = t->ids + k * t->w;
+
+	p[0] = (unsigned char)id;
+	p[1] = (unsigned char)(id >> 8);
+	p[2] = (unsigned char)(id >> 16);
+	if (t->w == 4)
+		p[3] = (unsigned char)(id >> 24);
+}
+
 /*
  * Ask for huge pages for a big table: filling it touches pages at random,
  * and with 4 KiB pages the TLB misses cost more than the work.
@@ -750,14 +776,17 @@ table_build(const struct rg_suggest_builder *b, int swap, struct table *t)
 	for (size_t i = 0; i < nb; i++)
 		t->off[i + 1] += t->off[i];
 	t->nids = t->off[nb];
-	if ((t->ids = malloc((t->nids ? t->nids : 1) * sizeof(*t->ids))) == NULL)
+	/* three bytes a number while they fit: the deletion table is most of
+	 * the index, and a quarter of it would be zero bytes */
+	t->w = b->nrec <= RG_SUGGEST_ID3_MAX ? 3 : 4;
+	if ((t->ids = malloc((t->nids ? t->nids : 1) * t->w)) == NULL)
 		return -1;
-	hint_huge(t->ids, t->nids * sizeof(*t->ids));
+	hint_huge(t->ids, t->nids * t->w);
 	/* fill, using off[] as cursors, then shift it back */
 	for (size_t id = 0; id < b->nrec; id++) {
 		size_t n = rec_buckets(b, id, swap, t->nb, bk);
 		for (size_t i = 0; i < n; i++)
-			t->ids[t->off[bk[i]]++] = (uint32_t)id;
+			id_put(t, t->off[bk[i]]++, (uint32_t)id);
 	}
 	for (size_t i = nb; i > 0; i--)
 		t->off[i] = t->off[i - 1];
@@ -841,8 +870,8 @@ rg_suggest_index_bytes(const struct rg_suggest_index *ix)
 	    b->exact_cap * sizeof(*b->exact) +
 	    b->domcap * (sizeof(*b->domoff) + sizeof(*b->domlen)) +
 	    b->domtab_cap * sizeof(*b->domtab) +
-	    ((size_t)ix->del.nb + 1 + ix->del.nids) * sizeof(uint32_t) +
-	    ((size_t)ix->swap.nb + 1 + ix->swap.nids) * sizeof(uint32_t);
+	    ((size_t)ix->del.nb + 1) * sizeof(uint32_t) + ix->del.nids * ix->del.w +
+	    ((size_t)ix->swap.nb + 1) * sizeof(uint32_t) + ix->swap.nids * ix->swap.w;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -944,8 +973,8 @@ scan(struct query *q, const struct table *t, const uint32_t *bk, size_t n,
 {
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t k = t->off[bk[i]]; k < t->off[bk[i] + 1]; k++)
-			if (seen_add(s, t->ids[k]))
-				verify(q, t->ids[k]);
+			if (seen_add(s, id_at(t, k)))
+				verify(q, id_at(t, k));
 }
 
 /* Candidates within the allowed distance, from the deletion table. */
@@ -1002,7 +1031,7 @@ search_swaps(struct query *q)
 	b = bucket(hash_bytes(mine, n, seed_of(SEED_SWAP, (unsigned)q->dom)),
 	    t->nb);
 	for (uint32_t k = t->off[b]; k < t->off[b + 1]; k++) {
-		uint32_t id = t->ids[k];
+		uint32_t id = id_at(t, k);
 		const struct rec *r = &q->ix->b.rec[id];
 		const char *l = q->ix->b.text + r->off;
 
