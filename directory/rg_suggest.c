@@ -972,9 +972,11 @@ scan(struct query *q, const struct table *t, const uint32_t *bk, size_t n,
     struct seen *s)
 {
 	for (size_t i = 0; i < n; i++)
-		for (uint32_t k = t->off[bk[i]]; k < t->off[bk[i] + 1]; k++)
-			if (seen_add(s, id_at(t, k)))
-				verify(q, id_at(t, k));
+		for (uint32_t k = t->off[bk[i]]; k < t->off[bk[i] + 1]; k++) {
+			uint32_t id = id_at(t, k);
+			if (seen_add(s, id))
+				verify(q, id);
+		}
 }
 
 /* Candidates within the allowed distance, from the deletion table. */
