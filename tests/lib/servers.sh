@@ -533,12 +533,14 @@ rg_log_wait() {
 }
 
 # rg_reload: SIGUSR1 to the daemon; prints the log line that says how the
-# reload went ("... reloaded: ..." or "reload refused ..."), waiting at most 10 s.
+# reload went ("configuration ... reloaded: ..." or "reload refused, ..."),
+# waiting at most 10 s.  Not any line with "reloaded" in it: the index
+# loader's "the suggestion index is reloaded every N s" may come first.
 rg_reload() {
     local from
     from=$(rg_log_lines)
     kill -USR1 "$RCPTGUARD_PID"
-    rg_log_wait 'reloaded|reload refused' 10 "$from"
+    rg_log_wait 'configuration .* reloaded: |reload refused, ' 10 "$from"
 }
 
 # expect_query EXPECTED_STATUS DESC EXPECTED_OUTPUT CONF ADDRESS...: run

@@ -155,7 +155,7 @@ else
 fi
 expect_eq "stress: the reloads were applied (no reload refused)" "" \
     "$(grep 'reload refused' "$RCPTGUARD_LOG" | head -n 3)"
-n=$(grep -c 'reloaded' "$RCPTGUARD_LOG")
+n=$(grep -E -c 'configuration .* reloaded: ' "$RCPTGUARD_LOG")
 if ((n >= reloads / 4 && n > 0)); then
     ok "stress: the daemon logged $n reloads for $reloads signals"
 else
