@@ -64,13 +64,46 @@
 #define PREFER_PROBE 5.0                /* seconds between looks for an earlier LDAPURI
 					 * server while the session is on a later one */
 
-/* One entry, packed: DN NUL, then per value an attribute number and the value NUL. */
+/*
+ * One entry, packed: its DN NUL, then per value an attribute number and the
+ * value NUL.  A DN that ends with ",LDAPBase" is kept without it (DN_BASE;
+ * the base entry itself as ""), and the values of objectClass are numbers in
+ * the set's vocabulary (see voc_put()): at a million entries these two are
+ * a fifth of the mirror.
+ */
 struct ment {
 	unsigned char uuid[16];
-	uint32_t nvals;
-	uint32_t size;
+	uint32_t dnh;                   /* hash of the normalized DN (DN_OK) */
+	uint32_t size;                  /* of data, and the flags below */
 	char data[];
 };
+#define DN_BASE         0x80000000u     /* data holds the DN without the base */
+#define DN_OK           0x40000000u     /* the DN normalizes: in the table dns */
+#define ENT_OWN         0x20000000u     /* malloc()ed alone, not in a block */
+#define SIZE_MASK       0x1fffffffu
+
+/*
+ * Entries are packed into blocks, one after the other: no allocator header
+ * or rounding per entry, and no holes left between them by what a load
+ * allocates and frees meanwhile.  Blocks start small (BLOCK_MIN) and double
+ * up to BLOCK_MAX.  A removed entry's room is only counted; once it is a
+ * quarter of the blocks, set_compact() moves the living entries into one
+ * block of their size.  An entry of OWN_MIN bytes or more (a large group)
+ * is allocated alone.
+ */
+#define BLOCK_MIN       4096
+#define BLOCK_MAX       (1u << 20)
+#define OWN_MIN         (BLOCK_MAX / 8)
+struct pool {
+	char **block;
+	size_t n, cap;                  /* blocks, room in block[] */
+	size_t bytes;                   /* in the blocks */
+	size_t used;                    /* by living entries */
+	size_t last, left;              /* the last block's size, and its room */
+	size_t next;                    /* the size of the next block */
+};
+#define VOC_REF         '\001'          /* starts a vocabulary value */
+#define VOC_MAX         1024            /* words in a vocabulary, at most */
 
 /* An open-addressing table of (32-bit hash, entry number) pairs. */
 struct table {
@@ -78,6 +111,16 @@ struct table {
 	size_t cap, used, tomb;         /* cap a power of two */
 };
 #define TOMB UINT64_MAX
+
+/* An open-addressing table of entry numbers alone, 4 bytes a row, for the
+ * keys each entry has exactly one of: its DN (DN_OK) or its entryUUID.  A
+ * row's hash is the entry's, so a lookup reads the entries it probes. */
+struct itable {
+	uint32_t *slot;                 /* 0 empty, ITOMB deleted */
+	size_t cap, used, tomb;         /* cap a power of two */
+};
+#define ITOMB UINT32_MAX
+enum { BY_DN, BY_UUID };
 
 /* How many living members name each group address (LDAPMemberOfAttributes):
  * open addressing on the lower-case address, which the table owns.  A count
@@ -100,8 +143,16 @@ struct set {
 	size_t nfreed, freedcap;
 	size_t live;                    /* entries held */
 	size_t bytes;                   /* in the entries */
-	struct table keys, dns, uuids;
+	struct table keys;
+	struct itable dns, uuids;
 	struct table cakeys;            /* LDAPCatchAllFilter's keys */
+	char *base;                     /* LDAPBase, left out of the DNs held */
+	size_t baselen;
+	char **voc;                     /* the vocabulary, by number */
+	size_t nvoc, voccap;
+	char *scratch;                  /* where set_put() packs an entry */
+	size_t scratchcap;
+	struct pool pool;               /* where the entries are */
 	struct groups groups;
 	char *attr[ATTR_MAX];           /* attribute descriptions by number */
 	int nattr;
@@ -111,6 +162,7 @@ struct set {
 	int16_t cpos[ATTR_MAX];         /* in LDAPCatchAllFilter's, -1 */
 	unsigned char mof[ATTR_MAX];    /* one of LDAPMemberOfAttributes */
 	unsigned char want[ATTR_MAX];   /* returned by lookups */
+	unsigned char isvoc[ATTR_MAX];  /* values kept in the vocabulary */
 };
 
 struct rg_mirror {
@@ -246,6 +298,89 @@ table_get(const struct table *t, uint32_t h, uint32_t *ids, size_t n, size_t max
 	return n;
 }
 
+/* The hash of entry E in the table BY (BY_DN or BY_UUID). */
+static uint32_t
+ment_hash(const struct ment *e, int by)
+{
+	return by == BY_DN ? e->dnh : hash_lower((const char *)e->uuid, 16);
+}
+
+static int
+itable_grow(const struct set *s, struct itable *t, int by)
+{
+	size_t cap = t->cap ? t->cap : 1024;
+
+	while ((t->used - t->tomb + 1) * 10 > cap * 5)
+		cap *= 2;
+	uint32_t *ns = calloc(cap, sizeof(*ns));
+	if (ns == NULL)
+		return -1;
+	for (size_t i = 0; i < t->cap; i++) {
+		uint32_t id = t->slot[i];
+		if (id == 0 || id == ITOMB)
+			continue;
+		size_t j = ment_hash(s->ents[id], by) & (cap - 1);
+		while (ns[j] != 0)
+			j = (j + 1) & (cap - 1);
+		ns[j] = id;
+	}
+	free(t->slot);
+	t->slot = ns;
+	t->used -= t->tomb;
+	t->tomb = 0;
+	t->cap = cap;
+	return 0;
+}
+
+/* Add entry ID (in S already) to T under its hash H. */
+static int
+itable_add(const struct set *s, struct itable *t, int by, uint32_t h, uint32_t id)
+{
+	if ((t->used + 1) * 10 > t->cap * 7 && itable_grow(s, t, by) < 0)
+		return -1;
+	size_t j = h & (t->cap - 1);
+	while (t->slot[j] != 0 && t->slot[j] != ITOMB)
+		j = (j + 1) & (t->cap - 1);
+	if (t->slot[j] == ITOMB)
+		t->tomb--;
+	else
+		t->used++;
+	t->slot[j] = id;
+	return 0;
+}
+
+static void
+itable_del(struct itable *t, uint32_t h, uint32_t id)
+{
+	if (t->cap == 0)
+		return;
+	for (size_t j = h & (t->cap - 1); t->slot[j] != 0; j = (j + 1) & (t->cap - 1)) {
+		if (t->slot[j] == id) {
+			t->slot[j] = ITOMB;
+			t->tomb++;
+			return;
+		}
+	}
+}
+
+/* The entries of S under hash H in T, into IDS (at most MAX); how many. */
+static size_t
+itable_get(const struct set *s, const struct itable *t, int by, uint32_t h, uint32_t *ids,
+    size_t max)
+{
+	size_t n = 0;
+
+	if (t->cap == 0)
+		return 0;
+	for (size_t j = h & (t->cap - 1); t->slot[j] != 0 && n < max;
+	    j = (j + 1) & (t->cap - 1)) {
+		uint32_t id = t->slot[j];
+		if (id != ITOMB && ment_hash(s->ents[id], by) == h)
+			ids[n++] = id;
+	}
+	return n;
+}
+
 /* The row of KEY (LEN bytes, hash H) in G, or its empty slot; NULL when G is empty. */
 static struct gslot *
 groups_slot(const struct groups *g, uint32_t h, const char *key, size_t len)
@@ -314,13 +449,118 @@ groups_free(struct groups *g)
 /* ---- one set ---- */
 
 static void
+pool_free(struct pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->block[i]);
+	free(p->block);
+	memset(p, 0, sizeof(*p));
+}
+
+/* A new block of SIZE bytes at the end of P; -1 when out of memory. */
+static int
+pool_grow(struct pool *p, size_t size)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		char **v = realloc(p->block, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		p->block = v;
+		p->cap = cap;
+	}
+	if ((p->block[p->n] = malloc(size)) == NULL)
+		return -1;
+	p->n++;
+	p->bytes += size;
+	p->last = p->left = size;
+	return 0;
+}
+
+/* N bytes (a multiple of 4) in P; NULL when out of memory. */
+static void *
+pool_alloc(struct pool *p, size_t n)
+{
+	if (p->n == 0 || p->left < n) {
+		size_t size = p->next < BLOCK_MIN ? BLOCK_MIN : p->next;
+		if (pool_grow(p, size < n ? n : size) < 0)
+			return NULL;
+		p->next = 2 * size > BLOCK_MAX ? BLOCK_MAX : 2 * size;
+	}
+	void *x = p->block[p->n - 1] + (p->last - p->left);
+	p->left -= n;
+	p->used += n;
+	return x;
+}
+
+/* The bytes entry E takes in a block. */
+static size_t
+ment_bytes(const struct ment *e)
+{
+	return (sizeof(*e) + (e->size & SIZE_MASK) + 3) & ~(size_t)3;
+}
+
+/* Room for an entry of SIZE bytes of data in S, its size still 0 but for
+ * ENT_OWN; NULL when out of memory. */
+static struct ment *
+ment_alloc(struct set *s, size_t size)
+{
+	size_t n = (sizeof(struct ment) + size + 3) & ~(size_t)3;
+	struct ment *x = n >= OWN_MIN ? malloc(n) : pool_alloc(&s->pool, n);
+
+	if (x != NULL)
+		x->size = n >= OWN_MIN ? ENT_OWN : 0;
+	return x;
+}
+
+/* Move S's living entries into one block of their size, when a quarter of
+ * the blocks is room left by removed entries. */
+static void
+set_compact(struct set *s)
+{
+	struct pool *p = &s->pool, fresh = { 0 };
+	size_t dead = p->bytes - p->used - p->left;     /* the last block's room is not */
+
+	if (dead < BLOCK_MIN || dead < p->bytes / 4)
+		return;
+	if (p->used > 0 && pool_grow(&fresh, p->used) < 0) {
+		pool_free(&fresh);
+		return;                 /* the room stays unused: no harm */
+	}
+	for (uint32_t id = 1; id < s->nents; id++) {
+		struct ment *e = s->ents[id];
+		if (e == NULL || (e->size & ENT_OWN))
+			continue;
+		size_t n = ment_bytes(e);
+		struct ment *x = pool_alloc(&fresh, n);
+		memcpy(x, e, n);
+		s->ents[id] = x;
+	}
+	fresh.next = p->next;
+	pool_free(p);
+	*p = fresh;
+}
+
+/* Let go of entry E of S. */
+static void
+ment_release(struct set *s, struct ment *e)
+{
+	if (e->size & ENT_OWN)
+		free(e);
+	else
+		s->pool.used -= ment_bytes(e);
+}
+
+static void
 set_free(struct set *s)
 {
 	if (s == NULL)
 		return;
 	for (uint32_t i = 1; s->ents != NULL && i < s->nents; i++)
-		free(s->ents[i]);
+		if (s->ents[i] != NULL && (s->ents[i]->size & ENT_OWN))
+			free(s->ents[i]);
 	free(s->ents);
+	pool_free(&s->pool);
 	free(s->freed);
 	free(s->keys.slot);
 	free(s->dns.slot);
@@ -329,16 +569,28 @@ set_free(struct set *s)
 	groups_free(&s->groups);
 	for (int i = 0; i < s->nattr; i++)
 		free(s->attr[i]);
+	for (size_t i = 0; i < s->nvoc; i++)
+		free(s->voc[i]);
+	free(s->voc);
+	free(s->scratch);
+	free(s->base);
 	free(s);
 }
 
 static struct set *
-set_new(void)
+set_new(const struct rg_mirror *m)
 {
 	struct set *s = calloc(1, sizeof(*s));
+	const char *base = m->cf->ldap_base != NULL ? m->cf->ldap_base : "";
 
-	if (s != NULL)
-		s->nents = 1;           /* number 0 is never an entry */
+	if (s == NULL)
+		return NULL;
+	s->nents = 1;                   /* number 0 is never an entry */
+	if ((s->base = strdup(base)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->baselen = strlen(base);
 	return s;
 }
 
@@ -369,29 +621,113 @@ set_attr(struct rg_mirror *m, struct set *s, const char *a)
 	s->spos[i] = (int16_t)(m->scope ? attr_pos(a, rg_filter_attrs(m->scope, NULL)) : -1);
 	s->cpos[i] = (int16_t)(m->ca ? attr_pos(a, rg_filter_attrs(m->ca, NULL)) : -1);
 	s->mof[i] = attr_pos(a, m->cf->member_of_attrs.v) >= 0;
+	s->isvoc[i] = strncasecmp(a, "objectClass", 11) == 0 && (a[11] == '\0' || a[11] == ';');
 	int w = attr_pos(a, m->fetch);
 	s->want[i] = w >= 0 && (size_t)w < m->nwant;
 	return i;
 }
 
-static const char *
-ment_dn(const struct ment *e)
+/* The DN of E (of S) in a new string; NULL when out of memory. */
+static char *
+ment_dn(const struct set *s, const struct ment *e)
 {
-	return e->data;
+	if (!(e->size & DN_BASE))
+		return strdup(e->data);
+	size_t n = strlen(e->data);
+	char *dn = malloc(n + 1 + s->baselen + 1);
+	if (dn == NULL)
+		return NULL;
+	if (n == 0) {
+		memcpy(dn, s->base, s->baselen + 1);
+	} else {
+		memcpy(dn, e->data, n);
+		dn[n] = ',';
+		memcpy(dn + n + 1, s->base, s->baselen + 1);
+	}
+	return dn;
 }
 
-/* Walk the values of E: *P starts at 0; 1 with *ATTR and *VAL, 0 at the end. */
+/*
+ * A vocabulary value (VOC_REF, then the word's number in two bytes: high
+ * 2..255, low 1..255) or, for a value of such an attribute that starts
+ * with VOC_REF itself, VOC_REF and the value.
+ */
+static const char *
+voc_get(const struct set *s, const char *v)
+{
+	if (v[0] != VOC_REF)
+		return v;
+	if (v[1] == VOC_REF)
+		return v + 1;
+	size_t n = ((size_t)(unsigned char)v[1] - 2) * 255 + (unsigned char)v[2] - 1;
+	return n < s->nvoc ? s->voc[n] : "";
+}
+
+/* Walk the values of E (of S): *P starts at 0; 1 with *ATTR and *VAL, 0 at the end. */
 static int
-ment_next(const struct ment *e, size_t *p, int *attr, const char **val)
+ment_next(const struct set *s, const struct ment *e, size_t *p, int *attr, const char **val)
 {
 	if (*p == 0)
 		*p = strlen(e->data) + 1;
-	if (*p >= e->size)
+	if (*p >= (e->size & SIZE_MASK))
 		return 0;
 	*attr = (unsigned char)e->data[*p];
 	*val = e->data + *p + 1;
 	*p += 2 + strlen(*val);
+	if (s->isvoc[*attr])
+		*val = voc_get(s, *val);
 	return 1;
+}
+
+/* How many values E holds. */
+static size_t
+ment_count(const struct ment *e)
+{
+	size_t n = 0, size = e->size & SIZE_MASK;
+
+	for (size_t p = strlen(e->data) + 1; p < size; p += 2 + strlen(e->data + p + 1))
+		n++;
+	return n;
+}
+
+/*
+ * Write value V of an attribute kept in S's vocabulary to OUT (4 bytes at
+ * least, or strlen(V) + 2): its word's number when the vocabulary has it or
+ * room for it, else V itself.  Returns the bytes written, NUL included; 0
+ * when out of memory.
+ */
+static size_t
+voc_put(struct set *s, const char *v, char *out)
+{
+	size_t n = 0;
+
+	while (n < s->nvoc && strcmp(s->voc[n], v) != 0)
+		n++;
+	if (n == s->nvoc && n < VOC_MAX) {
+		if (s->nvoc == s->voccap) {
+			size_t cap = s->voccap ? 2 * s->voccap : 16;
+			char **nv = realloc(s->voc, cap * sizeof(*nv));
+			if (nv == NULL)
+				return 0;
+			s->voc = nv;
+			s->voccap = cap;
+		}
+		if ((s->voc[n] = strdup(v)) == NULL)
+			return 0;
+		s->nvoc++;
+	}
+	if (n < s->nvoc) {
+		out[0] = VOC_REF;
+		out[1] = (char)(2 + n / 255);
+		out[2] = (char)(1 + n % 255);
+		out[3] = '\0';
+		return 4;
+	}
+	size_t len = strlen(v);
+	if (v[0] == VOC_REF)
+		*out++ = VOC_REF;
+	memcpy(out, v, len + 1);
+	return len + 1 + (v[0] == VOC_REF);
 }
 
 static uint32_t
@@ -409,8 +745,8 @@ dn_hash(const char *dn, int *ok)
 	return h;
 }
 
-static int match(const struct rg_filter *f, const int16_t *posmap, const struct ment *e,
-    const char *local, const char *domain);
+static int match(const struct set *s, const struct rg_filter *f, const int16_t *posmap,
+    const struct ment *e, const char *local, const char *domain);
 static int disabled(const struct rg_mirror *m, const struct set *s, const struct ment *e);
 
 /* The text around %d in each key of the catch-all filter, so that only the
@@ -453,8 +789,9 @@ ca_fits(const struct rg_mirror *m, size_t k, const char *v)
  * equality assertion of F holding a placeholder tests; for the catch-all
  * filter (M non-NULL), only the values that fit its keys' shape. */
 static int
-index_keys(const struct rg_mirror *m, struct table *t, const struct rg_filter *f,
-    const int16_t *posmap, const struct ment *e, uint32_t id, int del)
+index_keys(const struct rg_mirror *m, const struct set *s, struct table *t,
+    const struct rg_filter *f, const int16_t *posmap, const struct ment *e, uint32_t id,
+    int del)
 {
 	int bad = 0;
 
@@ -464,8 +801,8 @@ index_keys(const struct rg_mirror *m, struct table *t, const struct rg_filter *f
 		size_t p = 0;
 		int a;
 		const char *v;
-		while (ment_next(e, &p, &a, &v)) {
-			if (posmap[a] != (int16_t)pos || (m != NULL && !ca_fits(m, k, v)))
+		while (ment_next(s, e, &p, &a, &v)) {
+			if (posmap[a] != (int16_t)pos || (t == &s->cakeys && !ca_fits(m, k, v)))
 				continue;
 			uint32_t h = hash_lower(v, strlen(v));
 			bad |= del ? (table_del(t, h, id), 0) : table_add(t, h, id);
@@ -483,17 +820,17 @@ index_groups(struct rg_mirror *m, struct set *s, const struct ment *e, int del)
 	int a, bad = 0, named = 0;
 	const char *v;
 
-	while (!named && ment_next(e, &p, &a, &v))
+	while (!named && ment_next(s, e, &p, &a, &v))
 		named = s->mof[a];
 	if (!named || m->scope == NULL)
 		return 0;
-	int in = match(m->scope, s->spos, e, NULL, NULL);
+	int in = match(s, m->scope, s->spos, e, NULL, NULL);
 	int dis = in > 0 ? disabled(m, s, e) : 0;
 	if (in < 0 || dis < 0)
 		return -1;
 	if (!in || dis)
 		return 0;
-	for (p = 0; ment_next(e, &p, &a, &v);)
+	for (p = 0; ment_next(s, e, &p, &a, &v);)
 		if (s->mof[a])
 			bad |= groups_add(&s->groups, v, del ? -1 : 1);
 	return bad;
@@ -504,19 +841,20 @@ static int
 set_index(struct rg_mirror *m, struct set *s, uint32_t id, int del)
 {
 	const struct ment *e = s->ents[id];
-	int ok, bad = 0;
-	uint32_t h = dn_hash(ment_dn(e), &ok);
+	int bad = 0;
 	static const unsigned char zero[16];
 
-	if (ok)
-		bad |= del ? (table_del(&s->dns, h, id), 0) : table_add(&s->dns, h, id);
+	if (e->size & DN_OK)
+		bad |= del ? (itable_del(&s->dns, e->dnh, id), 0) :
+		    itable_add(s, &s->dns, BY_DN, e->dnh, id);
 	if (memcmp(e->uuid, zero, 16) != 0) {
-		h = hash_lower((const char *)e->uuid, 16);
-		bad |= del ? (table_del(&s->uuids, h, id), 0) : table_add(&s->uuids, h, id);
+		uint32_t h = ment_hash(e, BY_UUID);
+		bad |= del ? (itable_del(&s->uuids, h, id), 0) :
+		    itable_add(s, &s->uuids, BY_UUID, h, id);
 	}
-	bad |= index_keys(NULL, &s->keys, m->f, s->fpos, e, id, del);
+	bad |= index_keys(m, s, &s->keys, m->f, s->fpos, e, id, del);
 	if (m->ca != NULL)
-		bad |= index_keys(m, &s->cakeys, m->ca, s->cpos, e, id, del);
+		bad |= index_keys(m, s, &s->cakeys, m->ca, s->cpos, e, id, del);
 	bad |= index_groups(m, s, e, del);
 	return bad ? -1 : 0;
 }
@@ -526,7 +864,8 @@ static uint32_t
 set_by_uuid(const struct set *s, const unsigned char *uuid)
 {
 	uint32_t ids[CAND_MAX];
-	size_t n = table_get(&s->uuids, hash_lower((const char *)uuid, 16), ids, 0, CAND_MAX);
+	size_t n = itable_get(s, &s->uuids, BY_UUID, hash_lower((const char *)uuid, 16), ids,
+	    CAND_MAX);
 
 	for (size_t i = 0; i < n; i++)
 		if (s->ents[ids[i]] != NULL && memcmp(s->ents[ids[i]]->uuid, uuid, 16) == 0)
@@ -540,9 +879,9 @@ set_remove(struct rg_mirror *m, struct set *s, uint32_t id)
 	struct ment *e = s->ents[id];
 
 	set_index(m, s, id, 1);
-	s->bytes -= sizeof(*e) + e->size;
+	s->bytes -= sizeof(*e) + (e->size & SIZE_MASK);
 	s->live--;
-	free(e);
+	ment_release(s, e);
 	s->ents[id] = NULL;
 	if (s->nfreed == s->freedcap) {
 		size_t cap = s->freedcap ? 2 * s->freedcap : 64;
@@ -562,7 +901,8 @@ set_slot(struct set *s)
 	if (s->nfreed > 0)
 		return s->freed[--s->nfreed];
 	if (s->nents >= s->cap) {
-		uint32_t cap = s->cap ? 2 * s->cap : 1024;
+		/* by half again: set_trim() leaves no room after a load */
+		uint32_t cap = s->cap ? s->cap + s->cap / 2 : 1024;
 		struct ment **v = realloc(s->ents, cap * sizeof(*v));
 		if (v == NULL)
 			return 0;
@@ -581,49 +921,86 @@ static int
 set_put(struct rg_mirror *m, struct set *s, const struct rg_ldap_entry *e,
     const unsigned char *uuid)
 {
-	size_t size = strlen(e->dn) + 1;
+	size_t dnlen = strlen(e->dn), keep = dnlen;
+	uint32_t flags = 0;
+	int ok;
+	uint32_t dnh = dn_hash(e->dn, &ok);
 	int ids[e->nvals ? e->nvals : 1];
 
+	/* "...,BASE" kept as "...", BASE itself as "" */
+	if (s->baselen > 0 && (dnlen == s->baselen || dnlen > s->baselen + 1) &&
+	    memcmp(e->dn + dnlen - s->baselen, s->base, s->baselen) == 0 &&
+	    (dnlen == s->baselen || e->dn[dnlen - s->baselen - 1] == ',')) {
+		keep = dnlen == s->baselen ? 0 : dnlen - s->baselen - 1;
+		flags |= DN_BASE;
+	}
+	/* packed in S's scratch first: a word's number is shorter than the word */
+	size_t size = keep + 1;
 	for (size_t i = 0; i < e->nvals; i++) {
 		ids[i] = attr_pos(e->vals[i].attr, m->fetch) < 0 ? -1 : set_attr(m, s, e->vals[i].attr);
 		if (ids[i] >= 0)
-			size += strlen(e->vals[i].value) + 2;
+			size += strlen(e->vals[i].value) + 2 + (s->isvoc[ids[i]] ? 3 : 0);
 	}
-	struct ment *x = malloc(sizeof(*x) + size);
+	if (size > SIZE_MASK)
+		return -1;
+	if (size > s->scratchcap) {
+		char *b = realloc(s->scratch, size + 1024);
+		if (b == NULL)
+			return -1;
+		s->scratch = b;
+		s->scratchcap = size + 1024;
+	}
+	memcpy(s->scratch, e->dn, keep);
+	s->scratch[keep] = '\0';
+	char *p = s->scratch + keep + 1;
+	for (size_t i = 0; i < e->nvals; i++) {
+		if (ids[i] < 0)
+			continue;
+		*p++ = (char)ids[i];
+		if (!s->isvoc[ids[i]]) {
+			p = stpcpy(p, e->vals[i].value) + 1;
+		} else {
+			size_t n = voc_put(s, e->vals[i].value, p);
+			if (n == 0)
+				return -1;
+			p += n;
+		}
+	}
+	size = (size_t)(p - s->scratch);
+	/* the old entry goes only once the new one has its room */
+	struct ment *x = ment_alloc(s, size);
 	if (x == NULL)
 		return -1;
 	memset(x->uuid, 0, 16);
 	if (uuid != NULL)
 		memcpy(x->uuid, uuid, 16);
-	x->size = (uint32_t)size;
-	x->nvals = 0;
-	char *p = stpcpy(x->data, e->dn) + 1;
-	for (size_t i = 0; i < e->nvals; i++) {
-		if (ids[i] < 0)
-			continue;
-		*p++ = (char)ids[i];
-		p = stpcpy(p, e->vals[i].value) + 1;
-		x->nvals++;
-	}
+	x->dnh = ok ? dnh : 0;
+	memcpy(x->data, s->scratch, size);
+	x->size |= (uint32_t)size | flags | (ok ? DN_OK : 0);
 	uint32_t old = uuid != NULL ? set_by_uuid(s, uuid) : 0;
 	if (old != 0)
 		set_remove(m, s, old);
 	uint32_t id = set_slot(s);
 	if (id == 0) {
-		free(x);
+		ment_release(s, x);
 		return -1;
 	}
 	s->ents[id] = x;
 	s->live++;
 	s->bytes += sizeof(*x) + size;
-	return set_index(m, s, id, 0);
+	int rc = set_index(m, s, id, 0);
+	set_compact(s);
+	return rc;
 }
 
 static size_t
 set_mib(const struct set *s)
 {
-	size_t b = s->bytes + s->cap * sizeof(*s->ents) +
-	    (s->keys.cap + s->dns.cap + s->uuids.cap + s->cakeys.cap) * sizeof(uint64_t) +
+	/* the blocks, and the entries allocated alone */
+	size_t b = s->pool.bytes + (s->bytes > s->pool.used ? s->bytes - s->pool.used : 0) +
+	    s->cap * sizeof(*s->ents) +
+	    (s->keys.cap + s->cakeys.cap) * sizeof(uint64_t) +
+	    (s->dns.cap + s->uuids.cap) * sizeof(uint32_t) +
 	    s->groups.cap * sizeof(*s->groups.slot);
 
 	return (b + (1 << 19)) >> 20;
@@ -648,11 +1025,14 @@ view_values(const void *arg, size_t pos, size_t *n)
 	return *n ? &v->ptr[v->start[pos]] : NULL;
 }
 
-/* Fill V for E under the map POSMAP of a filter of NPOS attributes. */
+/* Fill V for E (of S) under the map POSMAP of a filter of NPOS attributes. */
 static int
-view_fill(struct view *v, const struct ment *e, const int16_t *posmap, size_t npos)
+view_fill(struct view *v, const struct set *s, const struct ment *e, const int16_t *posmap,
+    size_t npos)
 {
-	v->ptr = e->nvals <= 32 ? v->ptr_small : malloc(e->nvals * sizeof(*v->ptr));
+	size_t nvals = ment_count(e);
+
+	v->ptr = nvals <= 32 ? v->ptr_small : malloc(nvals * sizeof(*v->ptr));
 	v->start = npos < 33 ? v->start_small : calloc(npos + 1, sizeof(*v->start));
 	if (v->ptr == NULL || v->start == NULL)
 		return -1;
@@ -663,7 +1043,7 @@ view_fill(struct view *v, const struct ment *e, const int16_t *posmap, size_t np
 	for (size_t pos = 0; pos < npos; pos++) {
 		v->start[pos] = k;
 		p = 0;
-		while (ment_next(e, &p, &a, &val))
+		while (ment_next(s, e, &p, &a, &val))
 			if (posmap[a] == (int16_t)pos)
 				v->ptr[k++] = val;
 	}
@@ -682,14 +1062,14 @@ view_free(struct view *v)
 
 /* Does filter F (attribute map POSMAP) match E for LOCAL@DOMAIN?  -1: no memory. */
 static int
-match(const struct rg_filter *f, const int16_t *posmap, const struct ment *e,
-    const char *local, const char *domain)
+match(const struct set *s, const struct rg_filter *f, const int16_t *posmap,
+    const struct ment *e, const char *local, const char *domain)
 {
 	struct view v;
 	size_t npos;
 
 	rg_filter_attrs(f, &npos);
-	if (view_fill(&v, e, posmap, npos) < 0) {
+	if (view_fill(&v, s, e, posmap, npos) < 0) {
 		view_free(&v);
 		return -1;
 	}
@@ -702,7 +1082,7 @@ match(const struct rg_filter *f, const int16_t *posmap, const struct ment *e,
 static int
 disabled(const struct rg_mirror *m, const struct set *s, const struct ment *e)
 {
-	return m->dis == NULL ? 0 : match(m->dis, s->dpos, e, NULL, NULL);
+	return m->dis == NULL ? 0 : match(s, m->dis, s->dpos, e, NULL, NULL);
 }
 
 /* ---- lookups ---- */
@@ -727,10 +1107,11 @@ copy_entry(const struct set *s, const struct ment *e, struct rg_ldap_entry *out)
 	const char *v;
 
 	memset(out, 0, sizeof(*out));
-	if ((out->dn = strdup(ment_dn(e))) == NULL ||
-	    (out->vals = calloc(e->nvals ? e->nvals : 1, sizeof(*out->vals))) == NULL)
+	size_t nvals = ment_count(e);
+	if ((out->dn = ment_dn(s, e)) == NULL ||
+	    (out->vals = calloc(nvals ? nvals : 1, sizeof(*out->vals))) == NULL)
 		return -1;
-	while (ment_next(e, &p, &a, &v)) {
+	while (ment_next(s, e, &p, &a, &v)) {
 		if (!s->want[a])
 			continue;
 		struct rg_ldap_value *x = &out->vals[out->nvals];
@@ -784,7 +1165,7 @@ keep_matching(const struct rg_mirror *m, const struct set *s, uint32_t *ids, siz
 		const struct ment *e = s->ents[ids[i]];
 		if (e == NULL)
 			continue;
-		int ok = f != NULL ? match(f, posmap, e, local, domain) : 1;
+		int ok = f != NULL ? match(s, f, posmap, e, local, domain) : 1;
 		int dis = ok > 0 ? disabled(m, s, e) : 0;
 		if (ok < 0 || dis < 0)
 			return -1;
@@ -904,14 +1285,15 @@ rg_mirror_read_dn(struct rg_mirror *m, const char *dn, int want_disabled,
 		snprintf(err, errlen, "the directory mirror is not loaded");
 		goto out;
 	}
-	size_t n = table_get(&s->dns, h, ids, 0, CAND_MAX), k = 0;
+	size_t n = itable_get(s, &s->dns, BY_DN, h, ids, CAND_MAX), k = 0;
 	for (size_t i = 0; i < n; i++) {
-		const char *edn = ment_dn(s->ents[ids[i]]);
-		size_t elen = strlen(edn) + 1;
+		char *edn = ment_dn(s, s->ents[ids[i]]);
+		size_t elen = edn != NULL ? strlen(edn) + 1 : 0;
 		free(have);
-		if ((have = malloc(elen)) != NULL && rg_alias_dn_norm(edn, have, elen) == 0 &&
-		    strcmp(have, want) == 0)
+		if (edn != NULL && (have = malloc(elen)) != NULL &&
+		    rg_alias_dn_norm(edn, have, elen) == 0 && strcmp(have, want) == 0)
 			ids[k++] = ids[i];
+		free(edn);
 	}
 	long kept = keep_matching(m, s, ids, k > 1 ? 1 : k, NULL, NULL, NULL, NULL,
 	    want_disabled);
@@ -1045,10 +1427,24 @@ call_on_load(struct rg_mirror *m)
 	pthread_mutex_unlock(&m->cb_mu);
 }
 
+/* Give back the room left for entry numbers after a load. */
+static void
+set_trim(struct set *s)
+{
+	if (s->cap > s->nents + s->nents / 8) {
+		struct ment **v = realloc(s->ents, s->nents * sizeof(*v));
+		if (v != NULL) {
+			s->ents = v;
+			s->cap = s->nents;
+		}
+	}
+}
+
 /* Replace M's set with FRESH; log the first time. */
 static void
 publish(struct rg_mirror *m, struct set *fresh)
 {
+	set_trim(fresh);
 	pthread_rwlock_wrlock(&m->lock);
 	struct set *old = m->set;
 	m->set = fresh;
@@ -1074,7 +1470,7 @@ publish(struct rg_mirror *m, struct set *fresh)
 static int
 walk_load(struct rg_mirror *m, char *err, size_t errlen)
 {
-	struct walk_load w = { m, set_new() };
+	struct walk_load w = { m, set_new(m) };
 	const struct rg_config *cf = m->cf;
 	double timeout = cf->ldap_timeout > PAGE_TIMEOUT_MIN ? cf->ldap_timeout : PAGE_TIMEOUT_MIN;
 
@@ -1148,8 +1544,10 @@ apply(struct rg_mirror *m, LDAP *ld, LDAPMessage *msg, const unsigned char *uuid
 		pthread_rwlock_wrlock(&m->lock);
 	if (del) {
 		uint32_t id = set_by_uuid(s, uuid);
-		if (id != 0)
+		if (id != 0) {
 			set_remove(m, s, id);
+			set_compact(s);
+		}
 	} else {
 		rc = set_put(m, s, &e, uuid);
 	}
@@ -1337,7 +1735,7 @@ sync_session(struct rg_mirror *m, int *said_down)
 	ls.ls_search_result = sync_result;
 	ls.ls_private = m;
 	ls.ls_ld = ld;
-	m->building = set_new();
+	m->building = set_new(m);
 	int rc = LDAP_NO_MEMORY;
 	if (m->building != NULL && ls.ls_base != NULL && ls.ls_filter != NULL &&
 	    sync_handle(m, ld))
