@@ -36,6 +36,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -262,6 +265,17 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || (verbose && !check_only))
 		usage();
+#ifdef __GLIBC__
+	/*
+	 * The directory mirror and the suggestion index are large arrays and
+	 * blocks, made while a load allocates and frees many small things.
+	 * With a fixed threshold they always get pages of their own, instead
+	 * of landing in the heap between those small things once glibc has
+	 * raised its threshold, where what is freed around them cannot be
+	 * given back: about 15 MiB at a million entries.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
 	/* libldap's global state, once, before any thread can race into it */
 	if (rg_ldap_global_init() < 0) {
 		fprintf(stderr, "rcptguard: cannot initialise libldap\n");
