@@ -639,7 +639,9 @@ rg_suggest_builder_add(struct rg_suggest_builder *b, const char *addr,
 	}
 	if (exact_find(b, (unsigned)d, local, ll, &slot) >= 0)
 		return 0;               /* duplicate */
-	if ((b->nrec + 1) * 2 > b->exact_cap) {
+	/* up to three quarters full: at a million addresses half would take
+	 * twice the table (32 MiB instead of 16) */
+	if ((b->nrec + 1) * 4 > b->exact_cap * 3) {
 		if (exact_grow(b) < 0) {
 			errno = ENOMEM;
 			return -1;
