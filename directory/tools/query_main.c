@@ -167,7 +167,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: rcptguard-query [-c FILE] [--json] [--reply] "
-	    "[--mta postfix|sendmail] [--client IP] [--auth] [--no-cache] [ADDRESS...]\n"
+	    "[--mta postfix|sendmail] [--client IP] [--auth] [--no-cache] [-v] [ADDRESS...]\n"
 	    "       (addresses one a line on standard input when none are given)\n");
 	exit(EX_USAGE);
 }
@@ -177,11 +177,10 @@ main(int argc, char **argv)
 {
 	const char *file = SYSCONFDIR "/rcptguard.conf";
 	char err[RG_ERRLEN];
-	int i, no_cache = 0;
+	int i, no_cache = 0, verbose = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	rg_log_open("rcptguard-query", 0, 0, 1);
-	rg_log_quiet();
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			file = argv[++i];
@@ -193,6 +192,8 @@ main(int argc, char **argv)
 			client.authenticated = 1;
 		else if (strcmp(argv[i], "--no-cache") == 0)
 			no_cache = 1;
+		else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
+			verbose = 1;
 		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
 			client.client_ip = argv[++i];
 		else if (strcmp(argv[i], "--mta") == 0 && i + 1 < argc) {
@@ -215,6 +216,8 @@ main(int argc, char **argv)
 		else
 			break;
 	}
+	if (!verbose)
+		rg_log_quiet();
 	/* libldap's global state, once, before the index threads start */
 	if (rg_ldap_global_init() < 0) {
 		fprintf(stderr, "rcptguard-query: cannot initialise libldap\n");
