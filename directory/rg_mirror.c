@@ -513,14 +513,20 @@ ment_alloc(struct set *s, size_t size)
 	return x;
 }
 
-/* Move S's living entries into one block of their size, when an eighth of
+/*
+ * Move S's living entries into one block of their size, when an eighth of
  * the blocks is room left by removed entries (at a million entries, about
- * 11 MiB, or a hundred thousand changes). */
+ * 11 MiB, or a hundred thousand changes).  From the mirror's thread, the
+ * only one that changes a set: the entries are copied while lookups go on,
+ * and LOCK (S is in use; NULL: it is not) is held for writing only while
+ * the entry pointers are turned to the copies.
+ */
 static void
-set_compact(struct set *s)
+set_compact(struct set *s, pthread_rwlock_t *lock)
 {
 	struct pool *p = &s->pool, fresh = { 0 };
 	size_t dead = p->bytes - p->used - p->left;     /* the last block's room is not */
+	double t0 = rg_now();
 
 	if (dead < BLOCK_MIN || dead < (p->bytes - p->left) / 8)
 		return;
@@ -529,20 +535,31 @@ set_compact(struct set *s)
 		return;                 /* the room stays unused: no harm */
 	}
 	for (uint32_t id = 1; id < s->nents; id++) {
-		struct ment *e = s->ents[id];
-		if (e == NULL || (e->size & ENT_OWN))
-			continue;
-		size_t n = ment_bytes(e);
-		struct ment *x = pool_alloc(&fresh, n);
-		memcpy(x, e, n);
-		s->ents[id] = x;
+		const struct ment *e = s->ents[id];
+		if (e != NULL && !(e->size & ENT_OWN))
+			memcpy(pool_alloc(&fresh, ment_bytes(e)), e, ment_bytes(e));
 	}
+	if (lock != NULL)
+		pthread_rwlock_wrlock(lock);
+	double t1 = rg_now();
+	char *at = fresh.n > 0 ? fresh.block[0] : NULL;
+	for (uint32_t id = 1; id < s->nents; id++) {
+		const struct ment *e = s->ents[id];
+		if (e != NULL && !(e->size & ENT_OWN)) {
+			s->ents[id] = (struct ment *)at;
+			at += ment_bytes(e);
+		}
+	}
+	struct pool old = *p;
 	fresh.next = p->next;
-	size_t before = p->bytes;
-	pool_free(p);
 	*p = fresh;
-	rg_log(LOG_INFO, "mirror: entries packed again, %zu KiB given back",
-	    (before - p->bytes) >> 10);
+	double t2 = rg_now();
+	if (lock != NULL)
+		pthread_rwlock_unlock(lock);
+	size_t back = old.bytes - p->bytes;
+	pool_free(&old);
+	rg_log(LOG_INFO, "mirror: entries packed again, %zu KiB given back in %.0f ms "
+	    "(lookups held %.0f ms)", back >> 10, (rg_now() - t0) * 1000, (t2 - t1) * 1000);
 }
 
 /* Let go of entry E of S. */
@@ -992,9 +1009,7 @@ set_put(struct rg_mirror *m, struct set *s, const struct rg_ldap_entry *e,
 	s->ents[id] = x;
 	s->live++;
 	s->bytes += sizeof(*x) + size;
-	int rc = set_index(m, s, id, 0);
-	set_compact(s);
-	return rc;
+	return set_index(m, s, id, 0);
 }
 
 static size_t
@@ -1548,10 +1563,8 @@ apply(struct rg_mirror *m, LDAP *ld, LDAPMessage *msg, const unsigned char *uuid
 		pthread_rwlock_wrlock(&m->lock);
 	if (del) {
 		uint32_t id = set_by_uuid(s, uuid);
-		if (id != 0) {
+		if (id != 0)
 			set_remove(m, s, id);
-			set_compact(s);
-		}
 	} else {
 		rc = set_put(m, s, &e, uuid);
 	}
@@ -1559,6 +1572,7 @@ apply(struct rg_mirror *m, LDAP *ld, LDAPMessage *msg, const unsigned char *uuid
 		pthread_rwlock_unlock(&m->lock);
 		m->changed = 1;
 	}
+	set_compact(s, s == m->set ? &m->lock : NULL);
 	if (!del)
 		entry_release(&e);
 	if (rc < 0)
