@@ -5,7 +5,7 @@
 #
 # slapd with syncprov and the directory of tests/lib/mirror.sh (users, disabled
 # users, aliases healthy and broken, loops, groups with member DNs, both
-# domains); rcptguard-query asks about 22,099 addresses (case, subaddresses,
+# domains, and a group of 5,000 members); rcptguard-query asks about 22,101 addresses (case, subaddresses,
 # typos, brackets) once with Mirror no (every answer from LDAP and the
 # cache) and once with Mirror yes (the directory loaded into memory first):
 # verdict, suggestion and reply lines must be identical, and the mirror's
@@ -20,10 +20,20 @@ rg_setup
 rg_require "mirror equivalence" jq
 
 mirror_ldif >"$T/dir.ldif"
+# and one entry larger than the mirror's blocks take (128 KiB): a group of
+# 5,000 member DNs, held in an allocation of its own
+{
+    printf '\ndn: cn=gbig,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\n'
+    printf 'objectClass: inetLocalMailRecipient\ncn: gbig\nmailLocalAddress: gbig@example.com\n'
+    for ((i = 1; i <= 5000; i++)); do
+        printf 'member: uid=ghost%04d,ou=people,dc=example,dc=com\n' "$i"
+    done
+    printf 'member: uid=u0007,ou=people,dc=example,dc=com\n'
+} >>"$T/dir.ldif"
 RG_SLAPD_SYNCPROV=1 start_slapd "$T/dir.ldif" || { not_ok "slapd starts"; exit 1; }
 RG_TEST_MIRROR=no write_conf "$T/live.conf" "${MIRROR_CONF[@]}"
 RG_TEST_MIRROR=yes write_conf "$T/mirror.conf" "${MIRROR_CONF[@]}"
-mirror_addresses >"$T/addresses"
+{ mirror_addresses; echo gbig@example.com; echo GBig+x@EXAMPLE.com; } >"$T/addresses"
 N=$(wc -l <"$T/addresses")
 
 # the live run in four parts at once, to keep the test short
@@ -52,6 +62,9 @@ else
         "$(diff "$T/live.view" "$T/mirror.view" | grep -c '^<') answers differ"
     diff "$T/live.view" "$T/mirror.view" | head -n 20 | sed 's/^/#   /' >&2
 fi
+
+big=$(jq -c 'select(.address == "gbig@example.com") | {verdict, source}' "$T/mirror.json")
+expect_eq "the 5,000-member group, from the mirror" '{"verdict":"ok","source":"mirror"}' "$big"
 
 # the mix is what it says: every kind of answer, many times
 counts=$(jq -r .verdict "$T/live.json" | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
