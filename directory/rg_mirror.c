@@ -551,7 +551,9 @@ set_compact(struct set *s, pthread_rwlock_t *lock)
 		}
 	}
 	struct pool old = *p;
-	fresh.next = p->next;
+	/* the next blocks in proportion: a small set's next is not 1 MiB */
+	fresh.next = p->used / 16 < BLOCK_MIN ? BLOCK_MIN :
+	    p->used / 16 > BLOCK_MAX ? BLOCK_MAX : p->used / 16;
 	*p = fresh;
 	double t2 = rg_now();
 	if (lock != NULL)
