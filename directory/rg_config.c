@@ -119,6 +119,7 @@ static const struct key keys[] = {
 	    .check = check_socket_mode },
 	{ .name = "PidFile", .kind = K_STR, .off = OFF(pid_file), .def = "" },
 	{ .name = "Syslog", .kind = K_BOOL, .off = OFF(syslog), .def = "yes" },
+	{ .name = "LogAccepted", .kind = K_BOOL, .off = OFF(log_accepted), .def = "yes" },
 	{ .name = "SyslogFacility", .kind = K_FACILITY, .off = OFF(syslog_facility),
 	    .def = "mail" },
 	{ .name = "MaxUnknownRecipients", .kind = K_INT, .off = OFF(max_unknown), .def = "20",

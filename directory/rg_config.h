@@ -60,6 +60,7 @@ struct rg_config {
 	char *pid_file;
 	int syslog;
 	int syslog_facility;
+	int log_accepted;               /* LogAccepted: a line for each accepted RCPT */
 	int max_unknown;                /* MaxUnknownRecipients, 0: no limit */
 	char *socket_mode_text;         /* SocketMode as written */
 	int socket_mode;                /* SocketMode: permissions of a unix socket */

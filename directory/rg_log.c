@@ -68,18 +68,24 @@ stderr_line(int prio, const char *line)
 }
 
 void
-rg_log(int prio, const char *fmt, ...)
+rg_log_text(int prio, const char *line)
 {
-	va_list ap;
-	char line[2048];
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	if (log_syslog)
 		syslog(prio, "%s", line);
 	if (log_stderr && prio <= log_stderr_max)
 		stderr_line(prio, line);
+}
+
+void
+rg_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	char line[RG_LOG_LINE_MAX];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rg_log_text(prio, line);
 }
 
 const char *

@@ -15,6 +15,13 @@ void rg_log_quiet(void);
 
 void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The longest line rg_log() writes; a longer one is cut. */
+#define RG_LOG_LINE_MAX 2048
+
+/* LINE as it is, already put together: no format to read, for the line
+ * logged at every recipient. */
+void rg_log_text(int prio, const char *line);
+
 /*
  * The text of the error number ERR, in BUF (LEN bytes) or a static string:
  * strerror() for threads.  Returns the text.

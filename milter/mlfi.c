@@ -11,10 +11,12 @@
  * The reply itself is built by rg_reply_build() (directory/rg_reply.c),
  * which rcptguard-query calls too.
  *
- * Every decision is logged on one line, the client address before anything
- * the client chose; the recipient, suggestion and queue id are escaped with
- * rg_escape_text(), so a space, "<", ">", "=", a quote or a byte outside
- * printable ASCII shows as \xNN and cannot pose as another field:
+ * Every decision is logged on one line (with LogAccepted no, only those that
+ * stop the recipient or were answered from StaleTTL), the client address
+ * before anything the client chose; the recipient, suggestion and queue id
+ * are escaped with rg_escape_text(), so a space, "<", ">", "=", a quote or a
+ * byte outside printable ASCII shows as \xNN and cannot pose as another
+ * field:
  *	conn=ID [queue=QID] client=IP rcpt=<ADDR> verdict=V source=S ms=N
  *	    reply="550 5.1.1"|reply=continue [suggestion=<S> | reason="..."]
  * (source=stale: the directory could not answer and the address was found
@@ -277,46 +279,106 @@ set_reply(SMFICTX *ctx, const struct rg_reply *r)
 		smfi_setreply(ctx, (char *)r->code, (char *)r->xcode, t[0]);
 }
 
+/* The decision line as it is put together: appended to, cut at the end. */
+struct line {
+	char buf[RG_LOG_LINE_MAX];
+	size_t n;
+};
+
+static void
+put(struct line *l, const char *s, size_t len)
+{
+	size_t room = sizeof(l->buf) - 1 - l->n;
+
+	if (len > room)
+		len = room;
+	memcpy(l->buf + l->n, s, len);
+	l->n += len;
+}
+
+static void
+puts_(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+/* S (LEN bytes), escaped with FLAGS (rg_escape_text()) into at most MAX - 1
+ * bytes. */
+static void
+put_escaped(struct line *l, const char *s, size_t len, unsigned flags, size_t max)
+{
+	size_t room = sizeof(l->buf) - l->n;
+
+	l->n += rg_escape_text(s, len, flags, l->buf + l->n, room < max ? room : max);
+}
+
+static void
+put_ulong(struct line *l, unsigned long v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0 && i > 0);
+	put(l, d + i, sizeof(d) - i);
+}
+
 /*
  * One line per decision.  The client address comes before anything the
  * client chose, and every such field is escaped so that it cannot look like
- * another field (see rg_escape_text()).
+ * another field (see rg_escape_text()).  Put together by hand rather than
+ * with a format: it is written for every recipient.
  */
 static void
 log_decision(SMFICTX *ctx, const struct conn *c, const char *rcpt,
     const struct rg_answer *ans, const struct rg_reply *r)
 {
-	char addr[4 * RG_ADDR_MAX + 64], extra[4 * RG_ERRLEN + 64] = "", sum[16];
+	struct line l;
+	char sum[16];
 	const char *qid = smfi_getsymval(ctx, "i");
-	char q[64] = "";
 	size_t n = strlen(rcpt);
 
 	if (n >= 2 && rcpt[0] == '<' && rcpt[n - 1] == '>') {
 		rcpt++;
 		n -= 2;
 	}
-	rg_escape_text(rcpt, n, LOG_FIELD, addr, sizeof(addr));
+	l.n = 0;
+	puts_(&l, "conn=");
+	puts_(&l, c->id);
 	if (qid != NULL) {
-		memcpy(q, " queue=", 8);
-		rg_escape_text(qid, strlen(qid), LOG_FIELD, q + 7, sizeof(q) - 7);
+		puts_(&l, " queue=");
+		put_escaped(&l, qid, strlen(qid), LOG_FIELD, 57);
 	}
+	puts_(&l, " client=");
+	puts_(&l, c->client[0] ? c->client : "unknown");
+	puts_(&l, " rcpt=<");
+	put_escaped(&l, rcpt, n, LOG_FIELD, 4 * RG_ADDR_MAX + 64);
+	puts_(&l, "> verdict=");
+	puts_(&l, rg_verdict_name(ans->verdict));
+	puts_(&l, " source=");
+	puts_(&l, rg_source_name(ans->source));
+	puts_(&l, " ms=");
+	put_ulong(&l, ans->ms > 0 ? (unsigned long)(ans->ms + 0.5) : 0);
+	puts_(&l, r->code != NULL ? " reply=\"" : " reply=");
+	puts_(&l, rg_reply_summary(r, sum, sizeof(sum)));
+	if (r->code != NULL)
+		puts_(&l, "\"");
 	if (ans->suggestion[0] != '\0') {
-		char s[4 * RG_ADDR_MAX + 4];
-		rg_escape_text(ans->suggestion, strlen(ans->suggestion), LOG_FIELD, s, sizeof(s));
-		snprintf(extra, sizeof(extra), " suggestion=<%s>", s);
+		puts_(&l, " suggestion=<");
+		put_escaped(&l, ans->suggestion, strlen(ans->suggestion), LOG_FIELD,
+		    4 * RG_ADDR_MAX + 4);
+		puts_(&l, ">");
 	} else if (ans->why != NULL) {
-		char w[4 * RG_ERRLEN];
-		rg_escape_text(ans->why, strlen(ans->why), LOG_FIELD & ~RG_ESC_SPACE, w, sizeof(w));
-		snprintf(extra, sizeof(extra), " reason=\"%s\"", w);
+		puts_(&l, " reason=\"");
+		put_escaped(&l, ans->why, strlen(ans->why), LOG_FIELD & ~RG_ESC_SPACE,
+		    4 * RG_ERRLEN);
+		puts_(&l, "\"");
 	}
-	const char *summary = rg_reply_summary(r, sum, sizeof(sum));
+	l.buf[l.n] = '\0';
 	/* a stale answer means the directory is away: worth a warning too */
-	rg_log(ans->verdict == RG_V_TEMPFAIL || ans->source == RG_SRC_STALE ? LOG_WARNING :
-	    LOG_INFO,
-	    "conn=%s%s client=%s rcpt=<%s> verdict=%s source=%s ms=%.0f reply=%s%s%s%s",
-	    c->id, q, c->client[0] ? c->client : "unknown", addr,
-	    rg_verdict_name(ans->verdict), rg_source_name(ans->source), ans->ms,
-	    r->code ? "\"" : "", summary, r->code ? "\"" : "", extra);
+	rg_log_text(ans->verdict == RG_V_TEMPFAIL || ans->source == RG_SRC_STALE ? LOG_WARNING :
+	    LOG_INFO, l.buf);
 }
 
 static sfsistat
@@ -367,7 +429,9 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 		rg_harvest_unknown(harvest, cf, redis, c->client);
 	if (r.action != RG_ACT_CONTINUE)
 		set_reply(ctx, &r);
-	log_decision(ctx, c, rcpt, &ans, &r);
+	/* LogAccepted no: a recipient let through on a sure answer goes unlogged */
+	if (cf->log_accepted || r.action != RG_ACT_CONTINUE || ans.source == RG_SRC_STALE)
+		log_decision(ctx, c, rcpt, &ans, &r);
 	rg_answer_free(&ans);
 	dir_give(d);
 	return r.action == RG_ACT_REJECT ? SMFIS_REJECT :

@@ -3,7 +3,8 @@
 # 30-miltertest.sh - the rcptguard daemon at the milter protocol level, with
 # miltertest (milter.lua) against a real slapd: replies for known, unknown
 # and malformed recipients; slapd stopped (451 4.3.0, never 550) and back
-# (accepted again without restarting rcptguard); one log line per decision;
+# (accepted again without restarting rcptguard); one log line per decision,
+# and none for an accepted recipient with LogAccepted no;
 # SIGTERM ends it, and a unix socket is removed.
 . "$(dirname "$0")/../lib/servers.sh"
 rg_setup
@@ -74,6 +75,19 @@ log=$(grep -F 'rcpt=<nobody@example.com>' "$RCPTGUARD_LOG" | head -n 1)
 expect_match "one log line per decision: connection, client, recipient, verdict, source, time" \
     'conn=[^ ]+ client=192\.0\.2\.1 rcpt=<nobody@example\.com> verdict=unknown source=ldap ms=[0-9]+' \
     "$log"
+# the whole line, as the README shows it
+log=$(grep -F 'rcpt=<nobody@example.com>' "$RCPTGUARD_LOG" | head -n 1)
+expect_match "the line of a rejection, whole" \
+    '^rcptguard: conn=[0-9A-F]{8} client=192\.0\.2\.1 rcpt=<nobody@example\.com> verdict=unknown source=ldap ms=[0-9]+ reply="550 5\.1\.1"$' \
+    "$log"
+log=$(grep -F 'rcpt=<john.doe@example.com>' "$RCPTGUARD_LOG" | head -n 1)
+expect_match "LogAccepted yes (the default): an accepted recipient is logged too" \
+    '^rcptguard: conn=[0-9A-F]{8} client=192\.0\.2\.1 rcpt=<john\.doe@example\.com> verdict=ok source=ldap ms=[0-9]+ reply=continue$' \
+    "$log"
+log=$(grep -F 'rcpt=<john,doe@example.com>' "$RCPTGUARD_LOG" | head -n 1)
+expect_match "the line of a bad address says why" \
+    '^rcptguard: conn=[0-9A-F]{8} client=192\.0\.2\.1 rcpt=<john,doe@example\.com> verdict=bad-address source=none ms=[0-9]+ reply="550 5\.1\.3" reason="[^"]+"$' \
+    "$log"
 if grep -q "$RG_READER_PW" "$RCPTGUARD_LOG"; then
     not_ok "the log holds no password"
 else
@@ -110,11 +124,19 @@ fi
 
 # --- a unix socket ----------------------------------------------------------------
 
+# (with LogAccepted no: only what stops a recipient is logged)
 SOCK=$T/run/rcptguard.sock
 mkdir -p "$T/run"
-if start_rcptguard "$CONF" -p "unix:$SOCK"; then
+cp "$CONF" "$T/quiet.conf"
+echo "LogAccepted no" >>"$T/quiet.conf"
+if start_rcptguard "$T/quiet.conf" -p "unix:$SOCK"; then
     ok "rcptguard starts on unix:$SOCK (-p overrides Socket)"
     run_phase unix "unix:$SOCK"
+    expect_eq "LogAccepted no: the accepted recipient has no line" "" \
+        "$(grep -F 'client=192.0.2.5 rcpt=<john.doe@example.com>' "$RCPTGUARD_LOG")"
+    expect_match "LogAccepted no: the rejected one has its line" \
+        '^rcptguard: conn=[0-9A-F]{8} client=192\.0\.2\.5 rcpt=<nobody@example\.com> verdict=unknown source=[a-z]+ ms=[0-9]+ reply="550 5\.1\.1"$' \
+        "$(grep -F 'client=192.0.2.5 rcpt=<nobody@example.com>' "$RCPTGUARD_LOG")"
     stop_rcptguard
     expect_eq "SIGTERM on a unix socket: exit status 0" 0 "$RCPTGUARD_STATUS"
     if [[ -e $SOCK ]]; then
