@@ -90,6 +90,7 @@ struct resolve {
 	struct rg_answer *ans;
 	char *why;
 	size_t whylen;
+	double t0;                      /* when the check began (rg_now()) */
 	double until;                   /* the deadline of the whole check */
 	int mirror;                     /* look up in the mirror, not the cache and server */
 	int stale;                      /* stale answers used so far */
@@ -771,6 +772,12 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	int want = d->aliases || r->mirror;
 	enum st s;
 
+	/* most recipients are a plain mailbox: the mirror says so without
+	 * copying the entry out (at the top, where a mailbox adds nothing to an
+	 * admin's expansion) */
+	if (r->mirror && r->depth == 0 && rg_mirror_mailbox(d->mirror, local, domain))
+		return ST_OK;
+
 	enum rg_found f = find_address(r, local, domain, 0, want ? &res : NULL, r->why,
 	    r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
@@ -969,7 +976,7 @@ resolve_top(struct resolve *r, const struct rg_address *a, int *loop_min,
     enum rg_source *source)
 {
 	struct rg_directory *d = r->d;
-	enum rg_mirror_trust trust = d->mirror ? rg_mirror_trust(d->mirror) : RG_MIRROR_NONE;
+	enum rg_mirror_trust trust = d->mirror ? rg_mirror_trust(d->mirror, r->t0) : RG_MIRROR_NONE;
 
 	if (trust != RG_MIRROR_NONE) {
 		r->mirror = 1;
@@ -1072,6 +1079,7 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 	r.why = ans->detail;
 	r.whylen = sizeof(ans->detail);
 	r.path[0] = a.full;
+	r.t0 = t0;
 	/* one deadline for the whole check, aliases included, well under the
 	 * MTA's milter timeout */
 	double budget = 2 * d->cf->ldap_timeout;

@@ -263,7 +263,6 @@ rg_harvest_check(struct rg_harvest *h, const struct rg_config *cf, struct rg_red
     const char *client, int authenticated, int *count)
 {
 	char net[HARVEST_NET_MAX], key[HARVEST_KEY_MAX];
-	double now = wall_now();
 	long n = -1;
 
 	if (count != NULL)
@@ -272,6 +271,7 @@ rg_harvest_check(struct rg_harvest *h, const struct rg_config *cf, struct rg_red
 	    client[0] == '\0' || rg_config_harvest_exempt(cf, client) ||
 	    client_net(cf, client, net, sizeof(net)) < 0)
 		return RG_HARVEST_EXEMPT;
+	double now = wall_now();
 	snprintf(key, sizeof(key), "%sharvest:%s", cf->redis_key_prefix, net);
 	if (redis == NULL || rg_redis_zwindow(redis, key, now, cf->harvest_window, NULL, &n,
 	    NULL, 0) != RG_REDIS_OK)

@@ -13,7 +13,8 @@
  *   harvest_throttles_total              recipients refused (421) for HarvestLimit
  *   mirror_entries, mirror_lag_seconds   shown once the mirror is ready
  *
- * The counters are C11 atomics (relaxed: each is a tally on its own).  The
+ * The counters are C11 atomics (relaxed: each is a tally on its own); those
+ * every recipient moves are kept in shards (below).  The
  * HTTP listener is libmicrohttpd's, with its own thread, answering GET
  * /metrics only; MetricsFile is written by a thread of this module into
  * FILE.tmp, then renamed, so that a reader never sees half a file.
@@ -31,6 +32,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,11 +76,35 @@ static const double buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 static atomic_ullong counters[RG_M_COUNT];
 static _Atomic double gauges[RG_M_COUNT];
 static atomic_int touched[RG_M_COUNT];
-static atomic_ullong decisions[NVERDICTS][NSOURCES];
 static atomic_ullong cache[RG_ML_COUNT][2];
 static atomic_ullong alerts[RG_AP_COUNT];
-static atomic_ullong hist[NBUCKETS + 1];        /* not cumulative; the last is +Inf */
-static atomic_ullong hist_count, hist_sum_us;
+
+/*
+ * What every recipient moves, in shards: each thread counts in one shard of
+ * its own choosing, so that the two ends of the machine do not pass one
+ * cache line back and forth at every recipient; the exposition adds the
+ * shards up.  (A shard is a tally, not a connection's state: a thread keeps
+ * its shard whatever connection it serves.)
+ */
+#define NSHARDS 16
+struct shard {
+	atomic_ullong decisions[NVERDICTS][NSOURCES];
+	atomic_ullong hist[NBUCKETS + 1];       /* not cumulative; the last is +Inf */
+	atomic_ullong hist_sum_us;
+} __attribute__((aligned(64)));
+static struct shard shards[NSHARDS];
+static atomic_uint shards_given;
+
+static struct shard *
+my_shard(void)
+{
+	static _Thread_local int mine = -1;
+
+	if (mine < 0)
+		mine = (int)(atomic_fetch_add_explicit(&shards_given, 1, memory_order_relaxed) %
+		    NSHARDS);
+	return &shards[mine];
+}
 
 static const char *const layer_names[RG_ML_COUNT] = { "process", "redis" };
 
@@ -87,8 +113,11 @@ rg_metrics_add(enum rg_metric m, unsigned long n)
 {
 	if ((unsigned)m >= RG_M_COUNT)
 		return;
-	atomic_fetch_add_explicit(&counters[m], n, memory_order_relaxed);
-	atomic_store_explicit(&touched[m], 1, memory_order_relaxed);
+	/* a zero (e.g. no throttle at this recipient) writes nothing shared */
+	if (n != 0)
+		atomic_fetch_add_explicit(&counters[m], n, memory_order_relaxed);
+	if (!atomic_load_explicit(&touched[m], memory_order_relaxed))
+		atomic_store_explicit(&touched[m], 1, memory_order_relaxed);
 }
 
 void
@@ -102,8 +131,11 @@ rg_metrics_set(enum rg_metric m, double value)
 {
 	if ((unsigned)m >= RG_M_COUNT)
 		return;
-	atomic_store_explicit(&gauges[m], value, memory_order_relaxed);
-	atomic_store_explicit(&touched[m], 1, memory_order_relaxed);
+	/* set at every recipient, mostly to what it was: no write then */
+	if (atomic_load_explicit(&gauges[m], memory_order_relaxed) != value)
+		atomic_store_explicit(&gauges[m], value, memory_order_relaxed);
+	if (!atomic_load_explicit(&touched[m], memory_order_relaxed))
+		atomic_store_explicit(&touched[m], 1, memory_order_relaxed);
 }
 
 void
@@ -111,16 +143,16 @@ rg_metrics_decision(int verdict, int source, double ms)
 {
 	if (verdict < 0 || verdict >= NVERDICTS || source < 0 || source >= NSOURCES)
 		return;
-	atomic_fetch_add_explicit(&decisions[verdict][source], 1, memory_order_relaxed);
+	struct shard *sh = my_shard();
+	atomic_fetch_add_explicit(&sh->decisions[verdict][source], 1, memory_order_relaxed);
 	if (verdict == RG_V_NOT_OURS || verdict == RG_V_BAD_ADDRESS)
 		return;
 	double s = ms / 1000.0;
 	size_t b = 0;
 	while (b < NBUCKETS && s > buckets[b])
 		b++;
-	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&hist_count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&hist_sum_us, (unsigned long long)(ms * 1000.0 + 0.5),
+	atomic_fetch_add_explicit(&sh->hist[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sh->hist_sum_us, (unsigned long long)(ms * 1000.0 + 0.5),
 	    memory_order_relaxed);
 }
 
@@ -171,6 +203,17 @@ head(struct out *o, const char *name, const char *help, const char *type)
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The sum over the shards of the counter at OFFSET bytes into a shard. */
+static unsigned long long
+sum(size_t offset)
+{
+	unsigned long long n = 0;
+
+	for (size_t i = 0; i < NSHARDS; i++)
+		n += get((atomic_ullong *)((char *)&shards[i] + offset));
+	return n;
+}
+
 static void
 format_decisions(struct out *o)
 {
@@ -179,18 +222,21 @@ format_decisions(struct out *o)
 	for (int v = 0; v <= RG_V_ALIAS_LOOP; v++)
 		for (int s = 0; s <= RG_SRC_STALE; s++)
 			put(o, "rcptguard_decisions_total{verdict=\"%s\",source=\"%s\"} %llu\n",
-			    rg_verdict_name(v), rg_source_name(s), get(&decisions[v][s]));
+			    rg_verdict_name(v), rg_source_name(s),
+			    sum(offsetof(struct shard, decisions[v][s])));
 	head(o, "rcptguard_lookup_duration_seconds",
 	    "Time to answer a recipient of Domains, cache and directory included.", "histogram");
 	unsigned long long cum = 0;
 	for (size_t b = 0; b < NBUCKETS; b++) {
-		cum += get(&hist[b]);
+		cum += sum(offsetof(struct shard, hist[b]));
 		put(o, "rcptguard_lookup_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[b], cum);
 	}
-	cum += get(&hist[NBUCKETS]);
+	cum += sum(offsetof(struct shard, hist[NBUCKETS]));
 	put(o, "rcptguard_lookup_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-	put(o, "rcptguard_lookup_duration_seconds_sum %.6f\n", get(&hist_sum_us) / 1e6);
-	put(o, "rcptguard_lookup_duration_seconds_count %llu\n", get(&hist_count));
+	put(o, "rcptguard_lookup_duration_seconds_sum %.6f\n",
+	    sum(offsetof(struct shard, hist_sum_us)) / 1e6);
+	/* the count is the +Inf bucket: every observation is in one bucket */
+	put(o, "rcptguard_lookup_duration_seconds_count %llu\n", cum);
 }
 
 static void

@@ -163,6 +163,9 @@ struct set {
 	unsigned char mof[ATTR_MAX];    /* one of LDAPMemberOfAttributes */
 	unsigned char want[ATTR_MAX];   /* returned by lookups */
 	unsigned char isvoc[ATTR_MAX];  /* values kept in the vocabulary */
+	unsigned char aliasy[ATTR_MAX]; /* of LDAPAliasAttributes or
+					 * LDAPMemberAttributes: a value may make
+					 * the entry an alias */
 };
 
 struct rg_mirror {
@@ -191,6 +194,8 @@ struct rg_mirror {
 	int live;                       /* a session is in step */
 	int load_failed;                /* the last walk failed */
 	double lost_at, loaded_at;
+	unsigned trust_seq;             /* odd while the fields rg_mirror_trust()
+					 * reads change: it reads them unlocked */
 	LDAP *sync_ld;                  /* the session's handle, to shut down */
 	int which;                      /* the session's server: its place in LDAPURI */
 	pthread_t thread;
@@ -645,6 +650,8 @@ set_attr(struct rg_mirror *m, struct set *s, const char *a)
 	s->cpos[i] = (int16_t)(m->ca ? attr_pos(a, rg_filter_attrs(m->ca, NULL)) : -1);
 	s->mof[i] = attr_pos(a, m->cf->member_of_attrs.v) >= 0;
 	s->isvoc[i] = strncasecmp(a, "objectClass", 11) == 0 && (a[11] == '\0' || a[11] == ';');
+	s->aliasy[i] = attr_pos(a, m->cf->alias_attrs.v) >= 0 ||
+	    attr_pos(a, m->cf->member_attrs.v) >= 0;
 	int w = attr_pos(a, m->fetch);
 	s->want[i] = w >= 0 && (size_t)w < m->nwant;
 	return i;
@@ -1046,30 +1053,74 @@ view_values(const void *arg, size_t pos, size_t *n)
 	return *n ? &v->ptr[v->start[pos]] : NULL;
 }
 
-/* Fill V for E (of S) under the map POSMAP of a filter of NPOS attributes. */
+/* Fill V for E (of S) under the map POSMAP of a filter of NPOS attributes:
+ * one walk over the values, then each put in its place by position. */
 static int
 view_fill(struct view *v, const struct set *s, const struct ment *e, const int16_t *posmap,
     size_t npos)
 {
-	size_t nvals = ment_count(e);
+	const char *small_val[32], **val = small_val;
+	int16_t small_pos[32], *pos = small_pos;
+	size_t n = 0, cap = 32, p = 0;
+	int a;
+	const char *x;
 
-	v->ptr = nvals <= 32 ? v->ptr_small : malloc(nvals * sizeof(*v->ptr));
+	v->ptr = v->ptr_small;
 	v->start = npos < 33 ? v->start_small : calloc(npos + 1, sizeof(*v->start));
-	if (v->ptr == NULL || v->start == NULL)
+	if (v->start == NULL)
 		return -1;
 	memset(v->start, 0, (npos + 1) * sizeof(*v->start));
-	size_t p = 0, k = 0;
-	int a;
-	const char *val;
-	for (size_t pos = 0; pos < npos; pos++) {
-		v->start[pos] = k;
-		p = 0;
-		while (ment_next(s, e, &p, &a, &val))
-			if (posmap[a] == (int16_t)pos)
-				v->ptr[k++] = val;
+	while (ment_next(s, e, &p, &a, &x)) {
+		if (posmap[a] < 0 || (size_t)posmap[a] >= npos)
+			continue;
+		if (n == cap) {
+			/* an entry with many values of the filter's attributes */
+			size_t ncap = 4 * cap;
+			const char **nv = malloc(ncap * sizeof(*nv));
+			int16_t *np = malloc(ncap * sizeof(*np));
+			if (nv == NULL || np == NULL) {
+				free(nv);
+				free(np);
+				n = SIZE_MAX;
+				break;
+			}
+			memcpy(nv, val, n * sizeof(*nv));
+			memcpy(np, pos, n * sizeof(*np));
+			if (val != small_val) {
+				free(val);
+				free(pos);
+			}
+			val = nv;
+			pos = np;
+			cap = ncap;
+		}
+		val[n] = x;
+		pos[n++] = posmap[a];
 	}
-	v->start[npos] = k;
-	return 0;
+	if (n != SIZE_MAX && n > 32 && (v->ptr = malloc(n * sizeof(*v->ptr))) == NULL)
+		n = SIZE_MAX;
+	if (n != SIZE_MAX) {
+		/* start[i + 1] counts position i, then becomes where it begins */
+		for (size_t i = 0; i < n; i++)
+			v->start[pos[i] + 1]++;
+		for (size_t i = 1; i <= npos; i++)
+			v->start[i] += v->start[i - 1];
+		size_t small_next[33] = { 0 };
+		size_t *next = npos < 33 ? small_next : calloc(npos, sizeof(*next));
+		if (next == NULL) {
+			n = SIZE_MAX;
+		} else {
+			for (size_t i = 0; i < n; i++)
+				v->ptr[v->start[pos[i]] + next[pos[i]]++] = val[i];
+			if (next != small_next)
+				free(next);
+		}
+	}
+	if (val != small_val) {
+		free(val);
+		free(pos);
+	}
+	return n == SIZE_MAX ? -1 : 0;
 }
 
 static void
@@ -1104,6 +1155,50 @@ static int
 disabled(const struct rg_mirror *m, const struct set *s, const struct ment *e)
 {
 	return m->dis == NULL ? 0 : match(s, m->dis, s->dpos, e, NULL, NULL);
+}
+
+/* ---- the state rg_mirror_trust() reads ----
+ * Written under m->mu, between trust_begin() and trust_end(); read without
+ * a lock, again until the count is even and unchanged (a sequence lock). */
+
+static void
+trust_begin(struct rg_mirror *m)
+{
+	__atomic_store_n(&m->trust_seq, m->trust_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void
+trust_end(struct rg_mirror *m)
+{
+	__atomic_store_n(&m->trust_seq, m->trust_seq + 1, __ATOMIC_RELEASE);
+}
+
+static void
+put_int(int *p, int v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static int
+get_int(const int *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void
+put_time(double *p, double v)
+{
+	__atomic_store(p, &v, __ATOMIC_RELAXED);
+}
+
+static double
+get_time(const double *p)
+{
+	double v;
+
+	__atomic_load(p, &v, __ATOMIC_RELAXED);
+	return v;
 }
 
 /* ---- lookups ---- */
@@ -1243,6 +1338,51 @@ rg_mirror_find(struct rg_mirror *m, const char *local, const char *domain, int w
     int maxentries, struct rg_ldap_result *res, char *err, size_t errlen)
 {
 	return find(m, 0, local, domain, want_disabled, maxentries, res, err, errlen);
+}
+
+/* Could a value of E (of S) make it an alias: one of LDAPAliasAttributes or
+ * LDAPMemberAttributes, or an objectClass of LDAPAliasClasses? */
+static int
+aliasy(const struct rg_mirror *m, const struct set *s, const struct ment *e)
+{
+	const struct rg_strlist *classes = &m->cf->alias_classes;
+	size_t p = 0;
+	int a;
+	const char *v;
+
+	while (ment_next(s, e, &p, &a, &v)) {
+		if (s->aliasy[a])
+			return 1;
+		if (!s->isvoc[a])
+			continue;
+		v = voc_get(s, v);
+		for (size_t i = 0; i < classes->n; i++)
+			if (strcasecmp(classes->v[i], v) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+int
+rg_mirror_mailbox(struct rg_mirror *m, const char *local, const char *domain)
+{
+	uint32_t ids[CAND_MAX];
+	size_t n = 0;
+	char key[RG_FILTER_MAX];
+	int plain = 0;
+
+	pthread_rwlock_rdlock(&m->lock);
+	struct set *s = m->set;
+	if (s != NULL) {
+		for (size_t k = 0; k < rg_filter_nkeys(m->f); k++)
+			if (rg_filter_key_value(m->f, k, local, domain, key, sizeof(key)) == 0)
+				n = table_get(&s->keys, hash_lower(key, strlen(key)), ids, n, CAND_MAX);
+		long kept = n < CAND_MAX ? keep_matching(m, s, ids, n, m->f, s->fpos, local,
+		    domain, 0) : -1;
+		plain = kept == 1 && !aliasy(m, s, s->ents[ids[0]]);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return plain;
 }
 
 int
@@ -1477,8 +1617,10 @@ publish(struct rg_mirror *m, struct set *fresh)
 	call_on_load(m);
 	pthread_mutex_lock(&m->mu);
 	int first = !m->said_ready;
-	m->said_ready = 1;
-	m->loaded_at = rg_now();
+	trust_begin(m);
+	put_int(&m->said_ready, 1);
+	put_time(&m->loaded_at, rg_now());
+	trust_end(m);
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
 	rg_metrics_set(RG_M_MIRROR_ENTRIES, (double)fresh->live);
@@ -1607,7 +1749,10 @@ sync_intermediate(ldap_sync_t *ls, LDAPMessage *msg, BerVarray uuids, ldap_sync_
 		m->building = NULL;
 		pthread_mutex_lock(&m->mu);
 		int again = m->sync;
-		m->sync = m->live = 1;
+		trust_begin(m);
+		put_int(&m->sync, 1);
+		put_int(&m->live, 1);
+		trust_end(m);
 		pthread_mutex_unlock(&m->mu);
 		publish(m, fresh);
 		if (again)
@@ -1660,9 +1805,11 @@ session_lost(struct rg_mirror *m, int rc, int moving)
 {
 	pthread_mutex_lock(&m->mu);
 	int was = m->live, stop = m->stop;
+	trust_begin(m);
 	if (was)
-		m->lost_at = rg_now();
-	m->live = 0;
+		put_time(&m->lost_at, rg_now());
+	put_int(&m->live, 0);
+	trust_end(m);
 	pthread_mutex_unlock(&m->mu);
 	if (was && !stop && !moving)
 		rg_log(LOG_WARNING, "mirror lost its session with the directory (%s); "
@@ -1805,7 +1952,9 @@ walk_loop(struct rg_mirror *m)
 			    "loaded", err);
 		failing = rc < 0;
 		pthread_mutex_lock(&m->mu);
-		m->load_failed = failing;
+		trust_begin(m);
+		put_int(&m->load_failed, failing);
+		trust_end(m);
 		pthread_mutex_unlock(&m->mu);
 	} while (!pause_unless_stopped(m, failing && cf->mirror_refresh > 30 ? 30 :
 	    cf->mirror_refresh));
@@ -1924,25 +2073,38 @@ rg_mirror_wait(struct rg_mirror *m, double seconds)
 }
 
 enum rg_mirror_trust
-rg_mirror_trust(struct rg_mirror *m)
+rg_mirror_trust(struct rg_mirror *m, double now)
 {
 	const struct rg_config *cf = m->cf;
 	enum rg_mirror_trust t = RG_MIRROR_NONE;
+	int ready, sync, live, failed;
+	double lost_at, loaded_at;
+	unsigned seq;
 
-	pthread_mutex_lock(&m->mu);
-	double now = rg_now(), lost = now - m->lost_at, age = now - m->loaded_at;
-	if (!m->said_ready)
+	/* read at every recipient: no lock, the fields as one consistent whole */
+	do {
+		while ((seq = __atomic_load_n(&m->trust_seq, __ATOMIC_ACQUIRE)) & 1)
+			;
+		ready = get_int(&m->said_ready);
+		sync = get_int(&m->sync);
+		live = get_int(&m->live);
+		failed = get_int(&m->load_failed);
+		lost_at = get_time(&m->lost_at);
+		loaded_at = get_time(&m->loaded_at);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while (__atomic_load_n(&m->trust_seq, __ATOMIC_RELAXED) != seq);
+	double lost = now - lost_at, age = now - loaded_at;
+	if (!ready)
 		t = RG_MIRROR_NONE;
-	else if (m->sync && (m->live || lost < cf->negative_cache_ttl))
+	else if (sync && (live || lost < cf->negative_cache_ttl))
 		t = RG_MIRROR_ALL;
-	else if (m->sync && lost < cf->stale_ttl)
+	else if (sync && lost < cf->stale_ttl)
 		t = RG_MIRROR_POSITIVE;
-	else if (!m->sync && (!m->load_failed || age < cf->stale_ttl))
+	else if (!sync && (!failed || age < cf->stale_ttl))
 		t = RG_MIRROR_POSITIVE;
 	/* how far behind the directory it may be: 0 while a session is in step */
-	if (m->said_ready)
-		rg_metrics_set(RG_M_MIRROR_LAG, m->sync && m->live ? 0 : m->sync ? lost : age);
-	pthread_mutex_unlock(&m->mu);
+	if (ready)
+		rg_metrics_set(RG_M_MIRROR_LAG, sync && live ? 0 : sync ? lost : age);
 	return t;
 }
 

@@ -59,7 +59,17 @@ struct rg_mirror *rg_mirror_hold(struct rg_mirror *m, rg_mirror_loaded_fn on_loa
 /* Let go of M: the last owner stops the thread and frees everything. */
 void rg_mirror_free(struct rg_mirror *);
 
-enum rg_mirror_trust rg_mirror_trust(struct rg_mirror *);
+/* How far M may be trusted at NOW (rg_now()); takes no lock. */
+enum rg_mirror_trust rg_mirror_trust(struct rg_mirror *m, double now);
+
+/*
+ * Is LOCAL@DOMAIN a plain mailbox in M: one entry that LDAPFilter picks and
+ * LDAPDisabledFilter does not, with no value that could make it an alias
+ * (of LDAPAliasAttributes or LDAPMemberAttributes, or an objectClass of
+ * LDAPAliasClasses)?  1: yes, and nothing is copied out; 0: not said here,
+ * rg_mirror_find() tells.  The answer at every recipient that exists.
+ */
+int rg_mirror_mailbox(struct rg_mirror *m, const char *local, const char *domain);
 
 /*
  * The entries LDAPFilter picks for LOCAL@DOMAIN that LDAPDisabledFilter
