@@ -20,7 +20,10 @@
 #
 # with RCPTS (10) recipients a transaction and TXS (10) transactions a
 # connection.  Every run prints one line; the summary gives, for each row,
-# the medians of the rounds and the ratios to the null milter.  The null
+# the medians of the rounds and the ratios to the null milter, and the CPU
+# each milter spent per recipient (user + system time of all its threads,
+# from /proc, over the run and its warm-up): on a machine that the two
+# milters and the load driver share, the steadier figure of the two.  The null
 # milter is restarted before its cold runs as well, so both see the same
 # connection set-up.  EXTRA: more rcptguard configuration lines ("Key value",
 # separated by ";").  Every server is stopped at the end (tests/lib/servers.sh).
@@ -97,26 +100,38 @@ fresh_null() {
     exit 1
 }
 
-# run WHO SESSIONS MIX STATE: one timed run; "rate p50 p99 p999"
-# (microseconds) into $T/last.  Not in a subshell: a restarted milter must
-# be known to this shell, to be stopped.
+# cpu_ticks PID: the CPU time PID has used so far (user + system, all its
+# threads), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TCK=$(getconf CLK_TCK)
+
+# run WHO SESSIONS MIX STATE: one timed run; "rate p50 p99 p999 cpu"
+# (microseconds; cpu: the milter's CPU per recipient, the warm-up's
+# recipients counted too) into $T/last.  Not in a subshell: a restarted
+# milter must be known to this shell, to be stopped.
 run() {
-    local who=$1 n=$2 mix=$3 state=$4 sock m args=() out
+    local who=$1 n=$2 mix=$3 state=$4 sock m args=() out pid c0 c1 warm=0
     if [[ $who == rg ]]; then
         sock=$RG_SOCK
         [[ $state == cold ]] && fresh_rcptguard
+        pid=$RCPTGUARD_PID
     else
         sock=$NULL_SOCK
         [[ $state == cold ]] && fresh_null
+        pid=$NULL_PID
     fi
     m=known=100
     [[ $mix == half ]] && m=known=50,unknown=50
-    [[ $state == warm ]] && args=(-W)
+    [[ $state == warm ]] && { args=(-W); warm=$(wc -l <"$T/known.txt"); }
+    c0=$(cpu_ticks "$pid")
     out=$("$ML" -s "$sock" -k "$T/known.txt" -c "$n" -r "$RCPTS" -t "$TXS" -d "$DURATION" \
         -m "$m" "${args[@]}" 2>&1) || { echo "# milterload failed against $who:" >&2; echo "$out" >&2; exit 1; }
-    echo "# $who $n $mix $state: $(tr '\n' ' ' <<<"$out")" >&2
-    awk 'NR == 1 { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        print v["rate"], v["p50_us"], v["p99_us"], v["p999_us"] }' <<<"$out" >"$T/last"
+    c1=$(cpu_ticks "$pid")
+    echo "# $who $n $mix $state: $(tr '\n' ' ' <<<"$out") cpu_ticks=$((c1 - c0))" >&2
+    awk -v ticks=$((c1 - c0)) -v tck="$TCK" -v warm="$warm" '
+        NR == 1 { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        print v["rate"], v["p50_us"], v["p99_us"], v["p999_us"],
+            ticks * 1e6 / tck / (v["rcpts"] + warm) }' <<<"$out" >"$T/last"
 }
 
 echo "# machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(date -u '+%F %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -142,8 +157,8 @@ done
 echo "# load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # medians per row and who; then the ratios
-printf '| sessions | mix | state | rcptguard RCPT/s | null RCPT/s | ratio | rcptguard p50 / p99 / p999 µs | null p50 / p99 / p999 µs | p99 ratio |\n'
-printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+printf '| sessions | mix | state | rcptguard RCPT/s | null RCPT/s | ratio | rcptguard p50 / p99 / p999 µs | null p50 / p99 / p999 µs | p99 ratio | CPU µs/RCPT rcptguard / null | CPU ratio |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
 for n in $SESSIONS; do
     for mix in $MIXES; do
         for state in $STATES; do
@@ -152,17 +167,19 @@ for n in $SESSIONS; do
                 for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
                 return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
             $1 == n && $2 == mix && $3 == st {
-                w = $4; c[w]++; rate[w, c[w]] = $5; p50[w, c[w]] = $6; p99[w, c[w]] = $7; p999[w, c[w]] = $8 }
+                w = $4; c[w]++; rate[w, c[w]] = $5; p50[w, c[w]] = $6; p99[w, c[w]] = $7; p999[w, c[w]] = $8
+                cpu[w, c[w]] = $9 }
             END {
                 for (wi = 1; wi <= 2; wi++) {
                     w = wi == 1 ? "rg" : "null"; k = c[w]
-                    for (i = 1; i <= k; i++) { a1[i] = rate[w, i]; a2[i] = p50[w, i]; a3[i] = p99[w, i]; a4[i] = p999[w, i] }
-                    R[w] = med(a1, k); P50[w] = med(a2, k); P99[w] = med(a3, k); P999[w] = med(a4, k)
+                    for (i = 1; i <= k; i++) { a1[i] = rate[w, i]; a2[i] = p50[w, i]; a3[i] = p99[w, i]; a4[i] = p999[w, i]; a5[i] = cpu[w, i] }
+                    R[w] = med(a1, k); P50[w] = med(a2, k); P99[w] = med(a3, k); P999[w] = med(a4, k); C[w] = med(a5, k)
                 }
-                printf "| %s | %s | %s | %.0f | %.0f | %.2f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f |\n",
+                printf "| %s | %s | %s | %.0f | %.0f | %.2f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f | %.1f / %.1f | %.2f |\n",
                     n, mix, st, R["rg"], R["null"], R["null"] ? R["rg"] / R["null"] : 0,
                     P50["rg"], P99["rg"], P999["rg"], P50["null"], P99["null"], P999["null"],
-                    P99["null"] ? P99["rg"] / P99["null"] : 0 }' "$T/results"
+                    P99["null"] ? P99["rg"] / P99["null"] : 0, C["rg"], C["null"],
+                    C["null"] ? C["rg"] / C["null"] : 0 }' "$T/results"
         done
     done
 done
