@@ -47,6 +47,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2084,7 +2085,7 @@ rg_mirror_trust(struct rg_mirror *m, double now)
 	/* read at every recipient: no lock, the fields as one consistent whole */
 	do {
 		while ((seq = __atomic_load_n(&m->trust_seq, __ATOMIC_ACQUIRE)) & 1)
-			;
+			sched_yield();  /* a writer is between its two counts */
 		ready = get_int(&m->said_ready);
 		sync = get_int(&m->sync);
 		live = get_int(&m->live);

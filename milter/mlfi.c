@@ -11,8 +11,8 @@
  * The reply itself is built by rg_reply_build() (directory/rg_reply.c),
  * which rcptguard-query calls too.
  *
- * Every decision is logged on one line (with LogAccepted no, only those that
- * stop the recipient or were answered from StaleTTL), the client address
+ * Every decision is logged on one line (with LogAccepted no, not those that
+ * let a valid recipient through on a sure answer), the client address
  * before anything the client chose; the recipient, suggestion and queue id
  * are escaped with rg_escape_text(), so a space, "<", ">", "=", a quote or a
  * byte outside printable ASCII shows as \xNN and cannot pose as another
@@ -429,8 +429,11 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 		rg_harvest_unknown(harvest, cf, redis, c->client);
 	if (r.action != RG_ACT_CONTINUE)
 		set_reply(ctx, &r);
-	/* LogAccepted no: a recipient let through on a sure answer goes unlogged */
-	if (cf->log_accepted || r.action != RG_ACT_CONTINUE || ans.source == RG_SRC_STALE)
+	/* LogAccepted no: a recipient let through as valid (or not ours to
+	 * check) on a sure answer goes unlogged; a temporary failure or a
+	 * broken alias let through by configuration, and a stale answer, not */
+	if (cf->log_accepted || r.action != RG_ACT_CONTINUE || ans.source == RG_SRC_STALE ||
+	    (ans.verdict != RG_V_OK && ans.verdict != RG_V_NOT_OURS))
 		log_decision(ctx, c, rcpt, &ans, &r);
 	rg_answer_free(&ans);
 	dir_give(d);

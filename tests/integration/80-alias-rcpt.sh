@@ -219,13 +219,28 @@ expect_eq "alias-rcpt: rcptguard-query exits 0 on an alias with a living target"
 
 # --- BrokenAliasAction accept / tempfail -------------------------------------
 
-write_conf "$T/accept.conf" "${ALIAS_CONF[@]}" "AlertLog $T/alerts.log" "BrokenAliasAction accept"
+# (and LogAccepted no: what is let through despite a problem keeps its line)
+write_conf "$T/accept.conf" "${ALIAS_CONF[@]}" "AlertLog $T/alerts.log" "BrokenAliasAction accept" \
+    "LogAccepted no"
 restart_with "$T/accept.conf" || { not_ok "alias-rcpt: rcptguard restarts (accept)"; tap_done; }
+from=$(rg_log_lines)
 a=dead@example.com
 expect_eq "alias-rcpt: BrokenAliasAction accept: $a gets 250" "$OK" "$(swaks_rcpt "$POSTFIX_PORT" $a)"
 a=nobody@example.com
 expect_eq "alias-rcpt: BrokenAliasAction accept: an unknown user still gets 550" \
     "$(unknown $a)" "$(swaks_rcpt "$POSTFIX_PORT" $a)"
+a=staff@example.com
+expect_eq "alias-rcpt: BrokenAliasAction accept: a living alias gets 250" "$OK" \
+    "$(swaks_rcpt "$POSTFIX_PORT" $a)"
+lines=$(tail -n +$((from + 1)) "$RCPTGUARD_LOG")
+expect_match "alias-rcpt: LogAccepted no: the broken alias let through has its line" \
+    '^rcptguard: conn=[0-9A-F]{8} client=127\.0\.0\.1 rcpt=<dead@example\.com> verdict=alias-broken source=[a-z]+ ms=[0-9]+ reply=continue' \
+    "$(grep -F 'rcpt=<dead@example.com>' <<<"$lines" | head -n 1)"
+expect_match "alias-rcpt: LogAccepted no: the unknown user has its line" \
+    'rcpt=<nobody@example\.com> verdict=unknown source=[a-z]+ ms=[0-9]+ reply="550 5\.1\.1"' \
+    "$(grep -F 'rcpt=<nobody@example.com>' <<<"$lines" | head -n 1)"
+expect_eq "alias-rcpt: LogAccepted no: the living alias has none" "" \
+    "$(grep -F 'rcpt=<staff@example.com>' <<<"$lines")"
 mta_query_agrees alias-rcpt "$POSTFIX_PORT" postfix "$T/accept.conf" dead@example.com nobody@example.com
 rc=0
 "$QUERY" -c "$T/accept.conf" dead@example.com >/dev/null 2>&1 || rc=$?
