@@ -772,14 +772,15 @@ lookup_address(struct resolve *r, const char *full, const char *local, const cha
 	int want = d->aliases || r->mirror;
 	enum st s;
 
-	/* most recipients are a plain mailbox: the mirror says so without
-	 * copying the entry out (at the top, where a mailbox adds nothing to an
-	 * admin's expansion) */
-	if (r->mirror && r->depth == 0 && rg_mirror_mailbox(d->mirror, local, domain))
+	/* most recipients are a plain mailbox or nothing at all: the mirror says
+	 * so without copying an entry out (at the top, where a mailbox adds
+	 * nothing to an admin's expansion), and is not asked twice */
+	int said = r->mirror && r->depth == 0 ? rg_mirror_mailbox(d->mirror, local, domain) : -1;
+	if (said == 1)
 		return ST_OK;
-
-	enum rg_found f = find_address(r, local, domain, 0, want ? &res : NULL, r->why,
-	    r->whylen);
+	memset(&res, 0, sizeof(res));
+	enum rg_found f = said == 0 ? RG_NOTFOUND : find_address(r, local, domain, 0,
+	    want ? &res : NULL, r->why, r->whylen);
 	if (f == RG_LOOKUP_FAIL) {
 		rg_metrics_inc(RG_M_LDAP_ERRORS);
 		/* a result cut short (out of memory) may hold what was copied */

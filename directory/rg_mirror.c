@@ -1055,14 +1055,12 @@ view_values(const void *arg, size_t pos, size_t *n)
 }
 
 /* Fill V for E (of S) under the map POSMAP of a filter of NPOS attributes:
- * one walk over the values, then each put in its place by position. */
+ * one walk counts the values of each position, a second puts them in place. */
 static int
 view_fill(struct view *v, const struct set *s, const struct ment *e, const int16_t *posmap,
     size_t npos)
 {
-	const char *small_val[32], **val = small_val;
-	int16_t small_pos[32], *pos = small_pos;
-	size_t n = 0, cap = 32, p = 0;
+	size_t p = 0, total = 0;
 	int a;
 	const char *x;
 
@@ -1071,57 +1069,24 @@ view_fill(struct view *v, const struct set *s, const struct ment *e, const int16
 	if (v->start == NULL)
 		return -1;
 	memset(v->start, 0, (npos + 1) * sizeof(*v->start));
-	while (ment_next(s, e, &p, &a, &x)) {
-		if (posmap[a] < 0 || (size_t)posmap[a] >= npos)
-			continue;
-		if (n == cap) {
-			/* an entry with many values of the filter's attributes */
-			size_t ncap = 4 * cap;
-			const char **nv = malloc(ncap * sizeof(*nv));
-			int16_t *np = malloc(ncap * sizeof(*np));
-			if (nv == NULL || np == NULL) {
-				free(nv);
-				free(np);
-				n = SIZE_MAX;
-				break;
-			}
-			memcpy(nv, val, n * sizeof(*nv));
-			memcpy(np, pos, n * sizeof(*np));
-			if (val != small_val) {
-				free(val);
-				free(pos);
-			}
-			val = nv;
-			pos = np;
-			cap = ncap;
+	/* start[i + 1]: how many values position i has */
+	while (ment_next(s, e, &p, &a, &x))
+		if (posmap[a] >= 0 && (size_t)posmap[a] < npos) {
+			v->start[posmap[a] + 1]++;
+			total++;
 		}
-		val[n] = x;
-		pos[n++] = posmap[a];
-	}
-	if (n != SIZE_MAX && n > 32 && (v->ptr = malloc(n * sizeof(*v->ptr))) == NULL)
-		n = SIZE_MAX;
-	if (n != SIZE_MAX) {
-		/* start[i + 1] counts position i, then becomes where it begins */
-		for (size_t i = 0; i < n; i++)
-			v->start[pos[i] + 1]++;
-		for (size_t i = 1; i <= npos; i++)
-			v->start[i] += v->start[i - 1];
-		size_t small_next[33] = { 0 };
-		size_t *next = npos < 33 ? small_next : calloc(npos, sizeof(*next));
-		if (next == NULL) {
-			n = SIZE_MAX;
-		} else {
-			for (size_t i = 0; i < n; i++)
-				v->ptr[v->start[pos[i]] + next[pos[i]]++] = val[i];
-			if (next != small_next)
-				free(next);
-		}
-	}
-	if (val != small_val) {
-		free(val);
-		free(pos);
-	}
-	return n == SIZE_MAX ? -1 : 0;
+	if (total > 32 && (v->ptr = malloc(total * sizeof(*v->ptr))) == NULL)
+		return -1;
+	/* start[i]: where position i begins, moved on as its values are put */
+	for (size_t i = 1; i <= npos; i++)
+		v->start[i] += v->start[i - 1];
+	for (p = 0; ment_next(s, e, &p, &a, &x);)
+		if (posmap[a] >= 0 && (size_t)posmap[a] < npos)
+			v->ptr[v->start[posmap[a]]++] = x;
+	/* each start[i] is now where i + 1 begins: back by one position */
+	memmove(v->start + 1, v->start, npos * sizeof(*v->start));
+	v->start[0] = 0;
+	return 0;
 }
 
 static void
@@ -1293,6 +1258,28 @@ keep_matching(const struct rg_mirror *m, const struct set *s, uint32_t *ids, siz
 }
 
 /*
+ * The entries of S that filter F (LDAPFilter, or with CA LDAPCatchAllFilter)
+ * picks for LOCAL@DOMAIN, and that LDAPDisabledFilter does not (WANT_DISABLED:
+ * does), into IDS (CAND_MAX): how many, or -1 out of memory; *N the
+ * candidates the keys gave (CAND_MAX: maybe more).  Under the read lock.
+ */
+static long
+candidates(const struct rg_mirror *m, const struct set *s, int ca, const char *local,
+    const char *domain, int want_disabled, uint32_t *ids, size_t *n)
+{
+	char key[RG_FILTER_MAX];
+	const struct rg_filter *flt = ca ? m->ca : m->f;
+	const struct table *t = ca ? &s->cakeys : &s->keys;
+
+	*n = 0;
+	for (size_t k = 0; k < rg_filter_nkeys(flt); k++)
+		if (rg_filter_key_value(flt, k, local, domain, key, sizeof(key)) == 0)
+			*n = table_get(t, hash_lower(key, strlen(key)), ids, *n, CAND_MAX);
+	return keep_matching(m, s, ids, *n, flt, ca ? s->cpos : s->fpos, local, domain,
+	    want_disabled);
+}
+
+/*
  * The entries filter F (LDAPFilter, or with CA LDAPCatchAllFilter) picks
  * for LOCAL@DOMAIN, as rg_mirror_find() says.
  */
@@ -1302,9 +1289,7 @@ find(struct rg_mirror *m, int ca, const char *local, const char *domain, int wan
 {
 	uint32_t ids[CAND_MAX];
 	size_t n = 0;
-	char key[RG_FILTER_MAX];
 	enum rg_found f = RG_LOOKUP_FAIL;
-	const struct rg_filter *flt = ca ? m->ca : m->f;
 
 	if (res != NULL)
 		memset(res, 0, sizeof(*res));
@@ -1314,12 +1299,7 @@ find(struct rg_mirror *m, int ca, const char *local, const char *domain, int wan
 		snprintf(err, errlen, "the directory mirror is not loaded");
 		goto out;
 	}
-	const struct table *t = ca ? &s->cakeys : &s->keys;
-	for (size_t k = 0; k < rg_filter_nkeys(flt); k++)
-		if (rg_filter_key_value(flt, k, local, domain, key, sizeof(key)) == 0)
-			n = table_get(t, hash_lower(key, strlen(key)), ids, n, CAND_MAX);
-	long kept = keep_matching(m, s, ids, n, flt, ca ? s->cpos : s->fpos, local, domain,
-	    want_disabled);
+	long kept = candidates(m, s, ca, local, domain, want_disabled, ids, &n);
 	if (kept < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -1369,21 +1349,19 @@ rg_mirror_mailbox(struct rg_mirror *m, const char *local, const char *domain)
 {
 	uint32_t ids[CAND_MAX];
 	size_t n = 0;
-	char key[RG_FILTER_MAX];
-	int plain = 0;
+	int said = -1;
 
 	pthread_rwlock_rdlock(&m->lock);
 	struct set *s = m->set;
 	if (s != NULL) {
-		for (size_t k = 0; k < rg_filter_nkeys(m->f); k++)
-			if (rg_filter_key_value(m->f, k, local, domain, key, sizeof(key)) == 0)
-				n = table_get(&s->keys, hash_lower(key, strlen(key)), ids, n, CAND_MAX);
-		long kept = n < CAND_MAX ? keep_matching(m, s, ids, n, m->f, s->fpos, local,
-		    domain, 0) : -1;
-		plain = kept == 1 && !aliasy(m, s, s->ents[ids[0]]);
+		long kept = candidates(m, s, 0, local, domain, 0, ids, &n);
+		if (n < CAND_MAX && kept == 0)
+			said = 0;
+		else if (n < CAND_MAX && kept == 1 && !aliasy(m, s, s->ents[ids[0]]))
+			said = 1;
 	}
 	pthread_rwlock_unlock(&m->lock);
-	return plain;
+	return said;
 }
 
 int

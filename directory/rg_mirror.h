@@ -66,8 +66,9 @@ enum rg_mirror_trust rg_mirror_trust(struct rg_mirror *m, double now);
  * Is LOCAL@DOMAIN a plain mailbox in M: one entry that LDAPFilter picks and
  * LDAPDisabledFilter does not, with no value that could make it an alias
  * (of LDAPAliasAttributes or LDAPMemberAttributes, or an objectClass of
- * LDAPAliasClasses)?  1: yes, and nothing is copied out; 0: not said here,
- * rg_mirror_find() tells.  The answer at every recipient that exists.
+ * LDAPAliasClasses)?  1: yes, and nothing is copied out; 0: no entry at all
+ * (what rg_mirror_find() would say, without WANT_DISABLED); -1: not said
+ * here, rg_mirror_find() tells.  Asked first at every recipient.
  */
 int rg_mirror_mailbox(struct rg_mirror *m, const char *local, const char *domain);
 
