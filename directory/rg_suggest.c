@@ -55,6 +55,7 @@
 #include "rg_suggest.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,11 +146,12 @@ mix64(uint64_t h)
 	return h;
 }
 
+/* hash_bytes() with mix64(SEED) already worked out, as MIXED */
 static uint64_t
-hash_bytes(const void *p, size_t n, uint64_t seed)
+hash_mixed(const void *p, size_t n, uint64_t mixed)
 {
 	const unsigned char *s = p;
-	uint64_t h = mix64(seed) ^ (n * 0x9e3779b97f4a7c15ULL);
+	uint64_t h = mixed ^ (n * 0x9e3779b97f4a7c15ULL);
 	uint64_t w;
 
 	while (n >= 8) {
@@ -166,6 +168,12 @@ hash_bytes(const void *p, size_t n, uint64_t seed)
 		h ^= h >> 29;
 	}
 	return mix64(h);
+}
+
+static uint64_t
+hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+	return hash_mixed(p, n, mix64(seed));
 }
 
 /* Bucket of hash H in a table of NB buckets. */
@@ -216,14 +224,15 @@ variants(const char *key, size_t n, int mindel, int maxdel, uint64_t seed,
 {
 	char v[KEY_MAX];
 	size_t k = 0;
+	uint64_t mixed = mix64(seed);
 
 	if (mindel <= 0)
-		out[k++] = hash_bytes(key, n, seed);
+		out[k++] = hash_mixed(key, n, mixed);
 	if (maxdel >= 1 && mindel <= 1 && n >= 1)
 		for (size_t i = 0; i < n; i++) {
 			memcpy(v, key, i);
 			memcpy(v + i, key + i + 1, n - i - 1);
-			out[k++] = hash_bytes(v, n - 1, seed);
+			out[k++] = hash_mixed(v, n - 1, mixed);
 		}
 	if (maxdel >= 2 && n >= 2)
 		for (size_t i = 0; i < n; i++)
@@ -232,7 +241,7 @@ variants(const char *key, size_t n, int mindel, int maxdel, uint64_t seed,
 				for (size_t x = 0; x < n; x++)
 					if (x != i && x != j)
 						v[m++] = key[x];
-				out[k++] = hash_bytes(v, m, seed);
+				out[k++] = hash_mixed(v, m, mixed);
 			}
 	return k;
 }
@@ -289,6 +298,12 @@ allowed(size_t l, int maxdist)
 
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Only the cells within MAX of the diagonal are worked out: any other cell
+ * is already more than MAX (a path to it needs that many insertions or
+ * deletions), so it is taken as MAX + 1.  For the small limits of a lookup
+ * that is five cells a row instead of the whole row.
+ */
 int
 rg_suggest_distance(const char *a, size_t n, const char *b, size_t m, int max)
 {
@@ -297,21 +312,33 @@ rg_suggest_distance(const char *a, size_t n, const char *b, size_t m, int max)
 	int *pp = r0, *p = r1, *c = r2, *t;
 	const unsigned char *x = (const unsigned char *)a;
 	const unsigned char *y = (const unsigned char *)b;
+	size_t w;                       /* half the band's width */
+	int inf;
 
 	if (max < 0)
 		max = 0;
+	if (max > INT_MAX - 2)
+		max = INT_MAX - 2;
+	inf = max + 1;
+	w = max > LOCAL_MAX ? LOCAL_MAX : (size_t)max;
 	if (n > LOCAL_MAX || m > LOCAL_MAX)
-		return max + 1;
+		return inf;
 	if ((n > m ? n - m : m - n) > (size_t)max)
-		return max + 1;
-	for (size_t j = 0; j <= m; j++)
-		p[j] = (int)j;
+		return inf;
+	for (size_t j = 0; j <= m; j++) {
+		r0[j] = r2[j] = inf;
+		p[j] = j <= w ? (int)j : inf;
+	}
 	for (size_t i = 1; i <= n; i++) {
+		size_t lo = i > w ? i - w : 1;
+		size_t hi = i + w < m ? i + w : m;
 		int low;
 
-		c[0] = (int)i;
-		low = c[0];
-		for (size_t j = 1; j <= m; j++) {
+		c[0] = i <= w ? (int)i : inf;
+		if (lo > 1)
+			c[lo - 1] = inf;        /* left of the band */
+		low = lo > 1 ? inf : c[0];
+		for (size_t j = lo; j <= hi; j++) {
 			int v = p[j - 1] + (x[i - 1] != y[j - 1]);
 			if (p[j] + 1 < v)
 				v = p[j] + 1;
@@ -320,18 +347,20 @@ rg_suggest_distance(const char *a, size_t n, const char *b, size_t m, int max)
 			if (i > 1 && j > 1 && x[i - 1] == y[j - 2] &&
 			    x[i - 2] == y[j - 1] && pp[j - 2] + 1 < v)
 				v = pp[j - 2] + 1;
+			if (v > inf)
+				v = inf;
 			c[j] = v;
 			if (v < low)
 				low = v;
 		}
 		if (low > max)
-			return max + 1;
+			return inf;
 		t = pp;
 		pp = p;
 		p = c;
 		c = t;
 	}
-	return p[m] > max ? max + 1 : p[m];
+	return p[m] > max ? inf : p[m];
 }
 
 /* QWERTY neighbours (same row, or the two touching keys above and below). */
@@ -1004,6 +1033,7 @@ struct query {
 	size_t slen;
 	long dom;                       /* -1: domain not in the index */
 	int maxdist;
+	int top;                        /* largest distance for this query */
 	int best_ds, best_df;           /* rank of the candidates in c[] */
 	struct cand c[TIES_MAX];
 	int nc;
@@ -1080,17 +1110,36 @@ seen_add(struct seen *s, uint32_t id)
 	return 1;
 }
 
+/*
+ * The numbers in buckets BK[0..N) (their starts in ST, their ends in EN),
+ * each checked once.  The table, the records and the local parts are read at
+ * random places: in a large index nearly every read is a cache miss.  So the
+ * numbers are gathered first and the records asked for ahead of use, which
+ * lets the misses overlap instead of following one another.
+ */
 static void
-scan(struct query *q, const struct table *t, const uint32_t *bk, size_t n,
-    struct seen *s)
+scan(struct query *q, const struct table *t, const uint32_t *st,
+    const uint32_t *en, size_t n, struct seen *s, uint32_t *ids)
 {
+	const struct rec *rec = q->ix->b.rec;
+	size_t m = 0;
+
 	for (size_t i = 0; i < n; i++)
-		for (uint32_t k = start_of(t, bk[i]),
-		    e = start_of(t, bk[i] + 1); k < e; k++) {
-			uint32_t id = id_at(t, k);
-			if (seen_add(s, id))
-				verify(q, id);
+		for (uint32_t k = st[i]; k < en[i]; k++) {
+			ids[m] = id_at(t, k);
+			__builtin_prefetch(&rec[ids[m]]);
+			m++;
 		}
+	for (size_t i = 0; i < m; i++) {
+		const struct rec *r = &rec[ids[i]];
+
+		/* what verify() refuses anyway, before the set */
+		if (r->dom != q->dom || (r->skel > q->slen ?
+		    r->skel - q->slen : q->slen - r->skel) > (size_t)q->top)
+			continue;
+		if (seen_add(s, ids[i]))
+			verify(q, ids[i]);
+	}
 }
 
 /* Candidates within the allowed distance, from the deletion table. */
@@ -1100,36 +1149,51 @@ search_edits(struct query *q)
 	const struct table *t = &q->ix->del;
 	char key[KEY_MAX];
 	uint64_t h[VARIANTS_MAX];
-	uint32_t bk[VARIANTS_MAX], stack[1024];
+	uint32_t bk[VARIANTS_MAX], st[VARIANTS_MAX], en[VARIANTS_MAX];
+	uint32_t stack[1536], *mem;
 	size_t k, n1, n2, total = 0, cap = 1;
 	int top = allowed(q->slen, q->maxdist);
 	struct seen s;
 
 	if (q->slen == 0 || t->nids == 0)
 		return 0;
+	q->top = top;
 	k = key_of(q->skel, q->slen, key);
 	n1 = variants(key, k, 0, top < 1 ? 0 : 1, seed_of(SEED_DELETE,
 	    (unsigned)q->dom), h);
 	n2 = top < 2 ? 0 : variants(key, k, 2, 2, seed_of(SEED_DELETE,
 	    (unsigned)q->dom), h + n1);
+	/* every bucket's start asked for at once, then read */
 	for (size_t i = 0; i < n1 + n2; i++) {
 		bk[i] = bucket(h[i], t->nb);
-		total += start_of(t, bk[i] + 1) - start_of(t, bk[i]);
+		if (t->rel != NULL) {
+			__builtin_prefetch(&t->base[bk[i] / BUCKET_GROUP]);
+			__builtin_prefetch(&t->rel[bk[i]]);
+		} else {
+			__builtin_prefetch(&t->off[bk[i]]);
+		}
+	}
+	for (size_t i = 0; i < n1 + n2; i++) {
+		st[i] = start_of(t, bk[i]);
+		en[i] = start_of(t, bk[i] + 1);
+		__builtin_prefetch(t->ids + (size_t)st[i] * t->w);
+		total += en[i] - st[i];
 	}
 	while (cap < 2 * total)
 		cap *= 2;
-	if (cap <= sizeof(stack) / sizeof(stack[0])) {
-		s.slot = stack;
-	} else if ((s.slot = malloc(cap * sizeof(*s.slot))) == NULL) {
+	if (cap + total <= sizeof(stack) / sizeof(stack[0])) {
+		mem = stack;
+	} else if ((mem = malloc((cap + total) * sizeof(*mem))) == NULL) {
 		return -1;
 	}
+	s.slot = mem;
 	memset(s.slot, 0, cap * sizeof(*s.slot));
 	s.mask = cap - 1;
-	scan(q, t, bk, n1, &s);
+	scan(q, t, st, en, n1, &s, mem + cap);
 	if (q->best_ds > 1)
-		scan(q, t, bk + n1, n2, &s);
-	if (s.slot != stack)
-		free(s.slot);
+		scan(q, t, st + n1, en + n1, n2, &s, mem + cap);
+	if (mem != stack)
+		free(mem);
 	return 0;
 }
 

@@ -78,6 +78,98 @@ test_distance(void **state)
 	assert_int_equal(dist("\xc3\xbc", "\xbc\xc3", 5), 1);
 }
 
+/* The whole optimal-string-alignment matrix, as the definition has it. */
+static int
+full_distance(const char *a, size_t n, const char *b, size_t m)
+{
+	int d[65][65];
+
+	for (size_t i = 0; i <= n; i++)
+		d[i][0] = (int)i;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = (int)j;
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[n][m];
+}
+
+/*
+ * The lookup works out only a band around the diagonal: for pairs of
+ * strings a few edits apart (over a small alphabet, so that edits meet),
+ * the answer is the whole matrix's, or MAX + 1 past MAX.
+ */
+static void
+test_distance_band(void **state)
+{
+	char a[65], b[65];
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int it = 0; it < 200000; it++) {
+		int alpha, max, want;
+		size_t n, m;
+
+		seed = seed * 1103515245u + 12345u;
+		alpha = 2 + (int)(seed >> 16) % 4;
+		n = (seed >> 8) % 20;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			a[i] = (char)('a' + (seed >> 16) % (unsigned)alpha);
+		}
+		memcpy(b, a, n);
+		m = n;
+		for (int e = (int)(seed >> 4) % 5; e > 0; e--) {
+			size_t at;
+
+			seed = seed * 1103515245u + 12345u;
+			at = m > 0 ? (seed >> 16) % (m + 1) : 0;
+			switch ((seed >> 8) % 4) {
+			case 0:
+				if (m < 64) {
+					memmove(b + at + 1, b + at, m - at);
+					b[at] = (char)('a' + (seed >> 20) % (unsigned)alpha);
+					m++;
+				}
+				break;
+			case 1:
+				if (at < m) {
+					memmove(b + at, b + at + 1, m - at - 1);
+					m--;
+				}
+				break;
+			case 2:
+				if (at < m)
+					b[at] = (char)('a' + (seed >> 20) % (unsigned)alpha);
+				break;
+			default:
+				if (at + 1 < m) {
+					char t = b[at];
+					b[at] = b[at + 1];
+					b[at + 1] = t;
+				}
+			}
+		}
+		seed = seed * 1103515245u + 12345u;
+		max = (int)(seed >> 16) % 6;
+		if ((seed >> 8) % 8 == 0)
+			max = 64;
+		want = full_distance(a, n, b, m);
+		if (want > max)
+			want = max + 1;
+		assert_int_equal(rg_suggest_distance(a, n, b, m, max), want);
+	}
+}
+
 static const char *const people[] = {
 	"john.doe@example.com",
 	"jane.smith@example.com",
@@ -483,6 +575,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_distance),
+		cmocka_unit_test(test_distance_band),
 		cmocka_unit_test(test_single_edits),
 		cmocka_unit_test(test_distance_two),
 		cmocka_unit_test(test_short_names),
