@@ -146,12 +146,11 @@ mix64(uint64_t h)
 	return h;
 }
 
-/* hash_bytes() with mix64(SEED) already worked out, as MIXED */
 static uint64_t
-hash_mixed(const void *p, size_t n, uint64_t mixed)
+hash_bytes(const void *p, size_t n, uint64_t seed)
 {
 	const unsigned char *s = p;
-	uint64_t h = mixed ^ (n * 0x9e3779b97f4a7c15ULL);
+	uint64_t h = mix64(seed) ^ (n * 0x9e3779b97f4a7c15ULL);
 	uint64_t w;
 
 	while (n >= 8) {
@@ -168,12 +167,6 @@ hash_mixed(const void *p, size_t n, uint64_t mixed)
 		h ^= h >> 29;
 	}
 	return mix64(h);
-}
-
-static uint64_t
-hash_bytes(const void *p, size_t n, uint64_t seed)
-{
-	return hash_mixed(p, n, mix64(seed));
 }
 
 /* Bucket of hash H in a table of NB buckets. */
@@ -215,6 +208,28 @@ key_of(const char *skel, size_t n, char *key)
 }
 
 /*
+ * A deletion key of up to eight bytes is kept in a 64-bit word, byte I at
+ * bits 8I: a variant is then a few shifts and masks, not a copy.
+ */
+static uint64_t
+word_delete(uint64_t w, size_t i)
+{
+	uint64_t low = i == 0 ? 0 : ~0ULL >> (64 - 8 * i);
+
+	return (w & low) | ((w >> 8) & ~low);
+}
+
+static uint64_t
+hash_word(uint64_t w, size_t n, uint64_t mixed)
+{
+	uint64_t h = mixed ^ (n * 0x9e3779b97f4a7c15ULL);
+
+	h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+	h ^= h >> 29;
+	return mix64(h);
+}
+
+/*
  * Hashes of KEY with MINDEL to MAXDEL bytes deleted, into OUT (room for
  * VARIANTS_MAX).  Returns how many.
  */
@@ -222,27 +237,22 @@ static size_t
 variants(const char *key, size_t n, int mindel, int maxdel, uint64_t seed,
     uint64_t *out)
 {
-	char v[KEY_MAX];
+	_Static_assert(KEY_MAX <= 8, "a key fits in a word");
+	uint64_t w = 0, mixed = mix64(seed);
 	size_t k = 0;
-	uint64_t mixed = mix64(seed);
 
+	for (size_t i = 0; i < n; i++)
+		w |= (uint64_t)(unsigned char)key[i] << (8 * i);
 	if (mindel <= 0)
-		out[k++] = hash_mixed(key, n, mixed);
-	if (maxdel >= 1 && mindel <= 1 && n >= 1)
-		for (size_t i = 0; i < n; i++) {
-			memcpy(v, key, i);
-			memcpy(v + i, key + i + 1, n - i - 1);
-			out[k++] = hash_mixed(v, n - 1, mixed);
-		}
+		out[k++] = hash_word(w, n, mixed);
+	if (maxdel >= 1 && mindel <= 1)
+		for (size_t i = 0; i < n; i++)
+			out[k++] = hash_word(word_delete(w, i), n - 1, mixed);
 	if (maxdel >= 2 && n >= 2)
 		for (size_t i = 0; i < n; i++)
-			for (size_t j = i + 1; j < n; j++) {
-				size_t m = 0;
-				for (size_t x = 0; x < n; x++)
-					if (x != i && x != j)
-						v[m++] = key[x];
-				out[k++] = hash_mixed(v, m, mixed);
-			}
+			for (size_t j = i + 1; j < n; j++)
+				out[k++] = hash_word(word_delete(word_delete(w,
+				    j), i), n - 2, mixed);
 	return k;
 }
 
