@@ -89,8 +89,11 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 {
 	size_t n;
 	const char *p, *end;
+	unsigned char high = 0;         /* any byte >= 0x80 in the input */
 
-	memset(out, 0, sizeof(*out));
+	/* every part empty until set (not the whole of OUT: a kilobyte a recipient) */
+	out->local[0] = out->domain[0] = out->full[0] = '\0';
+	out->base[0] = out->base_local[0] = '\0';
 	if (why)
 		*why = NULL;
 	if (rcpt == NULL)
@@ -98,9 +101,12 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 	n = strlen(rcpt);
 	if (n > RG_INPUT_MAX)
 		BAD("address too long");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (is_ctl((unsigned char)rcpt[i]))
 			BAD("control character in address");
+		high |= (unsigned char)rcpt[i];
+	}
+	high &= 0x80;
 	p = rcpt;
 	end = rcpt + n;
 	while (p < end && *p == ' ')
@@ -168,7 +174,7 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 	out->local[ll] = '\0';
 	if (ll == 0)
 		BAD("empty local part");
-	if (!valid_utf8(out->local, ll))
+	if (high && !valid_utf8(out->local, ll))
 		BAD("local part is not valid UTF-8");
 	lower_ascii(out->local);
 
@@ -188,17 +194,19 @@ rg_address_parse(const char *rcpt, const char *delims, struct rg_address *out,
 		if (out->domain[dl - 1] != ']' || strchr(out->domain + 1, '[') != NULL)
 			BAD("malformed address literal");
 	} else {
+		int empty_label = out->domain[0] == '.' || out->domain[dl - 1] == '.';
 		for (size_t i = 0; i < dl; i++) {
 			unsigned char c = (unsigned char)out->domain[i];
 			if (!(c >= 0x80 || c == '-' || c == '.' || (c >= '0' && c <= '9') ||
 			    ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')))
 				BAD("character not allowed in domain");
+			if (c == '.' && i > 0 && out->domain[i - 1] == '.')
+				empty_label = 1;
 		}
-		if (out->domain[0] == '.' || out->domain[dl - 1] == '.' ||
-		    strstr(out->domain, "..") != NULL)
+		if (empty_label)
 			BAD("empty label in domain");
 	}
-	if (!valid_utf8(out->domain, dl))
+	if (high && !valid_utf8(out->domain, dl))
 		BAD("domain is not valid UTF-8");
 	lower_ascii(out->domain);
 	memcpy(out->full, out->local, ll);

@@ -1034,6 +1034,18 @@ rg_check_may_suggest(const struct rg_config *cf, const struct rg_asker *who)
 	return 0;
 }
 
+/* S into OUT (OUTLEN bytes), cut to fit: snprintf's "%s" without the formatting. */
+static void
+copy_text(char *out, size_t outlen, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 void
 rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
     struct rg_answer *ans)
@@ -1047,17 +1059,21 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 	/* Not ours, whatever its syntax: not ours to judge (an outbound relay from
 	 * a trusted client may well use an address we would find odd). */
 	char dom[RG_DOMAIN_MAX + 2];
-	if (rg_address_domain(rcpt, dom, sizeof(dom)) == 0 && !rg_config_domain_ours(d->cf, dom)) {
-		ans->verdict = RG_V_NOT_OURS;
-		snprintf(ans->address, sizeof(ans->address), "%s", rcpt);
-		goto done;
+	int dom_ours = 0;
+	if (rg_address_domain(rcpt, dom, sizeof(dom)) == 0) {
+		if (!rg_config_domain_ours(d->cf, dom)) {
+			ans->verdict = RG_V_NOT_OURS;
+			copy_text(ans->address, sizeof(ans->address), rcpt);
+			goto done;
+		}
+		dom_ours = 1;
 	}
 	switch (rg_address_parse(rcpt, d->cf->recipient_delimiter, &a, &ans->why)) {
 	case RG_ADDR_OK:
 		break;
 	case RG_ADDR_NODOMAIN:
 		ans->verdict = RG_V_NOT_OURS;
-		snprintf(ans->address, sizeof(ans->address), "%s", a.local);
+		copy_text(ans->address, sizeof(ans->address), a.local);
 		goto done;
 	case RG_ADDR_NULL:
 		ans->verdict = RG_V_BAD_ADDRESS;
@@ -1067,8 +1083,9 @@ rg_check(struct rg_directory *d, const char *rcpt, const struct rg_asker *who,
 		ans->verdict = RG_V_BAD_ADDRESS;
 		goto done;
 	}
-	snprintf(ans->address, sizeof(ans->address), "%s", a.full);
-	if (!rg_config_domain_ours(d->cf, a.domain)) {
+	copy_text(ans->address, sizeof(ans->address), a.full);
+	/* the lenient domain above is the parsed one for a plain address */
+	if (!(dom_ours && strcmp(dom, a.domain) == 0) && !rg_config_domain_ours(d->cf, a.domain)) {
 		ans->verdict = RG_V_NOT_OURS;
 		goto done;
 	}

@@ -1037,6 +1037,56 @@ set_mib(const struct set *s)
 
 /* ---- evaluating filters on an entry ---- */
 
+/* The values of one entry, walked once for all the filters that look at it. */
+struct vals {
+	size_t n;
+	unsigned char *attr;
+	const char **val;
+	unsigned char attr_small[48];
+	const char *val_small[48];
+};
+
+static void
+vals_free(struct vals *x)
+{
+	if (x->attr != x->attr_small)
+		free(x->attr);
+	if (x->val != x->val_small)
+		free(x->val);
+}
+
+/* Fill X with the values of E (of S); -1 out of memory. */
+static int
+vals_fill(struct vals *x, const struct set *s, const struct ment *e)
+{
+	size_t p = 0, cap = sizeof(x->val_small) / sizeof(x->val_small[0]);
+	int a;
+	const char *v;
+
+	x->n = 0;
+	x->attr = x->attr_small;
+	x->val = x->val_small;
+	while (ment_next(s, e, &p, &a, &v)) {
+		if (x->n == cap) {
+			/* a large entry: counted, then walked again */
+			cap = ment_count(e);
+			x->attr = malloc(cap);
+			x->val = malloc(cap * sizeof(*x->val));
+			if (x->attr == NULL || x->val == NULL)
+				return -1;
+			x->n = 0;
+			for (p = 0; x->n < cap && ment_next(s, e, &p, &a, &v); x->n++) {
+				x->attr[x->n] = (unsigned char)a;
+				x->val[x->n] = v;
+			}
+			return 0;
+		}
+		x->attr[x->n] = (unsigned char)a;
+		x->val[x->n++] = v;
+	}
+	return 0;
+}
+
 /* The values of one entry by position in one filter's attributes. */
 struct view {
 	const char **ptr;
@@ -1054,15 +1104,13 @@ view_values(const void *arg, size_t pos, size_t *n)
 	return *n ? &v->ptr[v->start[pos]] : NULL;
 }
 
-/* Fill V for E (of S) under the map POSMAP of a filter of NPOS attributes:
- * one walk counts the values of each position, a second puts them in place. */
+/* Fill V from the values X under the map POSMAP of a filter of NPOS
+ * attributes: one pass counts the values of each position, a second puts
+ * them in place. */
 static int
-view_fill(struct view *v, const struct set *s, const struct ment *e, const int16_t *posmap,
-    size_t npos)
+view_fill(struct view *v, const struct vals *x, const int16_t *posmap, size_t npos)
 {
-	size_t p = 0, total = 0;
-	int a;
-	const char *x;
+	size_t total = 0;
 
 	v->ptr = v->ptr_small;
 	v->start = npos < 33 ? v->start_small : calloc(npos + 1, sizeof(*v->start));
@@ -1070,9 +1118,9 @@ view_fill(struct view *v, const struct set *s, const struct ment *e, const int16
 		return -1;
 	memset(v->start, 0, (npos + 1) * sizeof(*v->start));
 	/* start[i + 1]: how many values position i has */
-	while (ment_next(s, e, &p, &a, &x))
-		if (posmap[a] >= 0 && (size_t)posmap[a] < npos) {
-			v->start[posmap[a] + 1]++;
+	for (size_t i = 0; i < x->n; i++)
+		if (posmap[x->attr[i]] >= 0 && (size_t)posmap[x->attr[i]] < npos) {
+			v->start[posmap[x->attr[i]] + 1]++;
 			total++;
 		}
 	if (total > 32 && (v->ptr = malloc(total * sizeof(*v->ptr))) == NULL)
@@ -1080,9 +1128,9 @@ view_fill(struct view *v, const struct set *s, const struct ment *e, const int16
 	/* start[i]: where position i begins, moved on as its values are put */
 	for (size_t i = 1; i <= npos; i++)
 		v->start[i] += v->start[i - 1];
-	for (p = 0; ment_next(s, e, &p, &a, &x);)
-		if (posmap[a] >= 0 && (size_t)posmap[a] < npos)
-			v->ptr[v->start[posmap[a]]++] = x;
+	for (size_t i = 0; i < x->n; i++)
+		if (posmap[x->attr[i]] >= 0 && (size_t)posmap[x->attr[i]] < npos)
+			v->ptr[v->start[posmap[x->attr[i]]]++] = x->val[i];
 	/* each start[i] is now where i + 1 begins: back by one position */
 	memmove(v->start + 1, v->start, npos * sizeof(*v->start));
 	v->start[0] = 0;
@@ -1098,16 +1146,17 @@ view_free(struct view *v)
 		free(v->start);
 }
 
-/* Does filter F (attribute map POSMAP) match E for LOCAL@DOMAIN?  -1: no memory. */
+/* Does filter F (attribute map POSMAP) match the values X for LOCAL@DOMAIN?
+ * -1: no memory. */
 static int
-match(const struct set *s, const struct rg_filter *f, const int16_t *posmap,
-    const struct ment *e, const char *local, const char *domain)
+match_vals(const struct rg_filter *f, const int16_t *posmap, const struct vals *x,
+    const char *local, const char *domain)
 {
 	struct view v;
 	size_t npos;
 
 	rg_filter_attrs(f, &npos);
-	if (view_fill(&v, s, e, posmap, npos) < 0) {
+	if (view_fill(&v, x, posmap, npos) < 0) {
 		view_free(&v);
 		return -1;
 	}
@@ -1116,11 +1165,37 @@ match(const struct set *s, const struct rg_filter *f, const int16_t *posmap,
 	return r;
 }
 
+/* Does filter F (attribute map POSMAP) match E for LOCAL@DOMAIN?  -1: no memory. */
+static int
+match(const struct set *s, const struct rg_filter *f, const int16_t *posmap,
+    const struct ment *e, const char *local, const char *domain)
+{
+	struct vals x;
+	int r = vals_fill(&x, s, e) < 0 ? -1 : match_vals(f, posmap, &x, local, domain);
+
+	vals_free(&x);
+	return r;
+}
+
+/* Are the values X (of S) picked by LDAPDisabledFilter?  -1: no memory. */
+static int
+disabled_vals(const struct rg_mirror *m, const struct set *s, const struct vals *x)
+{
+	return m->dis == NULL ? 0 : match_vals(m->dis, s->dpos, x, NULL, NULL);
+}
+
 /* Is E picked by LDAPDisabledFilter?  -1: no memory. */
 static int
 disabled(const struct rg_mirror *m, const struct set *s, const struct ment *e)
 {
-	return m->dis == NULL ? 0 : match(s, m->dis, s->dpos, e, NULL, NULL);
+	struct vals x;
+	int r;
+
+	if (m->dis == NULL)
+		return 0;
+	r = vals_fill(&x, s, e) < 0 ? -1 : disabled_vals(m, s, &x);
+	vals_free(&x);
+	return r;
 }
 
 /* ---- the state rg_mirror_trust() reads ----
@@ -1245,10 +1320,16 @@ keep_matching(const struct rg_mirror *m, const struct set *s, uint32_t *ids, siz
 
 	for (size_t i = 0; i < n; i++) {
 		const struct ment *e = s->ents[ids[i]];
+		struct vals x;
 		if (e == NULL)
 			continue;
-		int ok = f != NULL ? match(s, f, posmap, e, local, domain) : 1;
-		int dis = ok > 0 ? disabled(m, s, e) : 0;
+		if (vals_fill(&x, s, e) < 0) {
+			vals_free(&x);
+			return -1;
+		}
+		int ok = f != NULL ? match_vals(f, posmap, &x, local, domain) : 1;
+		int dis = ok > 0 ? disabled_vals(m, s, &x) : 0;
+		vals_free(&x);
 		if (ok < 0 || dis < 0)
 			return -1;
 		if (ok && dis == want_disabled)

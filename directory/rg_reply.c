@@ -310,9 +310,18 @@ rg_reply_build(const struct rg_config *cf, const struct rg_answer *ans,
 const char *
 rg_reply_summary(const struct rg_reply *r, char *buf, size_t buflen)
 {
+	const char *part[3] = { r->code ? r->code : "", " ", r->xcode ? r->xcode : "" };
+	size_t o = 0;
+
 	if (r->action == RG_ACT_CONTINUE)
 		return "continue";
-	snprintf(buf, buflen, "%s %s", r->code, r->xcode);
+	if (buflen == 0)
+		return "";
+	/* by hand, not with snprintf(): this is on every rejection's log line */
+	for (int i = 0; i < 3; i++)
+		for (const char *p = part[i]; *p && o + 1 < buflen; p++)
+			buf[o++] = *p;
+	buf[o] = '\0';
 	return buf;
 }
 
