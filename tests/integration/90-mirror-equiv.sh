@@ -29,12 +29,13 @@ mirror_ldif >"$T/dir.ldif"
         printf 'member: uid=ghost%04d,ou=people,dc=example,dc=com\n' "$i"
     done
     printf 'member: uid=u0007,ou=people,dc=example,dc=com\n'
-    # and a mailbox with 40 addresses of the filter's attributes (more than
-    # the mirror's filter match holds on the stack)
+    # and a mailbox with 70 addresses of the filter's attributes (more values
+    # than the mirror's filter match holds on the stack, for the entry and for
+    # one filter's view of it)
     printf '\ndn: uid=wide,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\n'
     printf 'objectClass: inetLocalMailRecipient\nuid: wide\ncn: Wide\nsn: Wide\n'
     printf 'mail: wide@example.com\n'
-    for ((i = 1; i <= 40; i++)); do printf 'mailLocalAddress: wide%02d@example.org\n' "$i"; done
+    for ((i = 1; i <= 70; i++)); do printf 'mailLocalAddress: wide%02d@example.org\n' "$i"; done
 } >>"$T/dir.ldif"
 RG_SLAPD_SYNCPROV=1 start_slapd "$T/dir.ldif" || { not_ok "slapd starts"; exit 1; }
 RG_TEST_MIRROR=no write_conf "$T/live.conf" "${MIRROR_CONF[@]}"
@@ -42,8 +43,8 @@ RG_TEST_MIRROR=yes write_conf "$T/mirror.conf" "${MIRROR_CONF[@]}"
 {
     mirror_addresses
     echo gbig@example.com; echo GBig+x@EXAMPLE.com
-    echo wide@example.com; echo wide01@example.org; echo Wide40+x@example.org
-    echo wide41@example.org
+    echo wide@example.com; echo wide01@example.org; echo Wide70+x@example.org
+    echo wide71@example.org
 } >"$T/addresses"
 N=$(wc -l <"$T/addresses")
 
@@ -78,8 +79,8 @@ big=$(jq -c 'select(.address == "gbig@example.com") | {verdict, source}' "$T/mir
 expect_eq "the 5,000-member group, from the mirror" '{"verdict":"ok","source":"mirror"}' "$big"
 many=$(jq -r 'select(.address | ascii_downcase | startswith("wide")) | "\(.address) \(.verdict) \(.source)"' \
     "$T/mirror.json" | tr "\n" ";")
-expect_eq "the mailbox of 40 addresses, from the mirror" \
-    "wide@example.com ok mirror;wide01@example.org ok mirror;Wide40+x@example.org ok mirror;wide41@example.org unknown mirror;" \
+expect_eq "the mailbox of 70 addresses, from the mirror" \
+    "wide@example.com ok mirror;wide01@example.org ok mirror;Wide70+x@example.org ok mirror;wide71@example.org unknown mirror;" \
     "$many"
 
 # the mix is what it says: every kind of answer, many times
