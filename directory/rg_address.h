@@ -18,6 +18,7 @@ enum rg_addr_status {
 	RG_ADDR_BAD,            /* syntax error, control byte, over-long part */
 };
 
+/* Five strings; the bytes past each one's NUL are not set. */
 struct rg_address {
 	char local[RG_LOCAL_MAX + 1];   /* lower case, unquoted */
 	char domain[RG_DOMAIN_MAX + 1]; /* lower case, no trailing dot */
