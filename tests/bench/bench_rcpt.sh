@@ -41,9 +41,9 @@
 # (rcptguard's cache, slapd's pages); each set-up and mix starts a fresh
 # rcptguard and an empty Redis.  For each run: recipients per second, RCPT
 # latency (p50, p99, as the client sees it, request to reply), the replies,
-# and the CPU time of rcptguard, slapd, redis-server, Postfix (master and all
-# its children) and the client, per 1,000 recipients, and how busy the
-# machine was.
+# and the CPU time of the milter (rcptguard, or the null milter), slapd,
+# redis-server, Postfix (master and all its children) and the client, per
+# 1,000 recipients, and how busy the machine was.
 #
 # ROUNDS (default 3) rounds, interleaved: every set-up and mix once a round,
 # so the machine's ups and downs fall on all of them alike.  At the end, for
@@ -288,8 +288,15 @@ postfix_ticks() {
     echo "$t"
 }
 machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+# snapshot SETUP: the CPU so far of the set-up's milter (rcptguard, or the
+# null milter; none for the others), slapd, Redis, Postfix, and the machine
 snapshot() {
-    echo "$(cpu_of "${RCPTGUARD_PID:-}") $(cpu_of "$(slapd_pid)") $(cpu_of "${REDIS_PID:-}") $(postfix_ticks) $(machine_busy)"
+    local milter=
+    case $1 in
+    rg*) milter=${RCPTGUARD_PID:-} ;;
+    null) milter=${NULL_PID:-} ;;
+    esac
+    echo "$(cpu_of "$milter") $(cpu_of "$(slapd_pid)") $(cpu_of "${REDIS_PID:-}") $(postfix_ticks) $(machine_busy)"
 }
 
 # --- Postfix ---------------------------------------------------------------------
@@ -404,7 +411,7 @@ echo "# machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/c
 echo "# $(date -u '+%F %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $USERS users, hot set $HOT, $SESSIONS sessions, $RCPTS RCPTs a transaction, $TXS transactions a connection, ${DURATION} s a run, $ROUNDS rounds"
 printf '%-5s %-14s %-9s %8s %7s %7s %7s  %-28s %s\n' round setup mix rcpt/s p50ms p99ms rcpts replies \
-    "CPU ms/1000 rcpt: rcptguard slapd redis postfix client; machine busy"
+    "CPU ms/1000 rcpt: milter slapd redis postfix client; machine busy"
 
 # setup_postfix SETUP: Postfix (and rcptguard's configuration) for SETUP
 setup_postfix() {
@@ -450,13 +457,13 @@ one_run() {
         half) run_client warm "$T/warm-half.txt" >/dev/null ;;
         esac
     fi
-    before=$(snapshot)
+    before=$(snapshot "$setup")
     if [[ $mix == messages ]]; then
         res=$(run_messages)
     else
         res=$(run_client "$mix" "${lists[@]}")
     fi
-    after=$(snapshot)
+    after=$(snapshot "$setup")
     n=$(sed 's/.*rcpts=\([0-9]*\).*/\1/' <<<"$res")
     client=$(sed 's/.*client_cpu=\([0-9.]*\).*/\1/' <<<"$res")
     cpu=$(awk -v b="$before" -v a="$after" -v n="$n" -v hz="$HZ" -v cl="$client" 'BEGIN {
