@@ -308,69 +308,82 @@ allowed(size_t l, int maxdist)
 
 /* ---------------------------------------------------------------------- */
 
+/* Where each byte occurs in a string of at most LOCAL_MAX (64) bytes. */
+struct pattern {
+	uint64_t eq[256];
+	size_t len;
+};
+_Static_assert(LOCAL_MAX <= 64, "a pattern fits in a word");
+
+/* P, zeroed, for S (N bytes, at most LOCAL_MAX). */
+static void
+pattern_set(struct pattern *p, const char *s, size_t n)
+{
+	p->len = n;
+	for (size_t i = 0; i < n; i++)
+		p->eq[(unsigned char)s[i]] |= (uint64_t)1 << i;
+}
+
 /*
- * Only the cells within MAX of the diagonal are worked out: any other cell
- * is already more than MAX (a path to it needs that many insertions or
- * deletions), so it is taken as MAX + 1.  For the small limits of a lookup
- * that is five cells a row instead of the whole row.
+ * The optimal string alignment distance between pattern P and T (N bytes;
+ * with SKIP, T's separators left out), after Hyyro's bit-vector method
+ * (2003): a column of the matrix is two words, the rows where it goes one
+ * up and one down from the row above, so a column costs a dozen word
+ * operations whatever the lengths.
  */
+static int
+osa_bits(const struct pattern *p, const char *t, size_t n, int skip)
+{
+	uint64_t vp = ~0ULL, vn = 0, d0 = 0, prev = 0, last;
+	int dist = (int)p->len;
+
+	if (p->len == 0) {
+		for (size_t j = 0; j < n; j++)
+			dist += !(skip && is_sep((unsigned char)t[j]));
+		return dist;
+	}
+	last = (uint64_t)1 << (p->len - 1);
+	for (size_t j = 0; j < n; j++) {
+		unsigned char c = (unsigned char)t[j];
+		uint64_t eq, tr, hp, hn;
+
+		if (skip && is_sep(c))
+			continue;
+		eq = p->eq[c];
+		/* a transposition: this byte matched one row down last column */
+		tr = ((~d0 & eq) << 1) & prev;
+		d0 = (((eq & vp) + vp) ^ vp) | eq | vn | tr;
+		hp = vn | ~(d0 | vp);
+		hn = d0 & vp;
+		dist += (hp & last) != 0;
+		dist -= (hn & last) != 0;
+		hp = (hp << 1) | 1;
+		hn <<= 1;
+		vp = hn | ~(d0 | hp);
+		vn = hp & d0;
+		prev = eq;
+	}
+	return dist;
+}
+
 int
 rg_suggest_distance(const char *a, size_t n, const char *b, size_t m, int max)
 {
-	/* rows i-2, i-1 and i of the matrix, b along the row */
-	int r0[LOCAL_MAX + 1], r1[LOCAL_MAX + 1], r2[LOCAL_MAX + 1];
-	int *pp = r0, *p = r1, *c = r2, *t;
-	const unsigned char *x = (const unsigned char *)a;
-	const unsigned char *y = (const unsigned char *)b;
-	size_t w;                       /* half the band's width */
-	int inf;
+	struct pattern p;
+	int d;
 
 	if (max < 0)
 		max = 0;
 	if (max > INT_MAX - 2)
 		max = INT_MAX - 2;
-	inf = max + 1;
-	w = max > LOCAL_MAX ? LOCAL_MAX : (size_t)max;
 	if (n > LOCAL_MAX || m > LOCAL_MAX)
-		return inf;
+		return max + 1;
 	if ((n > m ? n - m : m - n) > (size_t)max)
-		return inf;
-	for (size_t j = 0; j <= m; j++) {
-		r0[j] = r2[j] = inf;
-		p[j] = j <= w ? (int)j : inf;
-	}
-	for (size_t i = 1; i <= n; i++) {
-		size_t lo = i > w ? i - w : 1;
-		size_t hi = i + w < m ? i + w : m;
-		int low;
-
-		c[0] = i <= w ? (int)i : inf;
-		if (lo > 1)
-			c[lo - 1] = inf;        /* left of the band */
-		low = lo > 1 ? inf : c[0];
-		for (size_t j = lo; j <= hi; j++) {
-			int v = p[j - 1] + (x[i - 1] != y[j - 1]);
-			if (p[j] + 1 < v)
-				v = p[j] + 1;
-			if (c[j - 1] + 1 < v)
-				v = c[j - 1] + 1;
-			if (i > 1 && j > 1 && x[i - 1] == y[j - 2] &&
-			    x[i - 2] == y[j - 1] && pp[j - 2] + 1 < v)
-				v = pp[j - 2] + 1;
-			if (v > inf)
-				v = inf;
-			c[j] = v;
-			if (v < low)
-				low = v;
-		}
-		if (low > max)
-			return inf;
-		t = pp;
-		pp = p;
-		p = c;
-		c = t;
-	}
-	return p[m] > max ? inf : p[m];
+		return max + 1;
+	memset(&p, 0, sizeof(p));
+	pattern_set(&p, a, n);
+	d = osa_bits(&p, b, m, 0);
+	return d > max ? max + 1 : d;
 }
 
 /* QWERTY neighbours (same row, or the two touching keys above and below). */
@@ -1048,6 +1061,8 @@ struct query {
 	struct cand c[TIES_MAX];
 	int nc;
 	int overflow;                   /* more than TIES_MAX at best rank */
+	struct pattern pskel;           /* skel, for the distance */
+	struct pattern plocal;          /* local, for the distance */
 };
 
 /* Offer candidate ID at distance DS (without separators) and DF (with). */
@@ -1080,8 +1095,6 @@ verify(struct query *q, uint32_t id)
 {
 	const struct rec *r = &q->ix->b.rec[id];
 	const char *l = q->ix->b.text + r->off;
-	char skel[LOCAL_MAX];
-	size_t sn;
 	int cut, ds, df;
 
 	if (r->dom != q->dom)
@@ -1094,11 +1107,10 @@ verify(struct query *q, uint32_t id)
 		return;
 	if (r->len == q->len && memcmp(l, q->local, q->len) == 0)
 		return;                 /* the address itself */
-	sn = skeleton(l, r->len, skel);
-	ds = rg_suggest_distance(q->skel, q->slen, skel, sn, cut);
+	ds = osa_bits(&q->pskel, l, r->len, 1);
 	if (ds > cut)
 		return;
-	df = rg_suggest_distance(q->local, q->len, l, r->len, LOCAL_MAX);
+	df = osa_bits(&q->plocal, l, r->len, 0);
 	offer(q, id, CAND_EDIT, ds, df);
 }
 
@@ -1317,6 +1329,8 @@ rg_suggest_lookup(const struct rg_suggest_index *ix, const char *local,
 	q->local = lbuf;
 	q->len = n;
 	q->slen = skeleton(lbuf, n, q->skel);
+	pattern_set(&q->pskel, q->skel, q->slen);
+	pattern_set(&q->plocal, lbuf, n);
 	q->dom = domain_find(&ix->b, domain, dl);
 	q->maxdist = maxdist > 2 ? 2 : maxdist;
 	q->best_ds = q->best_df = 1 << 20;

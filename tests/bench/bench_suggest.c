@@ -12,8 +12,10 @@
  *
  *   - the time to build the index, the bytes it says it holds, and the
  *     growth of the resident set (/proc/self/statm) while building it;
- *   - the latency of rg_suggest_lookup(), p50 / p99 / max, for typo queries
- *     and for random never-existing addresses;
+ *   - the latency of rg_suggest_lookup(), p50 / p99 / max, for typo queries,
+ *     for random never-existing addresses, and for never-existing ones
+ *     shaped like the people's own (first name, a number, last name:
+ *     john123.doe), which have many candidates each;
  *   - for each kind of typo, how often the one suggestion is the address
  *     the typo was made from (top-1).  A typo that is itself an existing
  *     local part (in any of the domains) is not a miss of the engine: it is
@@ -691,6 +693,19 @@ run(size_t size)
 		lat[n++] = now() - t0;
 	}
 	latency("random unknown addresses", lat, n);
+	/* unknown, but shaped like the people's own (bench_rcpt.sh's): a
+	 * first name, a number, a last name; each has many candidates of the
+	 * right length to check */
+	for (n = 0; n < RANDOM_QUERIES; n++) {
+		char first[64];
+		snprintf(first, sizeof(first), "%s", pool_pick(&d.first));
+		snprintf(local, sizeof(local), "%s%zu.%s", first, n, pool_pick(&d.last));
+		t0 = now();
+		rg_suggest_lookup(ix, local, domains[pick_domain()], domains,
+		    NDOMAINS, 2, out, sizeof(out));
+		lat[n] = now() - t0;
+	}
+	latency("first<n>.last unknown", lat, n);
 	free(lat);
 
 	/* quality */
