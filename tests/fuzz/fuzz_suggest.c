@@ -24,6 +24,7 @@
  *     local part, 64 bytes, are always MAX + 1).
  */
 #include "fuzz.h"
+#include "osa.h"
 #include "rg_suggest.h"
 
 #define NADDR_MAX 256
@@ -56,38 +57,12 @@ acceptable(const char *a, size_t n)
 	    n - (size_t)(at - a) - 1 <= 255;
 }
 
-/* Optimal string alignment distance, the textbook way. */
-static int
-osa(const char *a, size_t n, const char *b, size_t m)
-{
-	static int d[300][300];
-
-	for (size_t i = 0; i <= n; i++)
-		d[i][0] = (int)i;
-	for (size_t j = 0; j <= m; j++)
-		d[0][j] = (int)j;
-	for (size_t i = 1; i <= n; i++)
-		for (size_t j = 1; j <= m; j++) {
-			int cost = a[i - 1] != b[j - 1];
-			int v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (d[i - 1][j - 1] + cost < v)
-				v = d[i - 1][j - 1] + cost;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-			    d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	return d[n][m];
-}
-
 static void
 check_distance(const char *a, const char *b)
 {
 	size_t n = strlen(a), m = strlen(b);
 
-	if (n >= 300 || m >= 300)
+	if (n > OSA_MAX || m > OSA_MAX)
 		return;
 	/* longer than a local part: "too far" by contract */
 	int ref = n > 64 || m > 64 ? 1000 : osa(a, n, b, m);

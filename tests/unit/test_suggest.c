@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "rg_suggest.h"
+#include "../fuzz/osa.h"
 
 static char *const ours[] = { "example.com", "example.org" };
 
@@ -78,31 +79,6 @@ test_distance(void **state)
 	assert_int_equal(dist("\xc3\xbc", "\xbc\xc3", 5), 1);
 }
 
-/* The whole optimal-string-alignment matrix, as the definition has it. */
-static int
-full_distance(const char *a, size_t n, const char *b, size_t m)
-{
-	int d[65][65];
-
-	for (size_t i = 0; i <= n; i++)
-		d[i][0] = (int)i;
-	for (size_t j = 0; j <= m; j++)
-		d[0][j] = (int)j;
-	for (size_t i = 1; i <= n; i++)
-		for (size_t j = 1; j <= m; j++) {
-			int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-			if (d[i - 1][j] + 1 < v)
-				v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	return d[n][m];
-}
-
 /*
  * The lookup works the distance out a column at a time in two words: for
  * pairs of strings of up to 64 bytes a few edits apart (over a small
@@ -164,7 +140,7 @@ test_distance_matrix(void **state)
 		max = (int)(seed >> 16) % 6;
 		if ((seed >> 8) % 8 == 0)
 			max = 64;
-		want = full_distance(a, n, b, m);
+		want = osa(a, n, b, m);
 		if (want > max)
 			want = max + 1;
 		assert_int_equal(rg_suggest_distance(a, n, b, m, max), want);
