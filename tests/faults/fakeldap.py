@@ -5,9 +5,12 @@
 #   fakeldap.py MODE PORT LOGFILE
 #
 # Listens on 127.0.0.1:PORT, accepts every connection and keeps it open until
-# the client closes it; writes "EPOCH-SECONDS accept" to LOGFILE for every
-# connection (and "EPOCH-SECONDS starttls-ok" for every StartTLS answered), so
-# a test can count what a client paid.  MODE:
+# the client closes it; writes "EPOCH-SECONDS listening" to LOGFILE once it
+# listens, then "EPOCH-SECONDS accept" for every connection (and
+# "EPOCH-SECONDS starttls-ok" for every StartTLS answered), so a test can
+# count what a client paid.  A test waits for the "listening" line rather
+# than probing the port: a probe's connection would be logged as an accept,
+# perhaps only after the test had started counting.  MODE:
 #
 #   silent     reads and never answers: an LDAP server that hangs after the
 #              TCP handshake (for ldap://), or a TLS server that never
@@ -125,6 +128,7 @@ def main():
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
     srv.listen(128)
+    log(logfile, "listening")
     while True:
         conn, _ = srv.accept()
         log(logfile, "accept")

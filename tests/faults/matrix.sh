@@ -159,6 +159,20 @@ conf_variant() {
     mv "$out.tmp" "$out"
 }
 
+# fake_start MODE PORT LOG: fakeldap.py in the background, waited for (10 s
+# at most) by its "listening" line, not by a connection of our own: that
+# would be logged as an accept, counted against rcptguard.
+fake_start() {
+    local i
+    "$PY" "$HERE/fakeldap.py" "$1" "$2" "$3" &
+    FM_BG+=("$!")
+    for ((i = 0; i < 200; i++)); do
+        grep -q listening "$3" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # install_conf FILE: put FILE in place of the running configuration (rename)
 install_conf() {
     cp "$1" "$CONF.new" && mv "$CONF.new" "$CONF"
@@ -481,10 +495,7 @@ fault_slapd_stop() {
 fault_dead_uri() {
     local p=dead-uri port d acc mingap maxacc probes550 probes
     port=$(free_port)
-    "$PY" "$HERE/fakeldap.py" silent "$port" "$F/$p.fake" &
-    FM_BG+=("$!")
-    while ! _rg_port_open 127.0.0.1 "$port"; do sleep 0.05; done
-    : >"$F/$p.fake"
+    fake_start silent "$port" "$F/$p.fake" || not_ok "$p: the silent LDAP server listens"
     conf_variant "$F/$p.conf" "s|^LDAPURI .*|LDAPURI ldap://127.0.0.1:$port $SLAPD_URI|"
     install_conf "$F/$p.conf"
     reload_rg || not_ok "$p: rcptguard reloads with the dead URI first"
@@ -624,9 +635,7 @@ tls_fault() {
     local kind=$1 p=tls-$1 port mode=silent probes probes451
     [[ $kind == starttls ]] && mode=starttls
     port=$(free_port)
-    "$PY" "$HERE/fakeldap.py" "$mode" "$port" "$F/$p.fake" &
-    FM_BG+=("$!")
-    while ! _rg_port_open 127.0.0.1 "$port"; do sleep 0.05; done
+    fake_start "$mode" "$port" "$F/$p.fake" || not_ok "$p: the silent LDAP server listens"
     if [[ $kind == ldaps ]]; then
         conf_variant "$F/$p.conf" "s|^LDAPURI .*|LDAPURI ldaps://127.0.0.1:$port|"
     else

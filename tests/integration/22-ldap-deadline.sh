@@ -320,11 +320,10 @@ FAKE=$TOP/tests/faults/fakeldap.py
 fake_port=$(free_port)
 "$PY" "$FAKE" silent "$fake_port" "$T/fake.log" 2>>"$T/fake.err" &
 rg_on_exit "kill $! 2>/dev/null"
-for ((i = 0; i < 100; i++)); do
-	_rg_port_open 127.0.0.1 "$fake_port" && break
+for ((i = 0; i < 200; i++)); do
+	grep -q listening "$T/fake.log" 2>/dev/null && break
 	sleep 0.05
 done
-sleep 0.5               # the probe's own connection is logged before this
 t_start=$(date +%s.%N)
 # (HarvestLimit off: the loop's made-up addresses, all from one client, are
 # lookups to be answered here, not a harvest to be throttled)
