@@ -2,11 +2,12 @@
 /*
  * mlfi.c - the milter callbacks: one verdict per RCPT TO, and its reply.
  *
- * Each SMTP connection gets a context of its own behind smfi_setpriv():
- * client address, whether it authenticated, how many unknown recipients it
- * tried, and a connection id for the log.  Nothing about a connection lives
- * in a global or a thread-local, since libmilter may serve several
- * connections on one thread.
+ * Each SMTP connection gets a context of its own in its milter session
+ * (milter/protocol.h, the session's priv): client address, whether it
+ * authenticated, how many unknown recipients it tried, and a connection id
+ * for the log.  Nothing about a connection lives in a global or a
+ * thread-local: the callbacks do not assume which thread serves which
+ * connection.
  *
  * The reply itself is built by rg_reply_build() (directory/rg_reply.c),
  * which rcptguard-query calls too.
@@ -64,7 +65,6 @@ struct conn {
 	int authenticated;
 	int unknown;                    /* unknown recipients so far */
 	int sendmail;                   /* reply text without the address */
-	unsigned long noreply;          /* SMFIP_NR_* granted: no reply to send */
 };
 
 static void *
@@ -174,109 +174,74 @@ mlfi_shutdown(void)
 }
 
 /*
- * The connection's context is made here, at option negotiation, so that it
- * can remember which steps need no reply.  The MTA need not wait for an
- * answer to CONNECT and MAIL (rcptguard decides at RCPT only): libmilter
- * 8.14 and later always offers SMFIP_NR_CONN and SMFIP_NR_MAIL, answering
- * CONTINUE itself when the MTA cannot do without a reply (Sendmail and
- * Postfix both can).  With them granted, mlfi_connect() and mlfi_envfrom()
- * should return SMFIS_NOREPLY (libmilter turns anything else into no reply,
- * with a complaint in its log); when the context cannot be allocated they are
- * not asked for and mlfi_connect() tries again.
+ * The MTA need not wait for an answer to CONNECT and MAIL (rcptguard
+ * decides at RCPT only): the session asks for "no reply" to both where the
+ * MTA offers it (Postfix and Sendmail do), and answers CONTINUE where not.
+ * Without a context (out of memory) every RCPT is a temporary failure.
  */
-static sfsistat
-mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
-    unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
-    unsigned long *pf3)
+static enum mp_status
+mlfi_connect(struct mp_session *s, const char *hostname, const struct sockaddr *sa)
 {
-	(void)f0; (void)f2; (void)f3;
-	/* no modifications; skip every stage after RCPT the MTA lets us skip */
-	unsigned long want = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
-	    SMFIP_NOUNKNOWN | SMFIP_NODATA;
-	struct conn *c = smfi_getpriv(ctx);
-
-	if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL && smfi_setpriv(ctx, c) != MI_SUCCESS) {
-		free(c);
-		c = NULL;
-	}
-	if (c != NULL)
-		c->noreply = f1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL);
-	*pf0 = 0;
-	*pf1 = (f1 & want) | (c != NULL ? c->noreply : 0);
-	*pf2 = 0;
-	*pf3 = 0;
-	return SMFIS_CONTINUE;
-}
-
-/* What a step whose NR_ flag is STEP returns when all is well. */
-static sfsistat
-step_ok(const struct conn *c, unsigned long step)
-{
-	return c != NULL && (c->noreply & step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
-}
-
-static sfsistat
-mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
-{
-	struct conn *c = smfi_getpriv(ctx);
+	struct conn *c = s->priv;
 
 	(void)hostname;
 	if (c == NULL) {
-		/* no context from the negotiation: no step was granted "no reply" */
 		if ((c = calloc(1, sizeof(*c))) == NULL)
-			return SMFIS_TEMPFAIL;
-		if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
-			free(c);
-			return SMFIS_TEMPFAIL;
-		}
+			return MP_TEMPFAIL;
+		s->priv = c;
 	}
 	snprintf(c->id, sizeof(c->id), "%08X",
 	    (unsigned)(atomic_fetch_add(&conn_counter, 1) + 1));
 	c->client[0] = '\0';
 	c->authenticated = c->unknown = 0;
 	if (sa != NULL && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->client,
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->client,
 		    sizeof(c->client));
 	else if (sa != NULL && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->client,
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->client,
 		    sizeof(c->client));
 	/* Postfix says "v" = "Postfix x.y"; Sendmail sends {if_name} and no "v" */
-	const char *v = smfi_getsymval(ctx, "v");
+	const char *v = mp_symval(s, "v");
 	if (v != NULL)
 		c->sendmail = strncmp(v, "Postfix", 7) != 0 && v[0] >= '0' && v[0] <= '9';
 	else
-		c->sendmail = smfi_getsymval(ctx, "{if_name}") != NULL ||
-		    smfi_getsymval(ctx, "{if_addr}") != NULL;
-	return step_ok(c, SMFIP_NR_CONN);
+		c->sendmail = mp_symval(s, "{if_name}") != NULL ||
+		    mp_symval(s, "{if_addr}") != NULL;
+	return MP_CONTINUE;
 }
 
-static sfsistat
-mlfi_envfrom(SMFICTX *ctx, char **argv)
+static enum mp_status
+mlfi_envfrom(struct mp_session *s, char **argv)
 {
-	struct conn *c = smfi_getpriv(ctx);
-	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	struct conn *c = s->priv;
+	const char *auth = mp_symval(s, "{auth_authen}");
 
 	(void)argv;
 	if (c != NULL)
 		c->authenticated = auth != NULL && *auth != '\0';
-	return step_ok(c, SMFIP_NR_MAIL);
+	return MP_CONTINUE;
 }
 
 /* What a client chose, in a log field: nothing that could end the field. */
 #define LOG_FIELD (RG_ESC_FIELD | RG_ESC_SPACE | RG_ESC_8BIT)
 
-/* Hand R to libmilter, with "%" doubled as smfi_setreply() wants. */
+/*
+ * Hand R to the session, with "%" doubled, as the milter protocol wants
+ * (Sendmail reads the text as a format).
+ */
 static void
-set_reply(SMFICTX *ctx, const struct rg_reply *r)
+set_reply(struct mp_session *s, const struct rg_reply *r)
 {
 	char t[RG_REPLY_LINES][2 * RG_REPLY_TEXT_MAX + 1];
+	const char *lines[RG_REPLY_LINES];
 
-	for (int i = 0; i < r->nlines; i++)
+	for (int i = 0; i < r->nlines; i++) {
 		rg_reply_percent(r->text[i], t[i], sizeof(t[i]));
-	if (r->nlines > 1)
-		smfi_setmlreply(ctx, r->code, r->xcode, t[0], t[1], NULL);
-	else
-		smfi_setreply(ctx, (char *)r->code, (char *)r->xcode, t[0]);
+		lines[i] = t[i];
+	}
+	if (mp_setreply(s, r->code, r->xcode, r->nlines, lines) < 0)
+		rg_log(LOG_ERR, "reply %s %s does not fit the milter protocol; the MTA's own "
+		    "text goes out", r->code, r->xcode);
 }
 
 /* The decision line as it is put together: appended to, cut at the end. */
@@ -331,12 +296,12 @@ put_ulong(struct line *l, unsigned long v)
  * with a format: it is written for every recipient.
  */
 static void
-log_decision(SMFICTX *ctx, const struct conn *c, const char *rcpt,
+log_decision(const struct mp_session *s, const struct conn *c, const char *rcpt,
     const struct rg_answer *ans, const struct rg_reply *r)
 {
 	struct line l;
 	char sum[16];
-	const char *qid = smfi_getsymval(ctx, "i");
+	const char *qid = mp_symval(s, "i");
 	size_t n = strlen(rcpt);
 
 	if (n >= 2 && rcpt[0] == '<' && rcpt[n - 1] == '>') {
@@ -381,19 +346,19 @@ log_decision(SMFICTX *ctx, const struct conn *c, const char *rcpt,
 	    LOG_INFO, l.buf);
 }
 
-static sfsistat
-mlfi_envrcpt(SMFICTX *ctx, char **argv)
+static enum mp_status
+mlfi_envrcpt(struct mp_session *s, char **argv)
 {
-	struct conn *c = smfi_getpriv(ctx);
+	struct conn *c = s->priv;
 	struct rg_answer ans;
 	struct rg_reply r;
 	const char *rcpt = argv != NULL && argv[0] != NULL ? argv[0] : "";
 
 	if (c == NULL)
-		return SMFIS_TEMPFAIL;
+		return MP_TEMPFAIL;
 	struct dirref *d = dir_take();
 	if (d == NULL)
-		return SMFIS_TEMPFAIL;
+		return MP_TEMPFAIL;
 	const struct rg_config *cf = rg_directory_config(d->dir);
 	struct rg_redis *redis = rg_cache_redis(d->dir->cache);
 	int seen;
@@ -428,38 +393,33 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	if (r.counts_unknown && hs == RG_HARVEST_UNDER)
 		rg_harvest_unknown(harvest, cf, redis, c->client);
 	if (r.action != RG_ACT_CONTINUE)
-		set_reply(ctx, &r);
+		set_reply(s, &r);
 	/* LogAccepted no: a recipient let through as valid (or not ours to
 	 * check) on a sure answer goes unlogged; a temporary failure or a
 	 * broken alias let through by configuration, and a stale answer, not */
 	if (cf->log_accepted || r.action != RG_ACT_CONTINUE || ans.source == RG_SRC_STALE ||
 	    (ans.verdict != RG_V_OK && ans.verdict != RG_V_NOT_OURS))
-		log_decision(ctx, c, rcpt, &ans, &r);
+		log_decision(s, c, rcpt, &ans, &r);
 	rg_answer_free(&ans);
 	dir_give(d);
-	return r.action == RG_ACT_REJECT ? SMFIS_REJECT :
-	    r.action == RG_ACT_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_CONTINUE;
+	return r.action == RG_ACT_REJECT ? MP_REJECT :
+	    r.action == RG_ACT_TEMPFAIL ? MP_TEMPFAIL : MP_CONTINUE;
 }
 
-static sfsistat
-mlfi_close(SMFICTX *ctx)
+static void
+mlfi_close(struct mp_session *s)
 {
-	struct conn *c = smfi_getpriv(ctx);
-
-	if (c != NULL) {
-		smfi_setpriv(ctx, NULL);
-		free(c);
-	}
-	return SMFIS_CONTINUE;
+	free(s->priv);
+	s->priv = NULL;
 }
 
-struct smfiDesc mlfi_desc = {
-	.xxfi_name = "rcptguard",
-	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = 0,
-	.xxfi_connect = mlfi_connect,
-	.xxfi_envfrom = mlfi_envfrom,
-	.xxfi_envrcpt = mlfi_envrcpt,
-	.xxfi_close = mlfi_close,
-	.xxfi_negotiate = mlfi_negotiate,
+/* No modifications; every stage after RCPT skipped where the MTA allows. */
+const struct mp_filter mlfi_filter = {
+	.steps_off = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
+	    SMFIP_NOUNKNOWN | SMFIP_NODATA,
+	.no_reply = SMFIP_NR_CONN | SMFIP_NR_MAIL,
+	.connect = mlfi_connect,
+	.mail = mlfi_envfrom,
+	.rcpt = mlfi_envrcpt,
+	.close = mlfi_close,
 };

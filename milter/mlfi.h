@@ -5,11 +5,10 @@
 #ifndef MLFI_H
 #define MLFI_H
 
-#include <libmilter/mfapi.h>
-
+#include "protocol.h"
 #include "rg_check.h"
 
-extern struct smfiDesc mlfi_desc;
+extern const struct mp_filter mlfi_filter;
 
 /* Make D the directory every new RCPT asks; the one it replaces is closed
  * once the last RCPT using it is answered. */

@@ -25,6 +25,7 @@
  * the reload says what was kept.
  */
 #include "config.h"
+#include "listener.h"
 #include "mlfi.h"
 #include "selftest.h"
 #include "runcheck.h"
@@ -57,19 +58,6 @@ usage(void)
 {
 	fprintf(stderr, "usage: rcptguard [-f] [-n [-v]] [-t] [-V] [-c FILE] [-p SOCKET]\n");
 	exit(EX_USAGE);
-}
-
-/* The path of a unix socket, or NULL for inet sockets. */
-static const char *
-socket_path(const char *sock)
-{
-	if (strncmp(sock, "unix:", 5) == 0)
-		return sock + 5;
-	if (strncmp(sock, "local:", 6) == 0)
-		return sock + 6;
-	if (sock[0] == '/')
-		return sock;
-	return NULL;
 }
 
 static int
@@ -331,20 +319,16 @@ main(int argc, char **argv)
 	(void)rc_check(cf, warn_problem);
 
 	char *sock = strdup(cf->socket);
-	const char *path = socket_path(sock);
-	if (smfi_setconn(sock) != MI_SUCCESS || smfi_register(mlfi_desc) != MI_SUCCESS) {
-		fprintf(stderr, "rcptguard: cannot set up socket %s\n", sock);
-		return EX_SOFTWARE;
-	}
+	const char *path = ml_socket_path(sock);
 	/* the MTA must be able to connect: SocketMode, by default group
 	 * read/write and nothing for others; no moment with more */
 	mode_t old_umask = umask(0777 & ~(mode_t)cf->socket_mode);
-	if (smfi_opensocket(1) != MI_SUCCESS) {
-		fprintf(stderr, "rcptguard: cannot listen on %s (in use? no such folder? "
-		    "no permission?)\n", sock);
+	int lfd = ml_listen(sock, err, sizeof(err));
+	umask(old_umask);
+	if (lfd < 0) {
+		fprintf(stderr, "rcptguard: cannot listen on %s\n", err);
 		return EX_OSERR;
 	}
-	umask(old_umask);
 	if (path != NULL && chmod(path, (mode_t)cf->socket_mode) != 0)
 		rg_log(LOG_WARNING, "chmod %s: %s", path, strerror(errno));
 	if (path != NULL && uname[0] != '\0' && chown(path, uid, gid) != 0)
@@ -360,18 +344,19 @@ main(int argc, char **argv)
 	/*
 	 * Block the signals before any thread starts, so that every thread
 	 * inherits the mask: SIGUSR1 goes to the reload thread, SIGTERM, SIGINT
-	 * and SIGHUP to libmilter's own signal thread, which stops smfi_main().
+	 * and SIGHUP to this one, which then stops.
 	 */
 	static sigset_t usr1;
-	sigset_t stops;
+	sigset_t stops, blocked;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	sigemptyset(&stops);
-	sigaddset(&stops, SIGUSR1);
 	sigaddset(&stops, SIGTERM);
 	sigaddset(&stops, SIGINT);
 	sigaddset(&stops, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stops, NULL);
+	blocked = stops;
+	sigaddset(&blocked, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 	pthread_t rt;
 	pthread_create(&rt, NULL, reload_thread, &usr1);
 	pthread_detach(rt);
@@ -387,20 +372,30 @@ main(int argc, char **argv)
 		return EX_SOFTWARE;
 	}
 	mlfi_set_directory(d);
+	if (ml_start(lfd, &mlfi_filter, err, sizeof(err)) < 0) {
+		rg_log(LOG_ERR, "%s", err);
+		return EX_OSERR;
+	}
 	rg_log(LOG_INFO, "rcptguard %s listening on %s", PACKAGE_VERSION, sock);
 	detach_done(ready);
 
-	int rc = smfi_main();
-
+	int sig;
+	while (sigwait(&stops, &sig) != 0)
+		;
 	rg_log(LOG_INFO, "rcptguard stopping");
+	/* every MTA connection answers the command it is on; an LDAP or Redis
+	 * call ends within its deadline, well inside this wait */
+	int drained = ml_stop(30) == 0;
 	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
 		rg_log(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
 	if (pid_file[0] != '\0')
 		unlink(pid_file);
 	rg_alertmail_stop();
 	rg_metrics_stop();
-	mlfi_shutdown();
+	/* a connection still busy would use the directory: leave it to exit */
+	if (drained)
+		mlfi_shutdown();
 	free(pid_file);
 	free(sock);
-	return rc == MI_SUCCESS ? 0 : EX_SOFTWARE;
+	return 0;
 }
