@@ -283,7 +283,8 @@ serve(struct mconn *c)
 			break;
 		memmove(buf, buf + pos, have - pos);
 		have -= pos;
-		if (buf != small && have <= sizeof(small)) {
+		/* back to the small buffer once no large command is half read */
+		if (buf != small && (have < 4 || 4 + (size_t)get32(buf) <= sizeof(small))) {
 			memcpy(small, buf, have);
 			free(buf);
 			buf = small;

@@ -269,9 +269,10 @@ mp_symval(const struct mp_session *s, const char *name)
 		alt[1] = '\0';
 	}
 	for (int st = MP_STAGES - 1; st >= 0; st--) {
-		const char *p = s->macros[st], *end = p + s->macro_len[st];
+		const char *p = s->macros[st];
 		if (p == NULL)
 			continue;
+		const char *end = p + s->macro_len[st];
 		while (p < end) {
 			const char *value = p + strlen(p) + 1;
 			if (value >= end)

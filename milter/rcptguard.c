@@ -18,7 +18,8 @@
  * that it may live where the MTA looks) with SocketMode, drop to UserID and
  * its groups before any LDAP or Redis connection, detach unless -f,
  * and serve until SIGTERM or SIGINT, which close the socket and remove its
- * file.  SIGUSR1 reads the configuration again and swaps it in whole when
+ * file once every MTA connection has its last answer.  SIGUSR1 (or SIGHUP)
+ * reads the configuration again and swaps it in whole when
  * every check passes; a bad file is logged and the running one kept.  The
  * suggestion index and the in-process cache carry over when the settings
  * they depend on are unchanged (directory/rg_directory.h); the log line of
@@ -343,22 +344,23 @@ main(int argc, char **argv)
 
 	/*
 	 * Block the signals before any thread starts, so that every thread
-	 * inherits the mask: SIGUSR1 goes to the reload thread, SIGTERM, SIGINT
-	 * and SIGHUP to this one, which then stops.
+	 * inherits the mask: SIGUSR1 and SIGHUP go to the reload thread,
+	 * SIGTERM and SIGINT to this one, which then stops.
 	 */
-	static sigset_t usr1;
+	static sigset_t reloads;
 	sigset_t stops, blocked;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
+	sigemptyset(&reloads);
+	sigaddset(&reloads, SIGUSR1);
+	sigaddset(&reloads, SIGHUP);
 	sigemptyset(&stops);
 	sigaddset(&stops, SIGTERM);
 	sigaddset(&stops, SIGINT);
-	sigaddset(&stops, SIGHUP);
 	blocked = stops;
 	sigaddset(&blocked, SIGUSR1);
+	sigaddset(&blocked, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 	pthread_t rt;
-	pthread_create(&rt, NULL, reload_thread, &usr1);
+	pthread_create(&rt, NULL, reload_thread, &reloads);
 	pthread_detach(rt);
 
 	if (rg_metrics_start(cf, err, sizeof(err)) < 0 ||

@@ -59,7 +59,9 @@
 # transaction, 20), TXS (transactions a connection, 10), SETUPS (space-separated
 # subset of: ceiling null proxy rg-cold rg rg-nosuggest rg-redis rg-redis-only;
 # default ceiling null proxy rg-cold rg), MIXES (known half distinct messages),
-# MSGS (messages of the messages mix, 2000).  Every server is stopped at the end (tests/lib/servers.sh).
+# MSGS (messages of the messages mix, 2000), NULL (the null milter: default
+# tests/bench/nullmilter, on libmilter; tests/bench/nullown is the same on
+# rcptguard's own milter engine).  Every server is stopped at the end (tests/lib/servers.sh).
 set -u
 . "$(dirname "$0")/../lib/servers.sh"
 . "$(dirname "$0")/../lib/mta.sh"
@@ -69,7 +71,7 @@ DURATION=${1:-20}
 SESSIONS=${2:-10}
 ROUNDS=${3:-3}
 MSGS=${MSGS:-2000}
-NULLMILTER=$RG_BUILD/tests/bench/nullmilter
+NULLMILTER=${NULL:-$RG_BUILD/tests/bench/nullmilter}
 USERS=${USERS:-100000}
 HOT=${HOT:-10000}
 RCPTS=${RCPTS:-20}
