@@ -35,6 +35,10 @@ static pthread_cond_t conns_cv = PTHREAD_COND_INITIALIZER;
 static struct mconn *conns;
 static int nconns;
 static int stopping;
+/* Threads whose connection ended, waiting for the next one. */
+static pthread_cond_t spare_cv = PTHREAD_COND_INITIALIZER;
+static int nspare;
+static struct mconn *handoff;           /* a connection for a spare thread */
 
 static int listen_fd = -1;
 static const struct mp_filter *listen_filter;
@@ -296,13 +300,10 @@ serve(struct mconn *c)
 		free(buf);
 }
 
-static void *
-conn_thread(void *arg)
+/* Take C off the list of connections (under conns_mu). */
+static void
+unlist(struct mconn *c)
 {
-	struct mconn *c = arg;
-
-	serve(c);
-	pthread_mutex_lock(&conns_mu);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -311,9 +312,42 @@ conn_thread(void *arg)
 		c->next->prev = c->prev;
 	nconns--;
 	pthread_cond_broadcast(&conns_cv);
-	pthread_mutex_unlock(&conns_mu);
-	close(c->fd);
-	free(c);
+}
+
+/*
+ * Serve a connection, then wait up to ML_SPARE_LINGER seconds for the next
+ * one (start_conn() hands it over), so that a new connection finds a thread
+ * with its stack in place instead of making one.
+ */
+static void *
+conn_thread(void *arg)
+{
+	struct mconn *c = arg;
+
+	while (c != NULL) {
+		serve(c);
+		pthread_mutex_lock(&conns_mu);
+		unlist(c);
+		pthread_mutex_unlock(&conns_mu);
+		close(c->fd);
+		free(c);
+		c = NULL;
+
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += ML_SPARE_LINGER;
+		pthread_mutex_lock(&conns_mu);
+		if (!stopping && nspare < ML_SPARE_THREADS) {
+			nspare++;
+			while (handoff == NULL && !stopping &&
+			    pthread_cond_timedwait(&spare_cv, &conns_mu, &until) != ETIMEDOUT)
+				;
+			nspare--;
+			c = handoff;    /* taken even when the wait just ended */
+			handoff = NULL;
+		}
+		pthread_mutex_unlock(&conns_mu);
+	}
 	return NULL;
 }
 
@@ -342,6 +376,12 @@ start_conn(int fd, const struct mp_filter *f)
 		conns->prev = c;
 	conns = c;
 	nconns++;
+	if (nspare > 0 && handoff == NULL) {
+		handoff = c;
+		pthread_cond_signal(&spare_cv);
+		pthread_mutex_unlock(&conns_mu);
+		return;
+	}
 	pthread_mutex_unlock(&conns_mu);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -351,14 +391,7 @@ start_conn(int fd, const struct mp_filter *f)
 		rg_log(LOG_ERR, "MTA connection: cannot start a thread: %s: refused", strerror(rc));
 		/* undo as the thread would have, without serving */
 		pthread_mutex_lock(&conns_mu);
-		if (c->next != NULL)
-			c->next->prev = c->prev;
-		if (c->prev != NULL)
-			c->prev->next = c->next;
-		else
-			conns = c->next;
-		nconns--;
-		pthread_cond_broadcast(&conns_cv);
+		unlist(c);
 		pthread_mutex_unlock(&conns_mu);
 		close(fd);
 		free(c);
@@ -422,6 +455,7 @@ ml_stop(int wait)
 
 	pthread_mutex_lock(&conns_mu);
 	stopping = 1;
+	pthread_cond_broadcast(&spare_cv);
 	pthread_mutex_unlock(&conns_mu);
 	if (accepting) {
 		/* wakes accept() (Linux: EINVAL) */

@@ -6,7 +6,10 @@
  * One thread per MTA connection, for the connection's whole life: it reads
  * a command, answers it and reads the next, with no hand-over between
  * threads.  An MTA keeps one milter connection per SMTP session, so
- * threads are made per session, not per command.  A connection idle for
+ * threads are made per session, not per command; and a thread whose
+ * connection ended waits ML_SPARE_LINGER seconds for the next one (up to
+ * ML_SPARE_THREADS such threads), so that under load a new connection
+ * seldom needs a new thread.  A connection idle for
  * ML_IDLE_TIMEOUT seconds is closed (libmilter's default, 7210 s); a reply
  * the MTA does not take within ML_WRITE_TIMEOUT seconds ends it.
  */
@@ -19,6 +22,8 @@
 
 #define ML_IDLE_TIMEOUT 7210
 #define ML_WRITE_TIMEOUT 30
+#define ML_SPARE_THREADS 32
+#define ML_SPARE_LINGER 60
 
 /*
  * Open the socket SPEC and listen on it:
