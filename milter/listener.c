@@ -95,13 +95,27 @@ listen_unix(const char *spec, const char *path, char *why, size_t whylen)
 			close(fd);
 			return -1;
 		}
-		/* a socket file: in use, or left behind by a process that is gone */
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		/*
+		 * A socket file: in use, or left behind by a process that is gone
+		 * (connection refused).  Anything else, a full backlog (EAGAIN:
+		 * the probe does not wait) or no permission, is not proof that
+		 * nobody listens: refused, and the file left alone.
+		 */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int rc = probe < 0 ? -1 : connect(probe, (struct sockaddr *)&sun, sizeof(sun));
+		int e = errno;
+		if (probe >= 0)
+			close(probe);
+		close(fd);
+		if (rc == 0 || (probe >= 0 && (e == EAGAIN || e == EINPROGRESS))) {
 			seterr(why, whylen, "%s: another process is listening on it", spec);
-			close(fd);
 			return -1;
 		}
-		close(fd);
+		if (probe < 0 || e != ECONNREFUSED) {
+			seterr(why, whylen, "%s: cannot tell whether a process listens on it: %s",
+			    spec, strerror(e));
+			return -1;
+		}
 		if (unlink(path) != 0 && errno != ENOENT) {
 			seterr(why, whylen, "%s: cannot remove the old socket: %s", spec,
 			    strerror(errno));
@@ -160,9 +174,9 @@ listen_inet(const char *spec, int family, const char *rest, char *why, size_t wh
 		freeaddrinfo(res);
 		return -1;
 	}
+	/* (inet6 without a host takes IPv4 MTAs too, on a dual-stack host: the
+	 * system's default, as with libmilter) */
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
 		seterr(why, whylen, "%s: %s", spec, strerror(errno));
 		close(fd);
@@ -367,7 +381,10 @@ start_conn(int fd, const struct mp_filter *f)
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wr, sizeof(wr));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  /* fails on unix: fine */
+	/* these two fail on a unix socket: fine.  Keepalive: an MTA host that
+	 * vanished does not hold a thread until the idle timeout */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	c->fd = fd;
 	c->filter = f;
 	pthread_mutex_lock(&conns_mu);

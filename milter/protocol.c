@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 /* The protocol version rcptguard speaks (that of libmilter 8.14 and later). */
@@ -190,7 +191,7 @@ connect_info(struct mp_session *s, const char *data, size_t len, enum mp_status 
 			addr.in.sin_family = AF_INET;
 			addr.in.sin_port = port;
 		} else if (family == SMFIA_INET6 &&
-		    inet_pton(AF_INET6, strncmp(a, "IPv6:", 5) == 0 ? a + 5 : a,
+		    inet_pton(AF_INET6, strncasecmp(a, "IPv6:", 5) == 0 ? a + 5 : a,
 		    &addr.in6.sin6_addr) == 1) {
 			addr.in6.sin6_family = AF_INET6;
 			addr.in6.sin6_port = port;

@@ -109,6 +109,10 @@ become_user(const struct rg_config *cf, const char *uname, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* Reloads and the stop exclude each other. */
+static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
+static int stopping;
+
 static void *
 reload_thread(void *arg)
 {
@@ -118,20 +122,23 @@ reload_thread(void *arg)
 	for (;;) {
 		if (sigwait(set, &sig) != 0)
 			continue;
+		/* no reload once the stop has begun: it would install a directory
+		 * after the last one was closed */
+		pthread_mutex_lock(&reload_mu);
+		if (stopping) {
+			pthread_mutex_unlock(&reload_mu);
+			continue;
+		}
 		char err[RG_ERRLEN];
 		struct rg_config *cf = rg_config_load(conf_file, err, sizeof(err));
-		if (cf == NULL) {
-			rg_log(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
-			continue;
-		}
 		char kept[RG_ERRLEN];
-		if (mlfi_reload(cf, RG_DIR_BACKGROUND | RG_DIR_ALERTS, kept, sizeof(kept), err,
-		    sizeof(err)) < 0) {
+		if (cf == NULL || mlfi_reload(cf, RG_DIR_BACKGROUND | RG_DIR_ALERTS, kept,
+		    sizeof(kept), err, sizeof(err)) < 0)
 			rg_log(LOG_ERR, "reload refused, keeping the running configuration: %s", err);
-			continue;
-		}
-		rg_log(LOG_INFO, "configuration %s reloaded: %s (Socket and UserID take effect "
-		    "at the next start)", conf_file, kept);
+		else
+			rg_log(LOG_INFO, "configuration %s reloaded: %s (Socket and UserID take "
+			    "effect at the next start)", conf_file, kept);
+		pthread_mutex_unlock(&reload_mu);
 	}
 	return NULL;
 }
@@ -387,16 +394,21 @@ main(int argc, char **argv)
 	rg_log(LOG_INFO, "rcptguard stopping");
 	/* every MTA connection answers the command it is on; an LDAP or Redis
 	 * call ends within its deadline, well inside this wait */
+	pthread_mutex_lock(&reload_mu);         /* a reload under way ends first */
+	stopping = 1;
+	pthread_mutex_unlock(&reload_mu);
 	int drained = ml_stop(30) == 0;
 	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
 		rg_log(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
 	if (pid_file[0] != '\0')
 		unlink(pid_file);
+	/* a connection still busy may be inside libldap or hiredis: no exit
+	 * handler or close may run under it */
+	if (!drained)
+		_exit(0);
 	rg_alertmail_stop();
 	rg_metrics_stop();
-	/* a connection still busy would use the directory: leave it to exit */
-	if (drained)
-		mlfi_shutdown();
+	mlfi_shutdown();
 	free(pid_file);
 	free(sock);
 	return 0;
