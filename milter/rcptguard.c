@@ -335,6 +335,8 @@ main(int argc, char **argv)
 	umask(old_umask);
 	if (lfd < 0) {
 		fprintf(stderr, "rcptguard: cannot listen on %s\n", err);
+		free(sock);
+		rg_config_free(cf);
 		return EX_OSERR;
 	}
 	if (path != NULL && chmod(path, (mode_t)cf->socket_mode) != 0)
