@@ -218,15 +218,6 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static uint32_t
-get32(const char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return ntohl(v);
-}
-
 /*
  * Read commands and answer them until the MTA quits or goes.  The replies
  * to every command a read brought in go out in one write: the MTA sent
@@ -255,7 +246,7 @@ serve(struct mconn *c)
 		size_t pos = 0, outlen = 0;
 		enum mp_next next = MP_GO_ON;
 		while (next == MP_GO_ON && have - pos >= 4) {
-			uint32_t n = get32(buf + pos);
+			uint32_t n = mp_get32(buf + pos);
 			if (n == 0 || n > MP_MAX_DATA + 1) {
 				rg_log(LOG_WARNING, "MTA connection: a command of %lu bytes "
 				    "(at most %d): closed", (unsigned long)n, MP_MAX_DATA + 1);
@@ -302,7 +293,7 @@ serve(struct mconn *c)
 		memmove(buf, buf + pos, have - pos);
 		have -= pos;
 		/* back to the small buffer once no large command is half read */
-		if (buf != small && (have < 4 || 4 + (size_t)get32(buf) <= sizeof(small))) {
+		if (buf != small && (have < 4 || 4 + (size_t)mp_get32(buf) <= sizeof(small))) {
 			memcpy(small, buf, have);
 			free(buf);
 			buf = small;

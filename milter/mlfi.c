@@ -415,8 +415,7 @@ mlfi_close(struct mp_session *s)
 
 /* No modifications; every stage after RCPT skipped where the MTA allows. */
 const struct mp_filter mlfi_filter = {
-	.steps_off = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
-	    SMFIP_NOUNKNOWN | SMFIP_NODATA,
+	.steps_off = MP_STEPS_AFTER_RCPT,
 	.no_reply = SMFIP_NR_CONN | SMFIP_NR_MAIL,
 	.connect = mlfi_connect,
 	.mail = mlfi_envfrom,

@@ -99,8 +99,8 @@ put_packet(char *out, size_t *outlen, int cmd, const void *data, size_t len)
 	*outlen += 5 + len;
 }
 
-static uint32_t
-get32(const char *p)
+uint32_t
+mp_get32(const char *p)
 {
 	uint32_t v;
 
@@ -135,7 +135,7 @@ negotiate(struct mp_session *s, const char *data, size_t len, char *out, size_t 
 		seterr(why, whylen, "option negotiation of %zu bytes, fewer than 12", len);
 		return MP_ERROR;
 	}
-	uint32_t version = get32(data), steps = get32(data + 8);
+	uint32_t version = mp_get32(data), steps = mp_get32(data + 8);
 	if (version < MP_VERSION_MIN) {
 		seterr(why, whylen, "the MTA speaks milter protocol version %u, older than %d",
 		    (unsigned)version, MP_VERSION_MIN);

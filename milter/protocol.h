@@ -58,6 +58,13 @@ struct mp_filter {
 	void (*close)(struct mp_session *s);
 };
 
+/* The steps a filter that decides at RCPT does without. */
+#define MP_STEPS_AFTER_RCPT (SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | \
+	SMFIP_NOUNKNOWN | SMFIP_NODATA)
+
+/* A 4-byte length or flag word of the protocol (network order) at P. */
+uint32_t mp_get32(const char *p);
+
 #define MP_STAGES 7
 
 struct mp_session {

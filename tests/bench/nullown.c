@@ -23,8 +23,7 @@ null_rcpt(struct mp_session *s, char **argv)
 }
 
 static const struct mp_filter null_filter = {
-	.steps_off = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
-	    SMFIP_NOUNKNOWN | SMFIP_NODATA,
+	.steps_off = MP_STEPS_AFTER_RCPT,
 	.no_reply = SMFIP_NR_CONN | SMFIP_NR_MAIL,
 	.rcpt = null_rcpt,
 };

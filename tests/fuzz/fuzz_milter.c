@@ -68,8 +68,7 @@ f_close(struct mp_session *s)
 }
 
 static const struct mp_filter filter = {
-	.steps_off = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
-	    SMFIP_NOUNKNOWN | SMFIP_NODATA,
+	.steps_off = MP_STEPS_AFTER_RCPT,
 	.no_reply = SMFIP_NR_CONN | SMFIP_NR_MAIL,
 	.connect = f_connect,
 	.mail = f_mail,
@@ -84,7 +83,7 @@ check_out(const char *out, size_t len, int cmd)
 
 	while (pos < len) {
 		PROPERTY(len - pos >= 5, "a packet cut short");
-		uint32_t n = get32(out + pos);
+		uint32_t n = mp_get32(out + pos);
 		PROPERTY(n >= 1 && pos + 4 + n <= len, "packet length %u", (unsigned)n);
 		char c = out[pos + 4];
 		const char *d = out + pos + 5;
@@ -124,7 +123,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opened = 0;
 	mp_session_init(&s, &filter);
 	while (next == MP_GO_ON && size - pos >= 5) {
-		uint32_t n = get32((const char *)data + pos);
+		uint32_t n = mp_get32((const char *)data + pos);
 		if (n == 0 || n > MP_MAX_DATA + 1 || size - pos - 4 < n)
 			break;
 		size_t outlen = 0;

@@ -73,8 +73,7 @@ t_close(struct mp_session *s)
 }
 
 static const struct mp_filter filter = {
-	.steps_off = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
-	    SMFIP_NOUNKNOWN | SMFIP_NODATA,
+	.steps_off = MP_STEPS_AFTER_RCPT,
 	.no_reply = SMFIP_NR_CONN | SMFIP_NR_MAIL,
 	.connect = t_connect,
 	.mail = t_mail,
